@@ -1,0 +1,47 @@
+//! The `no_std` runtime of [`network`](https://docs.rs/network): the local math of each
+//! layer (forward and vector-Jacobian product), activations, losses, optimizers,
+//! initializers, a seeded PRNG and the [`Network`] trait that generated networks
+//! implement.
+//!
+//! Everything here is plain Rust over nalgebra's fixed-size matrices: no allocation, no
+//! atomics (it builds for `thumbv6m-none-eabi`), and transcendental functions from
+//! `libm` on every target so that results are the same bits everywhere. Most users reach
+//! it through the `network` facade and its `network!` macro.
+#![no_std]
+#![warn(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod activation;
+mod dense;
+mod init;
+pub mod kernels;
+pub mod loss;
+mod network;
+pub mod optim;
+mod rng;
+mod scalar;
+
+pub use dense::Dense;
+pub use init::Init;
+pub use nalgebra;
+pub use network::{LayerInfo, Network, ParamInfo, Params};
+pub use rng::Rng;
+pub use scalar::Scalar;
+
+/// Index of the largest value of a slice (the first one on ties); 0 for an empty slice.
+/// NaN never wins.
+///
+/// ```
+/// assert_eq!(network_core::argmax(&[0.1f32, 0.7, 0.2]), 1);
+/// ```
+pub fn argmax<T: Scalar>(values: &[T]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] || values[best] != values[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,67 @@
+//! Loss functions. Each returns the mean loss over the batch and, in `loss_and_grad`,
+//! writes `dL/d(output)` so that `backward` can start from it.
+
+use nalgebra::SMatrix;
+
+use crate::Scalar;
+
+mod bce_with_logits;
+mod mse;
+mod softmax_cross_entropy;
+
+pub use bce_with_logits::BceWithLogits;
+pub use mse::Mse;
+pub use softmax_cross_entropy::SoftmaxCrossEntropy;
+
+/// A loss between a network's output and a target of the same shape (columns are
+/// samples), averaged as PyTorch's `reduction="mean"` does.
+pub trait Loss: Copy + core::fmt::Debug {
+    /// The loss's name for summaries and histories.
+    const NAME: &'static str;
+
+    /// The mean loss over the batch.
+    fn loss<T: Scalar, const R: usize, const B: usize>(
+        &self,
+        output: &SMatrix<T, R, B>,
+        target: &SMatrix<T, R, B>,
+    ) -> T;
+
+    /// The mean loss, and its gradient with respect to `output` written into `grad`.
+    fn loss_and_grad<T: Scalar, const R: usize, const B: usize>(
+        &self,
+        output: &SMatrix<T, R, B>,
+        target: &SMatrix<T, R, B>,
+        grad: &mut SMatrix<T, R, B>,
+    ) -> T;
+}
+
+/// `1 / n` in `T`.
+#[inline(always)]
+fn inverse_count<T: Scalar>(n: usize) -> T {
+    T::one() / T::of(n.max(1) as f64)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Loss;
+    use approx::assert_relative_eq;
+    use nalgebra::SMatrix;
+
+    /// Checks `loss_and_grad` against central finite differences of `loss` in f64, and
+    /// that both entry points agree on the value.
+    pub fn check_gradient<L: Loss>(loss: L, output: [f64; 6], target: [f64; 6]) {
+        let z = SMatrix::<f64, 3, 2>::from_column_slice(&output);
+        let t = SMatrix::<f64, 3, 2>::from_column_slice(&target);
+        let mut grad = SMatrix::zeros();
+        let value = loss.loss_and_grad(&z, &t, &mut grad);
+        assert_eq!(value, loss.loss(&z, &t));
+        let h = 1e-6;
+        for k in 0..6 {
+            let (mut plus, mut minus) = (z, z);
+            plus[k] += h;
+            minus[k] -= h;
+            let numeric = (loss.loss(&plus, &t) - loss.loss(&minus, &t)) / (2.0 * h);
+            assert_relative_eq!(grad[k], numeric, epsilon = 1e-9, max_relative = 1e-6);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The scalar type a network computes in.
+
+use core::fmt::{Debug, Display};
+
+/// A floating-point scalar a network can compute in: `f32` (the default) or `f64` (used
+/// to check gradients by finite differences).
+///
+/// Transcendental functions come from nalgebra's [`RealField`](nalgebra::RealField),
+/// which this crate builds with `libm-force`: `exp`, `tanh` and friends are computed by
+/// the `libm` crate on every target, so a host and a microcontroller produce the same
+/// bits for the same operations.
+pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'static {
+    /// The type's name as written in Rust (`"f32"`).
+    const NAME: &'static str;
+
+    /// Converts from `f64`, rounding to nearest (named `of` because `from_f64` is taken by
+    /// `num_traits::FromPrimitive`, which nalgebra requires).
+    fn of(value: f64) -> Self;
+
+    /// Converts to `f64` (exact for `f32` and `f64`).
+    fn as_f64(self) -> f64;
+}
+
+impl Scalar for f32 {
+    const NAME: &'static str = "f32";
+
+    #[inline(always)]
+    fn of(value: f64) -> Self {
+        value as f32
+    }
+
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Scalar for f64 {
+    const NAME: &'static str = "f64";
+
+    #[inline(always)]
+    fn of(value: f64) -> Self {
+        value
+    }
+
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
