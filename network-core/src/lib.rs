@@ -22,6 +22,7 @@ mod network;
 pub mod optim;
 mod rng;
 mod scalar;
+mod train;
 
 pub use dense::Dense;
 pub use init::Init;
@@ -29,6 +30,7 @@ pub use nalgebra;
 pub use network::{LayerInfo, Network, ParamInfo, Params};
 pub use rng::Rng;
 pub use scalar::Scalar;
+pub use train::{compute_gradients, NumericError};
 
 /// Index of the largest value of a slice (the first one on ties); 0 for an empty slice.
 /// NaN never wins.

@@ -1,0 +1,111 @@
+//! One training step's numerics, checked: the step refuses NaN and infinity instead of
+//! letting them into the weights.
+
+use core::fmt;
+
+use nalgebra::SMatrix;
+
+use crate::loss::Loss;
+use crate::{Network, Scalar};
+
+/// Numerical trouble found during a training step, before any weight changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumericError {
+    /// The input batch holds NaN or infinity in this sample (column).
+    NonFiniteInput {
+        /// Column of the offending sample in the batch.
+        sample: usize,
+    },
+    /// The target batch holds NaN or infinity in this sample (column).
+    NonFiniteTarget {
+        /// Column of the offending sample in the batch.
+        sample: usize,
+    },
+    /// The loss came out NaN or infinite (the network's output overflowed).
+    NonFiniteLoss,
+    /// A gradient came out NaN or infinite.
+    NonFiniteGradient {
+        /// The tensor, as `"<layer>.weight"`.
+        param: &'static str,
+    },
+}
+
+impl fmt::Display for NumericError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NumericError::NonFiniteInput { sample } => {
+                write!(
+                    f,
+                    "sample {sample} of the input batch holds NaN or infinity"
+                )
+            }
+            NumericError::NonFiniteTarget { sample } => {
+                write!(
+                    f,
+                    "sample {sample} of the target batch holds NaN or infinity"
+                )
+            }
+            NumericError::NonFiniteLoss => write!(f, "the loss is NaN or infinite"),
+            NumericError::NonFiniteGradient { param } => {
+                write!(f, "the gradient of `{param}` holds NaN or infinity")
+            }
+        }
+    }
+}
+
+impl core::error::Error for NumericError {}
+
+/// The first column of `m` that holds NaN or infinity.
+fn first_non_finite_column<T: Scalar, const R: usize, const C: usize>(
+    m: &SMatrix<T, R, C>,
+) -> Option<usize> {
+    m.column_iter()
+        .position(|c| c.iter().any(|v| !v.is_finite()))
+}
+
+/// Forward pass, loss and backward pass for one batch: clears `grads`, fills it with the
+/// mean loss's gradient and returns that loss.
+///
+/// Returns a [`NumericError`] naming the sample or tensor where NaN or infinity appeared;
+/// the network is never modified, so the caller can skip the batch, lower the learning
+/// rate or stop.
+pub fn compute_gradients<N, T, L, const IN: usize, const OUT: usize, const B: usize>(
+    net: &N,
+    x: &SMatrix<T, IN, B>,
+    target: &SMatrix<T, OUT, B>,
+    loss: &L,
+    tape: &mut N::Tape<B>,
+    grads: &mut N,
+) -> Result<T, NumericError>
+where
+    N: Network<T, IN, OUT>,
+    T: Scalar,
+    L: Loss,
+{
+    if let Some(sample) = first_non_finite_column(x) {
+        return Err(NumericError::NonFiniteInput { sample });
+    }
+    if let Some(sample) = first_non_finite_column(target) {
+        return Err(NumericError::NonFiniteTarget { sample });
+    }
+    let mut d_out = SMatrix::<T, OUT, B>::zeros();
+    let value = {
+        let output = net.forward_train(x, tape);
+        loss.loss_and_grad(output, target, &mut d_out)
+    };
+    if !value.is_finite() {
+        return Err(NumericError::NonFiniteLoss);
+    }
+    grads.set_zero();
+    net.backward(x, tape, &d_out, grads);
+    let mut bad = None;
+    grads.for_each_param(|info, values| {
+        if bad.is_none() && values.iter().any(|v| !v.is_finite()) {
+            bad = Some(info.name);
+        }
+    });
+    match bad {
+        Some(param) => Err(NumericError::NonFiniteGradient { param }),
+        None => Ok(value),
+    }
+}

@@ -1,0 +1,93 @@
+//! What is emitted beside the errors of an invalid declaration: a stub with the same
+//! name, constants and (when the input and output sizes are known) trait
+//! implementations, so that the user's code further down type-checks and the only errors
+//! shown are the declaration's own (after thiserror's `impl/src/fallback.rs`).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ast::Network;
+use crate::expand::private;
+use crate::parse::Declaration;
+
+/// The input and output sizes, when the IR knows them.
+pub fn io_sizes(net: &Network) -> Option<(TokenStream, TokenStream)> {
+    let first = net.layers.first()?;
+    let last = net.layers.last()?;
+    if net.layers.iter().any(|l| l.follows_invalid) {
+        return None;
+    }
+    Some((first.inputs.as_ref()?.expr(), last.outputs.expr()))
+}
+
+pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> TokenStream {
+    let p = private();
+    let (attrs, vis, ident) = (&decl.attrs, &decl.vis, &decl.ident);
+    let (inputs, outputs) = io.clone().unwrap_or((quote!(0usize), quote!(0usize)));
+    let traits = io.map(|(inputs, outputs)| {
+        quote! {
+            impl<T: #p::Scalar> #p::Params<T> for #ident<T> {
+                const PARAMS: usize = 0;
+                const PARAM_INFO: &'static [#p::ParamInfo] = &[];
+                fn zeros() -> Self {
+                    Self(::core::marker::PhantomData)
+                }
+                fn for_each_param<__F: FnMut(&#p::ParamInfo, &[T])>(&self, _: __F) {}
+                fn for_each_param_mut<__F: FnMut(&#p::ParamInfo, &mut [T])>(&mut self, _: __F) {}
+                fn zip_params_mut<__F: FnMut(&#p::ParamInfo, &mut [T], &[T])>(&mut self, _: &Self, _: __F) {}
+            }
+
+            impl<T: #p::Scalar> #p::Network<T, #inputs, #outputs> for #ident<T> {
+                type Tape<const B: usize> = ();
+                const TAPE_SCALARS_PER_SAMPLE: usize = 0;
+                const LAYERS: &'static [#p::LayerInfo] = &[];
+                fn initialize(&mut self, _: &mut #p::Rng) {}
+                fn new_tape<const B: usize>() {}
+                fn forward<const B: usize>(&self, _: &#p::SMatrix<T, #inputs, B>) -> #p::SMatrix<T, #outputs, B> {
+                    ::core::unreachable!()
+                }
+                fn forward_train<'__t, const B: usize>(
+                    &self,
+                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &'__t mut (),
+                ) -> &'__t #p::SMatrix<T, #outputs, B> {
+                    ::core::unreachable!()
+                }
+                fn backward<const B: usize>(
+                    &self,
+                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &(),
+                    _: &#p::SMatrix<T, #outputs, B>,
+                    _: &mut Self,
+                ) {
+                }
+                fn backward_with_input_grad<const B: usize>(
+                    &self,
+                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &(),
+                    _: &#p::SMatrix<T, #outputs, B>,
+                    _: &mut Self,
+                    _: &mut #p::SMatrix<T, #inputs, B>,
+                ) {
+                }
+            }
+        }
+    });
+    quote! {
+        #(#attrs)*
+        #vis struct #ident<T: #p::Scalar = f32>(::core::marker::PhantomData<T>);
+
+        impl<T: #p::Scalar> #ident<T> {
+            #vis const INPUTS: usize = #inputs;
+            #vis const OUTPUTS: usize = #outputs;
+            #vis const PARAMS: usize = 0;
+            #vis const PARAM_BYTES: usize = 0;
+            #vis const TAPE_SCALARS_PER_SAMPLE: usize = 0;
+            #vis const fn tape_bytes(_batch: usize) -> usize {
+                0
+            }
+        }
+
+        #traits
+    }
+}

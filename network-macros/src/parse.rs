@@ -1,0 +1,116 @@
+//! Syntax of a declaration. Parsing is loose (any `name: Kind<...>(...)` element) and
+//! fails fast only on malformed Rust; meaning is checked in [`crate::ast`].
+//!
+//! ```text
+//! Declaration := Attribute* Visibility "struct" Ident "{" (Element ("," Element)* ","?)? "}"
+//! Element     := Attribute* (Ident ":")? Ident ("<" GenericArgument,* ">")? ("(" Expr,* ")")?
+//! ```
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{
+    braced, parenthesized, token, AngleBracketedGenericArguments, Attribute, Expr, Generics, Ident,
+    Token, Visibility,
+};
+
+/// `pub struct Name { ... }` with its attributes.
+pub struct Declaration {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub ident: Ident,
+    pub generics: Generics,
+    /// The elements, or the syntax error inside the braces (the header still allows a
+    /// fallback stub to be emitted).
+    pub body: syn::Result<Vec<Element>>,
+}
+
+/// One comma-separated element: a layer (`hidden: Dense<4, 16>`) or an activation
+/// (`Relu`, `LeakyRelu(0.1)`), with its attributes.
+pub struct Element {
+    pub attrs: Vec<Attribute>,
+    pub name: Option<(Ident, Token![:])>,
+    pub kind: Ident,
+    pub generics: Option<AngleBracketedGenericArguments>,
+    pub args: Option<(token::Paren, Punctuated<Expr, Token![,]>)>,
+}
+
+impl Element {
+    /// The element's tokens without attributes, to underline it whole.
+    pub fn tokens(&self) -> TokenStream {
+        let mut tokens = TokenStream::new();
+        if let Some((name, colon)) = &self.name {
+            name.to_tokens(&mut tokens);
+            colon.to_tokens(&mut tokens);
+        }
+        self.kind.to_tokens(&mut tokens);
+        self.generics.to_tokens(&mut tokens);
+        if let Some((paren, args)) = &self.args {
+            paren.surround(&mut tokens, |t| args.to_tokens(t));
+        }
+        tokens
+    }
+}
+
+impl Parse for Declaration {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let ident = input.parse()?;
+        let generics = input.parse()?;
+        let content;
+        braced!(content in input);
+        let body = Punctuated::<Element, Token![,]>::parse_terminated(&content)
+            .map(|p| p.into_iter().collect());
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the network declaration; declare one network per `network!`"));
+        }
+        Ok(Declaration {
+            attrs,
+            vis,
+            ident,
+            generics,
+            body,
+        })
+    }
+}
+
+impl Parse for Element {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let name =
+            if input.peek(Ident::peek_any) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+                Some((input.call(Ident::parse_any)?, input.parse()?))
+            } else {
+                None
+            };
+        if !input.peek(Ident) {
+            return Err(input.error(
+                "expected a layer such as `hidden: Dense<4, 16>` or an activation such as `Relu`",
+            ));
+        }
+        let kind = input.parse()?;
+        let generics = if input.peek(Token![<]) {
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        let args = if input.peek(token::Paren) {
+            let content;
+            let paren = parenthesized!(content in input);
+            Some((paren, Punctuated::parse_terminated(&content)?))
+        } else {
+            None
+        };
+        Ok(Element {
+            attrs,
+            name,
+            kind,
+            generics,
+            args,
+        })
+    }
+}
