@@ -225,6 +225,7 @@ fn dense(cx: &Ctxt, element: &Element) -> Option<Layer> {
             paren.span.join(),
             format!("layer `{name}` takes its sizes in angle brackets: `Dense<inputs, outputs>`"),
         ));
+        return None;
     }
     let (docs, init) = layer_attributes(cx, &element.attrs);
     let arguments: Vec<&GenericArgument> = element
@@ -295,10 +296,14 @@ fn size(cx: &Ctxt, layer: &Ident, arg: &GenericArgument) -> Option<Size> {
         GenericArgument::Const(Expr::Lit(lit)) => match &lit.lit {
             Lit::Int(int) if int.suffix().is_empty() || int.suffix() == "usize" => {
                 match int.base10_parse::<usize>() {
-                    // `Dense<4, 0>`
+                    // `Dense<4, 0>`: reported, but the layer is kept so that checks of its
+                    // neighbours and its name still run.
                     Ok(0) => {
                         cx.error_spanned_by(int, format!("layer `{layer}` has a size of 0; a layer needs at least one input and one output"));
-                        None
+                        Some(Size::Literal {
+                            value: 0,
+                            tokens: int.to_token_stream(),
+                        })
                     }
                     Ok(value) => Some(Size::Literal {
                         value,

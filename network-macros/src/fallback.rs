@@ -10,13 +10,11 @@ use crate::ast::Network;
 use crate::expand::private;
 use crate::parse::Declaration;
 
-/// The input and output sizes, when the IR knows them.
+/// The input and output sizes, when the IR knows them (the first layer's written input
+/// and the last layer's output, even if layers in between were dropped).
 pub fn io_sizes(net: &Network) -> Option<(TokenStream, TokenStream)> {
     let first = net.layers.first()?;
     let last = net.layers.last()?;
-    if net.layers.iter().any(|l| l.follows_invalid) {
-        return None;
-    }
     Some((first.inputs.as_ref()?.expr(), last.outputs.expr()))
 }
 

@@ -63,8 +63,11 @@ impl Parse for Declaration {
         let generics = input.parse()?;
         let content;
         braced!(content in input);
-        let body = Punctuated::<Element, Token![,]>::parse_terminated(&content)
-            .map(|p| p.into_iter().collect());
+        let body = parse_elements(&content);
+        if body.is_err() {
+            // Consume the rest so that syn reports our error, not "unexpected token".
+            content.parse::<TokenStream>()?;
+        }
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the network declaration; declare one network per `network!`"));
         }
@@ -76,6 +79,23 @@ impl Parse for Declaration {
             body,
         })
     }
+}
+
+/// Comma-separated elements with an optional trailing comma.
+fn parse_elements(content: ParseStream) -> syn::Result<Vec<Element>> {
+    let mut elements = Vec::new();
+    while !content.is_empty() {
+        elements.push(content.parse()?);
+        if content.is_empty() {
+            break;
+        }
+        if !content.peek(Token![,]) {
+            // `hidden: Dense<4, 16> Relu`
+            return Err(content.error("expected `,` between layers and activations"));
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(elements)
 }
 
 impl Parse for Element {

@@ -1,0 +1,13 @@
+//! Compile-time behaviour of `network!`: declarations that must compile, and mistakes
+//! that must be spanned compile errors (snapshots in `tests/ui/**/*.stderr`, stable
+//! because `rust-toolchain.toml` pins the compiler). Regenerate after an intended change
+//! with `TRYBUILD=overwrite cargo test --test ui` and review the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/pass/*.rs");
+    t.compile_fail("tests/ui/sizes/*.rs");
+    t.compile_fail("tests/ui/layers/*.rs");
+    t.compile_fail("tests/ui/declaration/*.rs");
+}

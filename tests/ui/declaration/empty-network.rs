@@ -1,0 +1,7 @@
+use network::prelude::*;
+
+network! {
+    struct Net {}
+}
+
+fn main() {}

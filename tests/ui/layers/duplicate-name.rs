@@ -1,0 +1,11 @@
+use network::prelude::*;
+
+network! {
+    struct Net {
+        hidden: Dense<4, 16>, Relu,
+        hidden: Dense<16, 16>, Relu,
+        logits: Dense<16, 3>,
+    }
+}
+
+fn main() {}

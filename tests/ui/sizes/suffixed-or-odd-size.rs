@@ -1,0 +1,10 @@
+use network::prelude::*;
+
+network! {
+    struct Net {
+        hidden: Dense<4u32, 16>, Relu,
+        logits: Dense<16, "3">,
+    }
+}
+
+fn main() {}
