@@ -192,3 +192,42 @@ fn single_precision_and_double_precision_agree() {
     let y32 = net32.forward(&x.cast::<f32>());
     approx::assert_relative_eq!(y64.cast::<f32>(), y32, max_relative = 1e-5);
 }
+
+#[test]
+fn fused_backward_sgd_matches_backward_then_sgd_step() {
+    let mut rng = Rng::seed_from_u64(21);
+    let start = Iris::<f64>::random(&mut rng);
+    let x = SMatrix::<f64, 4, 3>::from_fn(|_, _| rng.uniform(-2.0, 2.0));
+    let y = SMatrix::<f64, 3, 3>::from_fn(|r, c| if r == c { 1.0 } else { 0.0 });
+    let mut tape = Iris::<f64>::new_tape::<3>();
+
+    let mut separate = start.clone();
+    let mut grads = Iris::zeros();
+    compute_gradients(
+        &separate,
+        &x,
+        &y,
+        &SoftmaxCrossEntropy,
+        &mut tape,
+        &mut grads,
+    )
+    .unwrap();
+    Sgd::new(0.1).step(&mut separate, &grads);
+
+    let mut fused = start.clone();
+    let mut d_out = SMatrix::<f64, 3, 3>::zeros();
+    SoftmaxCrossEntropy.loss_and_grad(fused.forward_train(&x, &mut tape), &y, &mut d_out);
+    fused.backward_sgd(&x, &tape, &d_out, 0.1);
+
+    assert_ne!(fused, start);
+    let (a, b) = (common_flatten(&separate), common_flatten(&fused));
+    for (a, b) in a.iter().zip(&b) {
+        approx::assert_relative_eq!(a, b, epsilon = 1e-14, max_relative = 1e-12);
+    }
+}
+
+fn common_flatten(net: &Iris<f64>) -> Vec<f64> {
+    let mut flat = Vec::new();
+    net.for_each_param(|_, values| flat.extend_from_slice(values));
+    flat
+}

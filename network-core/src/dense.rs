@@ -77,17 +77,42 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         dy: &SMatrix<T, O, B>,
         grad: &mut Self,
     ) {
+        grad.add_outer_product(T::one(), x, dy);
+    }
+
+    /// Plain SGD fused with the gradient: `W -= lr dy x^T`, `b -= lr sum dy`, without a
+    /// gradient buffer. Call it after [`backward_input`](Self::backward_input), which
+    /// needs the weights from before the update.
+    #[inline]
+    pub fn sgd_update<const B: usize>(
+        &mut self,
+        x: &SMatrix<T, I, B>,
+        dy: &SMatrix<T, O, B>,
+        lr: T,
+    ) {
+        self.add_outer_product(-lr, x, dy);
+    }
+
+    /// `W += alpha dy x^T`, `b += alpha sum dy`: column `i` of `W` gains
+    /// `alpha x[i, b] dy[:, b]` for each sample, a contiguous update.
+    #[inline]
+    fn add_outer_product<const B: usize>(
+        &mut self,
+        alpha: T,
+        x: &SMatrix<T, I, B>,
+        dy: &SMatrix<T, O, B>,
+    ) {
         let () = Self::NON_EMPTY;
         let xs = x.as_slice();
         let dys = dy.as_slice();
-        for (i, gc) in grad.weight.as_mut_slice().chunks_exact_mut(O).enumerate() {
+        for (i, wc) in self.weight.as_mut_slice().chunks_exact_mut(O).enumerate() {
             for (b, dyc) in dys.chunks_exact(O).enumerate() {
-                kernels::axpy(xs[b * I + i], dyc, gc);
+                kernels::axpy(alpha * xs[b * I + i], dyc, wc);
             }
         }
-        let gb = grad.bias.as_mut_slice();
+        let bias = self.bias.as_mut_slice();
         for dyc in dys.chunks_exact(O) {
-            kernels::axpy(T::one(), dyc, gb);
+            kernels::axpy(alpha, dyc, bias);
         }
     }
 
@@ -148,6 +173,25 @@ mod tests {
         let mut dx = SMatrix::<f64, 3, 2>::zeros();
         l.backward_input(&dy, &mut dx);
         assert_relative_eq!(dx, l.weight.transpose() * dy, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn fused_sgd_update_equals_gradient_then_step() {
+        let x = SMatrix::<f64, 3, 2>::new(1.0, 0.0, 1.0, 2.0, 0.0, 1.0);
+        let dy = SMatrix::<f64, 2, 2>::new(0.5, -1.0, 2.0, 0.25);
+        let mut fused = layer();
+        fused.sgd_update(&x, &dy, 0.1);
+        let reference = layer();
+        assert_relative_eq!(
+            fused.weight,
+            reference.weight - 0.1 * dy * x.transpose(),
+            epsilon = 1e-12
+        );
+        assert_relative_eq!(
+            fused.bias,
+            reference.bias - 0.1 * dy.column_sum(),
+            epsilon = 1e-12
+        );
     }
 
     #[test]

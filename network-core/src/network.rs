@@ -141,4 +141,17 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
         grads: &mut Self,
         d_x: &mut SMatrix<T, IN, B>,
     );
+
+    /// Backward pass fused with a plain SGD update (`p -= lr * dL/dp`): the same result
+    /// as `backward` into zeroed gradients followed by [`Sgd::step`](crate::optim::Sgd),
+    /// without a gradient buffer. This is the lean path for on-device training: it saves
+    /// `size_of::<Self>()` bytes of RAM and a pass over the weights. Each layer's input
+    /// gradient is computed before its weights change.
+    fn backward_sgd<const B: usize>(
+        &mut self,
+        x: &SMatrix<T, IN, B>,
+        tape: &Self::Tape<B>,
+        d_out: &SMatrix<T, OUT, B>,
+        lr: T,
+    );
 }

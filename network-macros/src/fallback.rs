@@ -68,6 +68,14 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
                     _: &mut #p::SMatrix<T, #inputs, B>,
                 ) {
                 }
+                fn backward_sgd<const B: usize>(
+                    &mut self,
+                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &(),
+                    _: &#p::SMatrix<T, #outputs, B>,
+                    _: T,
+                ) {
+                }
             }
         }
     });

@@ -2,6 +2,9 @@ use crate::{kernels, Params, Scalar};
 
 /// Plain stochastic gradient descent: `p -= lr * g` (PyTorch's `SGD(lr)` without
 /// momentum or weight decay).
+///
+/// [`Network::backward_sgd`](crate::Network::backward_sgd) applies the same update
+/// during the backward pass, without a gradient buffer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd<T> {
     /// The learning rate.

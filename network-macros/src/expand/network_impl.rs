@@ -3,7 +3,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{backward, forward, private, Wiring};
+use super::backward::{self, Mode};
+use super::{forward, private, Wiring};
 use crate::ast::InitKind;
 
 pub fn inherent_impl(w: &Wiring) -> TokenStream {
@@ -11,7 +12,8 @@ pub fn inherent_impl(w: &Wiring) -> TokenStream {
     let (vis, ident) = (&w.net.vis, &w.net.ident);
     let (inputs, outputs) = (&w.inputs, &w.outputs);
     let tape_scalars = tape_scalars(w);
-    let backward = backward::backward_body(w);
+    let backward = backward::backward_body(w, Mode::Accumulate);
+    let backward_sgd = backward::backward_body(w, Mode::Sgd);
     quote! {
         #[automatically_derived]
         impl<T: #p::Scalar> #ident<T> {
@@ -42,6 +44,18 @@ pub fn inherent_impl(w: &Wiring) -> TokenStream {
                 __d_x: ::core::option::Option<&mut #p::SMatrix<T, #inputs, B>>,
             ) {
                 #backward
+            }
+
+            #[doc(hidden)]
+            #[inline]
+            fn __backward_sgd<const B: usize>(
+                &mut self,
+                __x: &#p::SMatrix<T, #inputs, B>,
+                __tape: &<Self as #p::Network<T, #inputs, #outputs>>::Tape<B>,
+                __d_out: &#p::SMatrix<T, #outputs, B>,
+                __lr: T,
+            ) {
+                #backward_sgd
             }
         }
     }
@@ -134,6 +148,16 @@ pub fn network_impl(w: &Wiring) -> TokenStream {
                 __d_x: &mut #p::SMatrix<T, #inputs, B>,
             ) {
                 self.__backward(__x, __tape, __d_out, __grads, ::core::option::Option::Some(__d_x));
+            }
+
+            fn backward_sgd<const B: usize>(
+                &mut self,
+                __x: &#p::SMatrix<T, #inputs, B>,
+                __tape: &Self::Tape<B>,
+                __d_out: &#p::SMatrix<T, #outputs, B>,
+                __lr: T,
+            ) {
+                self.__backward_sgd(__x, __tape, __d_out, __lr);
             }
         }
     }

@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Prints generated / hand-written time ratios from criterion's last run.
+
+Both sides of a ratio are measured in the same `cargo bench` run, side by side, so the
+ratio is meaningful on a shared, noisy machine where absolute times are not.
+Usage: cargo bench --bench train_step && python3 benches/ratios.py
+"""
+import json
+import pathlib
+import sys
+
+root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
+if not root.is_dir():
+    sys.exit("no criterion results: run `cargo bench --bench train_step` first")
+
+print("| one SGD step | hand-written nalgebra | generated (`backward` + `Sgd::step`) | ratio | generated fused (`backward_sgd`) | ratio |")
+print("|---|---|---|---|---|---|")
+for group in sorted(p for p in root.iterdir() if (p / "generated").is_dir()):
+    def median(name):
+        data = json.loads((group / name / "new" / "estimates.json").read_text())
+        return data["median"]["point_estimate"]
+
+    def fmt(ns):
+        return f"{ns / 1000:.1f} us" if ns >= 1000 else f"{ns:.0f} ns"
+
+    hand, generated, fused = median("hand_written_nalgebra"), median("generated"), median("generated_fused_sgd")
+    print(
+        f"| {group.name.removeprefix('sgd_step_')} | {fmt(hand)} | {fmt(generated)} | {generated / hand:.2f}x "
+        f"| {fmt(fused)} | {fused / hand:.2f}x |"
+    )

@@ -1,0 +1,36 @@
+//! Proof that a generated network and a training step build without `std` or an
+//! allocator: inference and one SGD step on a statically allocated network.
+#![no_std]
+
+use network::prelude::*;
+
+network! {
+    /// A tiny classifier for a microcontroller.
+    pub struct Tiny {
+        hidden: Dense<4, 8>, Relu,
+        logits: Dense<8, 3>,
+    }
+}
+
+/// Predicts the class of one sample.
+pub fn classify(net: &Tiny<f32>, x: &SVector<f32, 4>) -> usize {
+    argmax(net.forward(x).as_slice())
+}
+
+/// One SGD step on a batch of two samples; returns the loss, or the numerical error.
+pub fn train_step(
+    net: &mut Tiny<f32>,
+    grads: &mut Tiny<f32>,
+    x: &SMatrix<f32, 4, 2>,
+    y: &SMatrix<f32, 3, 2>,
+) -> Result<f32, network::NumericError> {
+    let mut tape = Tiny::<f32>::new_tape::<2>();
+    let loss = compute_gradients(net, x, y, &SoftmaxCrossEntropy, &mut tape, grads)?;
+    Sgd::new(0.1).step(net, grads);
+    Ok(loss)
+}
+
+/// A network initialized from a seed.
+pub fn new_network(seed: u64) -> Tiny<f32> {
+    Tiny::random(&mut Rng::seed_from_u64(seed))
+}
