@@ -41,7 +41,8 @@ pub use train::{compute_gradients, NumericError};
 pub fn argmax<T: Scalar>(values: &[T]) -> usize {
     let mut best = 0;
     for (i, v) in values.iter().enumerate() {
-        if *v > values[best] || values[best] != values[best] {
+        let best_is_nan = values[best].partial_cmp(&values[best]).is_none();
+        if *v > values[best] || best_is_nan {
             best = i;
         }
     }

@@ -1,9 +1,9 @@
 //! The `network!` procedural macro. Use it through the `network` crate, which documents
 //! the grammar and re-exports everything the generated code names.
 //!
-//! Pipeline, one stage per file: [`parse`] (syntax, fails fast) → [`ast`] (the checked
-//! IR, every node keeps its tokens for spans) → [`validate`] (cross-layer checks, every
-//! error collected) → [`expand`] (one file per generated item), or [`fallback`] when
+//! Pipeline, one stage per file: `parse.rs` (syntax, fails fast) → `ast.rs` (the checked
+//! IR, every node keeps its tokens for spans) → `validate.rs` (cross-layer checks, every
+//! error collected) → `expand/` (one file per generated item), or `fallback.rs` when
 //! anything was wrong.
 
 mod ast;

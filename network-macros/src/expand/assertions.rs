@@ -23,6 +23,7 @@ pub fn const_assertions(w: &Wiring) -> TokenStream {
                 );
                 let expr = size.expr();
                 assertions.push(quote_spanned! {tokens.span()=>
+                    #[allow(clippy::assertions_on_constants)] // evaluated at compile time: the point
                     const _: () = ::core::assert!(#expr > 0, #message);
                 });
             }
@@ -40,16 +41,22 @@ pub fn const_assertions(w: &Wiring) -> TokenStream {
                 );
                 let (written_expr, produced_expr) = (written.expr(), produces.expr());
                 assertions.push(quote_spanned! {written.tokens().span()=>
+                    #[allow(clippy::assertions_on_constants)] // evaluated at compile time: the point
                     const _: () = ::core::assert!(#written_expr == #produced_expr, #message);
                 });
             }
         }
-        // `LeakyRelu(ALPHA)`: the slope must not be negative.
+        // `LeakyRelu(SLOPE)`: the slope must not be negative (literals are checked by
+        // the macro).
         if let Some(ActivationKind::LeakyRelu(Some(alpha))) = &l.layer.activation {
+            if matches!(alpha, syn::Expr::Lit(_)) {
+                continue;
+            }
             let message =
                 format!("layer `{name}`: `LeakyRelu`'s negative slope must not be negative");
             assertions.push(quote_spanned! {alpha.span()=>
-                const _: () = ::core::assert!(#alpha >= 0.0, #message);
+                #[allow(clippy::assertions_on_constants)] // evaluated at compile time: the point
+                    const _: () = ::core::assert!(#alpha >= 0.0, #message);
             });
         }
     }
