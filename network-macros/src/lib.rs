@@ -11,6 +11,8 @@ mod ctxt;
 mod expand;
 mod fallback;
 mod parse;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use proc_macro::TokenStream;

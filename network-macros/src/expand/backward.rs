@@ -23,7 +23,11 @@ pub fn backward_body(w: &Wiring, mode: Mode) -> TokenStream {
     let last = w.layers.len() - 1;
     let mut steps = vec![{
         let d = format_ident!("__d{}", last);
-        quote!(let mut #d = *__d_out;)
+        // Only an activation's backward changes the output gradient in place.
+        let mutability = activation_value(w.layers[last].layer)
+            .is_some()
+            .then(|| quote!(mut));
+        quote!(let #mutability #d = *__d_out;)
     }];
     for (k, l) in w.layers.iter().enumerate().rev() {
         let name = l.name;

@@ -1,0 +1,77 @@
+::core::compile_error! {
+    "unknown layer or activation `Gelu`; expected one of `Dense`, `Identity`, `Relu`, `LeakyRelu`, `Sigmoid`, `Tanh`, `Softmax`"
+}
+struct Broken<T: ::network::__private::Scalar = f32>(::core::marker::PhantomData<T>);
+impl<T: ::network::__private::Scalar> Broken<T> {
+    const INPUTS: usize = 4;
+    const OUTPUTS: usize = 3;
+    const PARAMS: usize = 0;
+    const PARAM_BYTES: usize = 0;
+    const TAPE_SCALARS_PER_SAMPLE: usize = 0;
+    const fn tape_bytes(_batch: usize) -> usize {
+        0
+    }
+}
+impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Broken<T> {
+    const PARAMS: usize = 0;
+    const PARAM_INFO: &'static [::network::__private::ParamInfo] = &[];
+    fn zeros() -> Self {
+        Self(::core::marker::PhantomData)
+    }
+    fn for_each_param<__F: FnMut(&::network::__private::ParamInfo, &[T])>(
+        &self,
+        _: __F,
+    ) {}
+    fn for_each_param_mut<__F: FnMut(&::network::__private::ParamInfo, &mut [T])>(
+        &mut self,
+        _: __F,
+    ) {}
+    fn zip_params_mut<__F: FnMut(&::network::__private::ParamInfo, &mut [T], &[T])>(
+        &mut self,
+        _: &Self,
+        _: __F,
+    ) {}
+}
+impl<T: ::network::__private::Scalar> ::network::__private::Network<T, 4, 3>
+for Broken<T> {
+    type Tape<const B: usize> = ();
+    const TAPE_SCALARS_PER_SAMPLE: usize = 0;
+    const LAYERS: &'static [::network::__private::LayerInfo] = &[];
+    fn initialize(&mut self, _: &mut ::network::__private::Rng) {}
+    fn new_tape<const B: usize>() {}
+    fn forward<const B: usize>(
+        &self,
+        _: &::network::__private::SMatrix<T, 4, B>,
+    ) -> ::network::__private::SMatrix<T, 3, B> {
+        ::core::unreachable!()
+    }
+    fn forward_train<'__t, const B: usize>(
+        &self,
+        _: &::network::__private::SMatrix<T, 4, B>,
+        _: &'__t mut (),
+    ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
+        ::core::unreachable!()
+    }
+    fn backward<const B: usize>(
+        &self,
+        _: &::network::__private::SMatrix<T, 4, B>,
+        _: &(),
+        _: &::network::__private::SMatrix<T, 3, B>,
+        _: &mut Self,
+    ) {}
+    fn backward_with_input_grad<const B: usize>(
+        &self,
+        _: &::network::__private::SMatrix<T, 4, B>,
+        _: &(),
+        _: &::network::__private::SMatrix<T, 3, B>,
+        _: &mut Self,
+        _: &mut ::network::__private::SMatrix<T, 4, B>,
+    ) {}
+    fn backward_sgd<const B: usize>(
+        &mut self,
+        _: &::network::__private::SMatrix<T, 4, B>,
+        _: &(),
+        _: &::network::__private::SMatrix<T, 3, B>,
+        _: T,
+    ) {}
+}
