@@ -56,7 +56,7 @@ pub fn train(path: &str, verbose: bool) -> Result<Report, Box<dyn Error>> {
     let mut partial = Iris::<f32>::zeros();
     let mut tape = Iris::<f32>::new_tape::<BATCH>();
     let mut single_tape = Iris::<f32>::new_tape::<1>();
-    let sgd = Sgd::new(LEARNING_RATE);
+    let mut sgd = Sgd::new(LEARNING_RATE);
     let mut losses = Vec::with_capacity(EPOCHS);
 
     for epoch in 1..=EPOCHS {

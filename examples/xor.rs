@@ -28,7 +28,7 @@ fn main() -> Result<(), network::NumericError> {
     let mut net = Xor::<f32>::random(&mut Rng::seed_from_u64(1));
     let mut grads = Xor::<f32>::zeros();
     let mut tape = Xor::<f32>::new_tape::<4>();
-    let sgd = Sgd::new(0.5);
+    let mut sgd = Sgd::new(0.5);
     for step in 0..=1000 {
         let loss = compute_gradients(&net, &x, &y, &BceWithLogits, &mut tape, &mut grads)?;
         sgd.step(&mut net, &grads);

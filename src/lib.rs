@@ -107,11 +107,16 @@ extern crate std;
 extern crate self as network;
 
 #[cfg(feature = "std")]
+pub mod checkpoint;
+#[cfg(feature = "std")]
 pub mod data;
+#[cfg(feature = "std")]
+pub mod train;
 
 pub use network_core::{
-    activation, argmax, compute_gradients, kernels, loss, nalgebra, optim, Dense, Init, LayerInfo,
-    Network, NumericError, ParamInfo, Params, Rng, Scalar,
+    activation, argmax, compute_gradients, compute_gradients_inspect, kernels, loss, nalgebra,
+    optim, regularize, schedule, Dense, Init, LayerInfo, Network, NumericError, ParamInfo,
+    ParamKind, Params, Rng, Scalar,
 };
 pub use network_macros::network;
 
@@ -135,7 +140,15 @@ pub mod prelude {
     pub use crate::activation::{softmax, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
     pub use crate::loss::{BceWithLogits, Loss, Mse, SoftmaxCrossEntropy};
     pub use crate::nalgebra::{SMatrix, SVector};
-    pub use crate::optim::Sgd;
+    pub use crate::optim::{
+        AdaGrad, Adam, AdamConfig, Momentum, Optimizer, RmsProp, RmsPropConfig, Sgd,
+    };
+    pub use crate::regularize::{clip_grad_norm, clip_grad_value, Penalty};
+    pub use crate::schedule::{
+        Constant, CosineAnnealing, ExponentialDecay, Schedule, StepDecay, Then, Warmup,
+    };
+    #[cfg(feature = "std")]
+    pub use crate::train::{TrainConfig, Trainer};
     pub use crate::{
         argmax, compute_gradients, network, one_hot, Dense, Init, Network, Params, Rng, Scalar,
     };
@@ -148,5 +161,7 @@ pub mod __private {
         Activation, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh,
     };
     pub use network_core::nalgebra::SMatrix;
-    pub use network_core::{Dense, Init, LayerInfo, Network, ParamInfo, Params, Rng, Scalar};
+    pub use network_core::{
+        Dense, Init, LayerInfo, Network, ParamInfo, ParamKind, Params, Rng, Scalar,
+    };
 }

@@ -20,17 +20,19 @@ pub mod kernels;
 pub mod loss;
 mod network;
 pub mod optim;
+pub mod regularize;
 mod rng;
 mod scalar;
+pub mod schedule;
 mod train;
 
 pub use dense::Dense;
 pub use init::Init;
 pub use nalgebra;
-pub use network::{LayerInfo, Network, ParamInfo, Params};
+pub use network::{LayerInfo, Network, ParamInfo, ParamKind, Params};
 pub use rng::Rng;
 pub use scalar::Scalar;
-pub use train::{compute_gradients, NumericError};
+pub use train::{compute_gradients, compute_gradients_inspect, NumericError};
 
 /// Index of the largest value of a slice (the first one on ties); 0 for an empty slice.
 /// NaN never wins.

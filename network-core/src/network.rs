@@ -4,11 +4,23 @@ use nalgebra::SMatrix;
 
 use crate::{Rng, Scalar};
 
+/// Whether a tensor multiplies inputs or is added to them; regularizers and weight decay
+/// skip biases unless told otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A weight matrix.
+    Weight,
+    /// A bias vector.
+    Bias,
+}
+
 /// One trainable tensor of a network, as the parameter visitor reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamInfo {
     /// PyTorch-style name: `"<layer>.weight"` or `"<layer>.bias"`.
     pub name: &'static str,
+    /// Weight or bias.
+    pub kind: ParamKind,
     /// The layer the tensor belongs to.
     pub layer: &'static str,
     /// Shape in PyTorch's convention: `[out, in]` for a weight, `[out]` for a bias.
@@ -52,6 +64,14 @@ pub trait Params<T: Scalar>: Sized {
 
     /// A value with every parameter zero (the starting point of a gradient).
     fn zeros() -> Self;
+
+    /// Tensor number `index` (in [`PARAM_INFO`](Self::PARAM_INFO) order); empty if out
+    /// of range. With [`tensor_mut`](Self::tensor_mut) this lets an optimizer walk
+    /// parameters, gradients and its parameter-shaped state side by side.
+    fn tensor(&self, index: usize) -> &[T];
+
+    /// Tensor number `index`, mutably; empty if out of range.
+    fn tensor_mut(&mut self, index: usize) -> &mut [T];
 
     /// Calls `f` with every tensor.
     fn for_each_param<F: FnMut(&ParamInfo, &[T])>(&self, f: F);

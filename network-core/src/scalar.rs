@@ -13,6 +13,22 @@ pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'stat
     /// The type's name as written in Rust (`"f32"`).
     const NAME: &'static str;
 
+    /// Bytes of one value.
+    const BYTES: usize;
+
+    /// Writes the value's little-endian bytes into the first [`BYTES`](Self::BYTES) bytes
+    /// of `out`.
+    ///
+    /// # Panics
+    /// If `out` is shorter than `BYTES`.
+    fn write_le(self, out: &mut [u8]);
+
+    /// Reads a value from the first [`BYTES`](Self::BYTES) little-endian bytes of `bytes`.
+    ///
+    /// # Panics
+    /// If `bytes` is shorter than `BYTES`.
+    fn read_le(bytes: &[u8]) -> Self;
+
     /// Converts from `f64`, rounding to nearest (named `of` because `from_f64` is taken by
     /// `num_traits::FromPrimitive`, which nalgebra requires).
     fn of(value: f64) -> Self;
@@ -23,6 +39,17 @@ pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'stat
 
 impl Scalar for f32 {
     const NAME: &'static str = "f32";
+    const BYTES: usize = 4;
+
+    fn write_le(self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.to_le_bytes());
+    }
+
+    fn read_le(bytes: &[u8]) -> Self {
+        let mut raw = [0u8; 4];
+        raw.copy_from_slice(&bytes[..4]);
+        f32::from_le_bytes(raw)
+    }
 
     #[inline(always)]
     fn of(value: f64) -> Self {
@@ -37,6 +64,17 @@ impl Scalar for f32 {
 
 impl Scalar for f64 {
     const NAME: &'static str = "f64";
+    const BYTES: usize = 8;
+
+    fn write_le(self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.to_le_bytes());
+    }
+
+    fn read_le(bytes: &[u8]) -> Self {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(&bytes[..8]);
+        f64::from_le_bytes(raw)
+    }
 
     #[inline(always)]
     fn of(value: f64) -> Self {

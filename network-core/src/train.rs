@@ -82,6 +82,26 @@ where
     T: Scalar,
     L: Loss,
 {
+    compute_gradients_inspect(net, x, target, loss, tape, grads, |_| {})
+}
+
+/// As [`compute_gradients`], and calls `inspect` with the batch's outputs (to count
+/// correct predictions without a second forward pass).
+pub fn compute_gradients_inspect<N, T, L, F, const IN: usize, const OUT: usize, const B: usize>(
+    net: &N,
+    x: &SMatrix<T, IN, B>,
+    target: &SMatrix<T, OUT, B>,
+    loss: &L,
+    tape: &mut N::Tape<B>,
+    grads: &mut N,
+    inspect: F,
+) -> Result<T, NumericError>
+where
+    N: Network<T, IN, OUT>,
+    T: Scalar,
+    L: Loss,
+    F: FnOnce(&SMatrix<T, OUT, B>),
+{
     if let Some(sample) = first_non_finite_column(x) {
         return Err(NumericError::NonFiniteInput { sample });
     }
@@ -91,6 +111,7 @@ where
     let mut d_out = SMatrix::<T, OUT, B>::zeros();
     let value = {
         let output = net.forward_train(x, tape);
+        inspect(output);
         loss.loss_and_grad(output, target, &mut d_out)
     };
     if !value.is_finite() {

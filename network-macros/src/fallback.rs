@@ -30,6 +30,12 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
                 fn zeros() -> Self {
                     Self(::core::marker::PhantomData)
                 }
+                fn tensor(&self, _: usize) -> &[T] {
+                    &[]
+                }
+                fn tensor_mut(&mut self, _: usize) -> &mut [T] {
+                    &mut []
+                }
                 fn for_each_param<__F: FnMut(&#p::ParamInfo, &[T])>(&self, _: __F) {}
                 fn for_each_param_mut<__F: FnMut(&#p::ParamInfo, &mut [T])>(&mut self, _: __F) {}
                 fn zip_params_mut<__F: FnMut(&#p::ParamInfo, &mut [T], &[T])>(&mut self, _: &Self, _: __F) {}

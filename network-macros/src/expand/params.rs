@@ -67,27 +67,39 @@ pub fn params_impl(w: &Wiring) -> TokenStream {
     let mut visits = Vec::new();
     let mut visits_mut = Vec::new();
     let mut zips = Vec::new();
+    let mut tensors = Vec::new();
+    let mut tensors_mut = Vec::new();
     for l in &w.layers {
         let (name, inputs, outputs) = (l.name, &l.inputs, &l.outputs);
-        for (tensor, shape, len) in [
+        for (tensor, kind, shape, len) in [
             (
                 "weight",
+                quote!(Weight),
                 quote!(&[#outputs, #inputs]),
                 quote!(#outputs * #inputs),
             ),
-            ("bias", quote!(&[#outputs]), quote!(#outputs)),
+            ("bias", quote!(Bias), quote!(&[#outputs]), quote!(#outputs)),
         ] {
             let full = format!("{name}.{tensor}");
             let layer = name.to_string();
             let index = infos.len();
             infos.push(quote! {
-                #p::ParamInfo { name: #full, layer: #layer, shape: #shape, offset: #offset, len: #len }
+                #p::ParamInfo {
+                    name: #full,
+                    kind: #p::ParamKind::#kind,
+                    layer: #layer,
+                    shape: #shape,
+                    offset: #offset,
+                    len: #len,
+                }
             });
             offset = quote!(#offset + #len);
             let field = syn::Ident::new(tensor, proc_macro2::Span::call_site());
             visits.push(quote!(__f(&Self::PARAM_INFO[#index], self.#name.#field.as_slice());));
             visits_mut
                 .push(quote!(__f(&Self::PARAM_INFO[#index], self.#name.#field.as_mut_slice());));
+            tensors.push(quote!(#index => self.#name.#field.as_slice(),));
+            tensors_mut.push(quote!(#index => self.#name.#field.as_mut_slice(),));
             zips.push(quote!(__f(&Self::PARAM_INFO[#index], self.#name.#field.as_mut_slice(), __other.#name.#field.as_slice());));
         }
     }
@@ -100,6 +112,20 @@ pub fn params_impl(w: &Wiring) -> TokenStream {
 
             fn zeros() -> Self {
                 Self { #(#names: #p::Dense::zeros(),)* }
+            }
+
+            fn tensor(&self, __index: usize) -> &[T] {
+                match __index {
+                    #(#tensors)*
+                    _ => &[],
+                }
+            }
+
+            fn tensor_mut(&mut self, __index: usize) -> &mut [T] {
+                match __index {
+                    #(#tensors_mut)*
+                    _ => &mut [],
+                }
             }
 
             fn for_each_param<__F: FnMut(&#p::ParamInfo, &[T])>(&self, mut __f: __F) {

@@ -126,6 +126,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
     const PARAM_INFO: &'static [::network::__private::ParamInfo] = &[
         ::network::__private::ParamInfo {
             name: "hidden.weight",
+            kind: ::network::__private::ParamKind::Weight,
             layer: "hidden",
             shape: &[16, 4],
             offset: 0usize,
@@ -133,6 +134,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "hidden.bias",
+            kind: ::network::__private::ParamKind::Bias,
             layer: "hidden",
             shape: &[16],
             offset: 0usize + 16 * 4,
@@ -140,6 +142,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "deeper.weight",
+            kind: ::network::__private::ParamKind::Weight,
             layer: "deeper",
             shape: &[16, 16],
             offset: 0usize + 16 * 4 + 16,
@@ -147,6 +150,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "deeper.bias",
+            kind: ::network::__private::ParamKind::Bias,
             layer: "deeper",
             shape: &[16],
             offset: 0usize + 16 * 4 + 16 + 16 * 16,
@@ -154,6 +158,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "logits.weight",
+            kind: ::network::__private::ParamKind::Weight,
             layer: "logits",
             shape: &[3, 16],
             offset: 0usize + 16 * 4 + 16 + 16 * 16 + 16,
@@ -161,6 +166,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "logits.bias",
+            kind: ::network::__private::ParamKind::Bias,
             layer: "logits",
             shape: &[3],
             offset: 0usize + 16 * 4 + 16 + 16 * 16 + 16 + 3 * 16,
@@ -172,6 +178,28 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             hidden: ::network::__private::Dense::zeros(),
             deeper: ::network::__private::Dense::zeros(),
             logits: ::network::__private::Dense::zeros(),
+        }
+    }
+    fn tensor(&self, __index: usize) -> &[T] {
+        match __index {
+            0usize => self.hidden.weight.as_slice(),
+            1usize => self.hidden.bias.as_slice(),
+            2usize => self.deeper.weight.as_slice(),
+            3usize => self.deeper.bias.as_slice(),
+            4usize => self.logits.weight.as_slice(),
+            5usize => self.logits.bias.as_slice(),
+            _ => &[],
+        }
+    }
+    fn tensor_mut(&mut self, __index: usize) -> &mut [T] {
+        match __index {
+            0usize => self.hidden.weight.as_mut_slice(),
+            1usize => self.hidden.bias.as_mut_slice(),
+            2usize => self.deeper.weight.as_mut_slice(),
+            3usize => self.deeper.bias.as_mut_slice(),
+            4usize => self.logits.weight.as_mut_slice(),
+            5usize => self.logits.bias.as_mut_slice(),
+            _ => &mut [],
         }
     }
     fn for_each_param<__F: FnMut(&::network::__private::ParamInfo, &[T])>(

@@ -1,0 +1,625 @@
+//! A mini-batch trainer for classifiers over a [`Dataset`]: seeded shuffling, batches of a
+//! compile-time size with the last partial batch trained on, a validation set, metrics
+//! per epoch, a learning-rate schedule, clipping, penalties, early stopping that restores
+//! the best weights, a progress bar, and resumable checkpoints.
+//!
+//! Every piece it uses (optimizers, schedules, clipping, penalties) is a `no_std` item of
+//! the core that a training loop on a microcontroller can use directly; this module adds
+//! what needs `std`: data sets, a terminal and files.
+
+use core::fmt;
+use core::marker::PhantomData;
+use std::boxed::Box;
+use std::path::Path;
+use std::vec::Vec;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::checkpoint::{self, CheckpointError, Reader, Writer};
+use crate::data::{Dataset, ShapeError};
+use crate::loss::Loss;
+use crate::nalgebra::SMatrix;
+use crate::optim::Optimizer;
+use crate::regularize::{clip_grad_norm, clip_grad_value, grad_norm, Penalty};
+use crate::schedule::Schedule;
+use crate::{
+    argmax, compute_gradients_inspect, kernels, Network, NumericError, Params, Rng, Scalar,
+};
+
+/// How to train. `Default` gives 10 epochs, seed 0, no early stopping, no clipping, no
+/// penalty, and a progress bar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Train until this many epochs have run in total (a resumed run continues to it).
+    pub epochs: usize,
+    /// Seed of the per-epoch shuffles.
+    pub seed: u64,
+    /// Stop when the validation loss has not improved for this many epochs, and restore
+    /// the weights of the best epoch. Needs a validation set.
+    pub patience: Option<usize>,
+    /// Rescale gradients whose global L2 norm exceeds this.
+    pub clip_norm: Option<f64>,
+    /// Clamp every gradient element to `[-clip_value, clip_value]`.
+    pub clip_value: Option<f64>,
+    /// L1/L2 penalties added to the loss and its gradient.
+    pub penalty: Penalty<f64>,
+    /// No progress bar and no per-epoch lines.
+    pub quiet: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            seed: 0,
+            patience: None,
+            clip_norm: None,
+            clip_value: None,
+            penalty: Penalty::default(),
+            quiet: false,
+        }
+    }
+}
+
+/// Metrics of one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples, penalty included.
+    pub train_loss: f64,
+    /// Fraction of training samples classified correctly during the epoch.
+    pub train_accuracy: f64,
+    /// Mean validation loss after the epoch.
+    pub validation_loss: Option<f64>,
+    /// Validation accuracy after the epoch.
+    pub validation_accuracy: Option<f64>,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Mean global gradient norm (before clipping) over the epoch's steps.
+    pub grad_norm: f64,
+}
+
+/// What training recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// One record per epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// The loss of every optimizer step.
+    pub step_losses: Vec<f64>,
+    /// The epoch whose weights were kept by early stopping.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping ended training before `epochs`.
+    pub stopped_early: bool,
+}
+
+/// Why training stopped with an error. The network keeps the weights of the last good
+/// step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainError {
+    /// The data does not fit the network (checked before any step).
+    Shape(ShapeError),
+    /// The training set is empty.
+    EmptyTrainingSet,
+    /// Early stopping was asked for without a validation set.
+    PatienceWithoutValidation,
+    /// NaN or infinity appeared.
+    Numeric {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 0-based optimizer step.
+        step: u64,
+        /// Where it appeared.
+        source: NumericError,
+    },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::Shape(e) => write!(f, "{e}"),
+            TrainError::EmptyTrainingSet => write!(f, "the training set is empty"),
+            TrainError::PatienceWithoutValidation => {
+                write!(f, "early stopping needs a validation set")
+            }
+            TrainError::Numeric {
+                epoch,
+                step,
+                source,
+            } => write!(f, "epoch {epoch}, step {step}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TrainError::Shape(e) => Some(e),
+            TrainError::Numeric { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<ShapeError> for TrainError {
+    fn from(e: ShapeError) -> Self {
+        TrainError::Shape(e)
+    }
+}
+
+/// Copies every parameter of `src` into `dst`.
+fn copy_params<T: Scalar, P: Params<T>>(dst: &mut P, src: &P) {
+    dst.zip_params_mut(src, |_, d, s| d.copy_from_slice(s));
+}
+
+/// A value of type `P` with every parameter zero, built on the heap.
+fn boxed_zeros<T: Scalar, P: Params<T>>() -> Box<P> {
+    Box::new(P::zeros())
+}
+
+/// Correct predictions in a batch: the largest output against the one-hot target.
+fn count_correct<T: Scalar, const R: usize, const B: usize>(
+    output: &SMatrix<T, R, B>,
+    target: &SMatrix<T, R, B>,
+) -> usize {
+    output
+        .column_iter()
+        .zip(target.column_iter())
+        .filter(|(o, t)| argmax(o.as_slice()) == argmax(t.as_slice()))
+        .count()
+}
+
+/// Trains a network `N` (`IN` inputs, `OUT` classes) with optimizer `O`, schedule `S`
+/// and loss `L`. Network, gradients and optimizer state live on the heap.
+///
+/// ```no_run
+/// use network::prelude::*;
+/// use network::data::Dataset;
+///
+/// network! {
+///     struct Digits { hidden: Dense<64, 64>, Relu, logits: Dense<64, 10> }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let data = Dataset::from_csv_path("data/digits.csv")?;
+/// let (train, test) = data.stratified_split(0.2, &mut Rng::seed_from_u64(0));
+/// let net = Digits::<f32>::random(&mut Rng::seed_from_u64(1));
+/// let optimizer = Adam::new(AdamConfig::adam(1e-3));
+/// let config = TrainConfig { epochs: 20, ..TrainConfig::default() };
+/// let mut trainer = Trainer::new(net, optimizer, Constant(1e-3), SoftmaxCrossEntropy, config);
+/// trainer.fit::<32>(&data, &train, Some(&test))?;
+/// trainer.save_checkpoint("digits.ckpt".as_ref())?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Trainer<T, N, O, S, L, const IN: usize, const OUT: usize> {
+    net: Box<N>,
+    optimizer: Box<O>,
+    schedule: S,
+    loss: L,
+    /// How to train; may be changed between calls to `fit` (for example `epochs`).
+    pub config: TrainConfig,
+    history: History,
+    rng: Rng,
+    epoch: usize,
+    step: u64,
+    best: Option<(f64, Box<N>)>,
+    bad_epochs: usize,
+    grads: Box<N>,
+    partial: Box<N>,
+    scalar: PhantomData<T>,
+}
+
+impl<T, N, O, S, L, const IN: usize, const OUT: usize> Trainer<T, N, O, S, L, IN, OUT>
+where
+    T: Scalar,
+    N: Network<T, IN, OUT>,
+    O: Optimizer<T, N>,
+    S: Schedule,
+    L: Loss,
+{
+    /// A trainer at epoch 0.
+    pub fn new(net: N, optimizer: O, schedule: S, loss: L, config: TrainConfig) -> Self {
+        let rng = Rng::seed_from_u64(config.seed);
+        Self {
+            net: Box::new(net),
+            optimizer: Box::new(optimizer),
+            schedule,
+            loss,
+            config,
+            history: History::default(),
+            rng,
+            epoch: 0,
+            step: 0,
+            best: None,
+            bad_epochs: 0,
+            grads: boxed_zeros(),
+            partial: boxed_zeros(),
+            scalar: PhantomData,
+        }
+    }
+
+    /// The network.
+    pub fn net(&self) -> &N {
+        &self.net
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &O {
+        &self.optimizer
+    }
+
+    /// What training recorded so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Optimizer steps completed (the schedule's position).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The trained network.
+    pub fn into_net(self) -> Box<N> {
+        self.net
+    }
+
+    /// Trains with batches of `B` samples until `config.epochs` epochs have run, or
+    /// early stopping ends it. Checks that the data fits the network before any step.
+    pub fn fit<const B: usize>(
+        &mut self,
+        data: &Dataset,
+        train: &[usize],
+        validation: Option<&[usize]>,
+    ) -> Result<&History, TrainError> {
+        data.check_shape::<IN, OUT>()?;
+        for &index in train.iter().chain(validation.unwrap_or(&[])) {
+            if index >= data.len() {
+                return Err(ShapeError::Index {
+                    index,
+                    len: data.len(),
+                }
+                .into());
+            }
+        }
+        if train.is_empty() {
+            return Err(TrainError::EmptyTrainingSet);
+        }
+        if self.config.patience.is_some() && validation.is_none() {
+            return Err(TrainError::PatienceWithoutValidation);
+        }
+        let mut tape = Box::new(N::new_tape::<B>());
+        let mut single = Box::new(N::new_tape::<1>());
+        let batches = train.len().div_ceil(B);
+        let bar = if self.config.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(batches as u64)
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let mut order = Vec::with_capacity(train.len());
+
+        while self.epoch < self.config.epochs && !self.history.stopped_early {
+            let epoch = self.epoch + 1;
+            bar.reset();
+            bar.set_prefix(std::format!("epoch {epoch}/{}", self.config.epochs));
+            order.clear();
+            order.extend_from_slice(train);
+            self.rng.shuffle(&mut order);
+            let (mut loss_sum, mut correct, mut norm_sum, mut lr) = (0.0, 0, 0.0, 0.0);
+            for chunk in order.chunks(B) {
+                let (loss, right) = self
+                    .batch_gradients(data, chunk, &mut tape, &mut single)
+                    .map_err(|source| TrainError::Numeric {
+                        epoch,
+                        step: self.step,
+                        source,
+                    })?;
+                let mut loss = loss.as_f64();
+                if self.config.penalty.is_active() {
+                    let p = &self.config.penalty;
+                    let penalty = Penalty {
+                        l1: T::of(p.l1),
+                        l2: T::of(p.l2),
+                        include_bias: p.include_bias,
+                    };
+                    loss += penalty.apply(&*self.net, &mut self.grads).as_f64();
+                }
+                norm_sum += match self.config.clip_norm {
+                    Some(max) => clip_grad_norm(&mut *self.grads, T::of(max)),
+                    None => grad_norm(&*self.grads),
+                }
+                .as_f64();
+                if let Some(limit) = self.config.clip_value {
+                    clip_grad_value(&mut *self.grads, T::of(limit));
+                }
+                lr = self.schedule.lr(self.step);
+                self.optimizer.set_lr(T::of(lr));
+                self.optimizer.step(&mut self.net, &self.grads);
+                self.step += 1;
+                self.history.step_losses.push(loss);
+                loss_sum += loss * chunk.len() as f64;
+                correct += right;
+                bar.inc(1);
+                bar.set_message(std::format!("loss {loss:.4}"));
+            }
+            self.epoch = epoch;
+            let mut record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / train.len() as f64,
+                train_accuracy: correct as f64 / train.len() as f64,
+                validation_loss: None,
+                validation_accuracy: None,
+                lr,
+                grad_norm: norm_sum / batches as f64,
+            };
+            if let Some(validation) = validation {
+                let (loss, accuracy) = self.evaluate::<B>(data, validation)?;
+                record.validation_loss = Some(loss);
+                record.validation_accuracy = Some(accuracy);
+                self.track_best(loss, epoch);
+            }
+            if !self.config.quiet {
+                bar.suspend(|| std::println!("{}", describe(&record)));
+            }
+            self.history.epochs.push(record);
+        }
+        bar.finish_and_clear();
+        if let Some((_, best)) = &self.best {
+            copy_params(&mut *self.net, best);
+        }
+        Ok(&self.history)
+    }
+
+    /// Early stopping: remember the best validation loss and its weights.
+    fn track_best(&mut self, loss: f64, epoch: usize) {
+        let Some(patience) = self.config.patience else {
+            return;
+        };
+        let improved = self.best.as_ref().is_none_or(|(best, _)| loss < *best);
+        if improved {
+            let mut copy = self.best.take().map_or_else(boxed_zeros, |(_, b)| b);
+            copy_params(&mut *copy, &self.net);
+            self.best = Some((loss, copy));
+            self.bad_epochs = 0;
+            self.history.best_epoch = Some(epoch);
+        } else {
+            self.bad_epochs += 1;
+            if self.bad_epochs >= patience {
+                self.history.stopped_early = true;
+            }
+        }
+    }
+
+    /// Gradients of the mean loss over `chunk` into `self.grads`; returns the loss and
+    /// the number of correct predictions. A chunk shorter than `B` (the last one of an
+    /// epoch) is averaged sample by sample, so no sample is dropped.
+    fn batch_gradients<const B: usize>(
+        &mut self,
+        data: &Dataset,
+        chunk: &[usize],
+        tape: &mut N::Tape<B>,
+        single: &mut N::Tape<1>,
+    ) -> Result<(T, usize), NumericError> {
+        let mut correct = 0;
+        if chunk.len() == B {
+            let (x, y) = data
+                .batch::<T, IN, OUT, B>(chunk)
+                .expect("indices and shape checked by fit");
+            let loss = compute_gradients_inspect(
+                &*self.net,
+                &x,
+                &y,
+                &self.loss,
+                tape,
+                &mut *self.grads,
+                |out| correct = count_correct(out, &y),
+            )?;
+            return Ok((loss, correct));
+        }
+        self.grads.set_zero();
+        let weight = T::one() / T::of(chunk.len() as f64);
+        let mut loss = T::zero();
+        for &index in chunk {
+            let (x, y) = data
+                .batch::<T, IN, OUT, 1>(&[index])
+                .expect("indices and shape checked by fit");
+            loss += weight
+                * compute_gradients_inspect(
+                    &*self.net,
+                    &x,
+                    &y,
+                    &self.loss,
+                    single,
+                    &mut *self.partial,
+                    |out| correct += count_correct(out, &y),
+                )?;
+            self.grads
+                .zip_params_mut(&self.partial, |_, g, p| kernels::axpy(weight, p, g));
+        }
+        Ok((loss, correct))
+    }
+
+    /// Mean loss and accuracy of the current network on `indices`, in batches of `B`.
+    pub fn evaluate<const B: usize>(
+        &self,
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<(f64, f64), TrainError> {
+        data.check_shape::<IN, OUT>()?;
+        let (mut loss, mut correct) = (0.0, 0);
+        for chunk in indices.chunks(B) {
+            if chunk.len() == B {
+                let (x, y) = data.batch::<T, IN, OUT, B>(chunk)?;
+                let out = self.net.forward(&x);
+                loss += self.loss.loss(&out, &y).as_f64() * B as f64;
+                correct += count_correct(&out, &y);
+            } else {
+                for &index in chunk {
+                    let (x, y) = data.batch::<T, IN, OUT, 1>(&[index])?;
+                    let out = self.net.forward(&x);
+                    loss += self.loss.loss(&out, &y).as_f64();
+                    correct += count_correct(&out, &y);
+                }
+            }
+        }
+        let n = indices.len().max(1) as f64;
+        Ok((loss / n, correct as f64 / n))
+    }
+
+    /// Saves everything needed to resume bit for bit: parameters, optimizer state and
+    /// step count, schedule position, epoch, shuffling RNG, early-stopping state and the
+    /// history. The previous file survives a failed save.
+    pub fn save_checkpoint(&self, path: &Path) -> Result<(), CheckpointError> {
+        let mut w = Writer::new::<T>();
+        w.u64(self.epoch as u64);
+        w.u64(self.step);
+        for word in self.rng.state() {
+            w.u64(word);
+        }
+        w.u64(self.bad_epochs as u64);
+        write_params(&mut w, &*self.net);
+        w.u64(self.optimizer.steps());
+        let mut state = Vec::new();
+        self.optimizer
+            .for_each_state(|s| state.extend_from_slice(s));
+        w.scalars(&state);
+        match &self.best {
+            Some((loss, best)) => {
+                w.u64(1);
+                w.f64(*loss);
+                write_params(&mut w, &**best);
+            }
+            None => w.u64(0),
+        }
+        let h = &self.history;
+        w.u64(h.epochs.len() as u64);
+        for r in &h.epochs {
+            w.u64(r.epoch as u64);
+            for v in [r.train_loss, r.train_accuracy, r.lr, r.grad_norm] {
+                w.f64(v);
+            }
+            for v in [r.validation_loss, r.validation_accuracy] {
+                w.u64(u64::from(v.is_some()));
+                w.f64(v.unwrap_or(0.0));
+            }
+        }
+        w.u64(h.step_losses.len() as u64);
+        for &loss in &h.step_losses {
+            w.f64(loss);
+        }
+        w.u64(h.best_epoch.map_or(0, |e| e as u64 + 1));
+        w.u64(u64::from(h.stopped_early));
+        checkpoint::write_atomically(path, &w.finish())
+    }
+
+    /// Restores a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) for
+    /// the same network and optimizer types. Everything is read and checked before
+    /// anything changes: on error the trainer is untouched.
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<(), CheckpointError> {
+        let bytes = checkpoint::read(path)?;
+        let mut r = Reader::open::<T>(&bytes)?;
+        let epoch = r.u64()? as usize;
+        let step = r.u64()?;
+        let rng = [r.u64()?, r.u64()?, r.u64()?, r.u64()?];
+        let bad_epochs = r.u64()? as usize;
+        let params: Vec<T> = r.scalars("parameters", N::PARAMS)?;
+        let optimizer_steps = r.u64()?;
+        let mut state_len = 0;
+        self.optimizer.for_each_state(|s| state_len += s.len());
+        let state: Vec<T> = r.scalars("optimizer state", state_len)?;
+        let best = match r.u64()? {
+            0 => None,
+            _ => {
+                let loss = r.f64()?;
+                Some((loss, r.scalars::<T>("best parameters", N::PARAMS)?))
+            }
+        };
+        let mut history = History::default();
+        for _ in 0..r.u64()? {
+            let epoch = r.u64()? as usize;
+            let [train_loss, train_accuracy, lr, grad_norm] =
+                [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
+            let mut optional = || -> Result<Option<f64>, CheckpointError> {
+                let present = r.u64()? != 0;
+                let value = r.f64()?;
+                Ok(present.then_some(value))
+            };
+            let (validation_loss, validation_accuracy) = (optional()?, optional()?);
+            history.epochs.push(EpochRecord {
+                epoch,
+                train_loss,
+                train_accuracy,
+                validation_loss,
+                validation_accuracy,
+                lr,
+                grad_norm,
+            });
+        }
+        for _ in 0..r.u64()? {
+            history.step_losses.push(r.f64()?);
+        }
+        history.best_epoch = r.u64()?.checked_sub(1).map(|e| e as usize);
+        history.stopped_early = r.u64()? != 0;
+        r.finish()?;
+
+        // Everything is valid: commit.
+        read_params(&mut *self.net, &params);
+        let mut values = state.iter();
+        self.optimizer
+            .for_each_state_mut(|s| s.iter_mut().zip(&mut values).for_each(|(d, v)| *d = *v));
+        self.optimizer.set_steps(optimizer_steps);
+        self.best = best.map(|(loss, values)| {
+            let mut net = boxed_zeros::<T, N>();
+            read_params(&mut *net, &values);
+            (loss, net)
+        });
+        self.epoch = epoch;
+        self.step = step;
+        self.rng = Rng::from_state(rng);
+        self.bad_epochs = bad_epochs;
+        self.history = history;
+        Ok(())
+    }
+}
+
+/// One line describing an epoch.
+fn describe(r: &EpochRecord) -> std::string::String {
+    let mut line = std::format!(
+        "epoch {:3}  loss {:.4}  accuracy {:.1}%",
+        r.epoch,
+        r.train_loss,
+        100.0 * r.train_accuracy
+    );
+    if let (Some(loss), Some(accuracy)) = (r.validation_loss, r.validation_accuracy) {
+        line.push_str(&std::format!(
+            "  validation loss {loss:.4}  accuracy {:.1}%",
+            100.0 * accuracy
+        ));
+    }
+    line.push_str(&std::format!(
+        "  lr {:.2e}  grad norm {:.3}",
+        r.lr,
+        r.grad_norm
+    ));
+    line
+}
+
+fn write_params<T: Scalar, P: Params<T>>(w: &mut Writer, params: &P) {
+    w.u64(P::PARAMS as u64);
+    params.for_each_param(|_, values| w.raw_scalars(values));
+}
+
+fn read_params<T: Scalar, P: Params<T>>(params: &mut P, values: &[T]) {
+    params.for_each_param_mut(|info, dst| {
+        dst.copy_from_slice(&values[info.offset..info.offset + info.len])
+    });
+}
