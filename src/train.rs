@@ -302,8 +302,10 @@ where
             ProgressBar::new(batches as u64)
         };
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} batches, last epoch {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let mut order = Vec::with_capacity(train.len());
 
@@ -314,6 +316,7 @@ where
             order.clear();
             order.extend_from_slice(train);
             self.rng.shuffle(&mut order);
+            self.history.step_losses.reserve(batches);
             let (mut loss_sum, mut correct, mut norm_sum, mut lr) = (0.0, 0, 0.0, 0.0);
             for chunk in order.chunks(B) {
                 let (loss, right) = self
@@ -349,7 +352,6 @@ where
                 loss_sum += loss * chunk.len() as f64;
                 correct += right;
                 bar.inc(1);
-                bar.set_message(std::format!("loss {loss:.4}"));
             }
             self.epoch = epoch;
             let mut record = EpochRecord {
@@ -369,6 +371,7 @@ where
             }
             if !self.config.quiet {
                 bar.suspend(|| std::println!("{}", describe(&record)));
+                bar.set_message(std::format!("loss {:.4}", record.train_loss));
             }
             self.history.epochs.push(record);
         }

@@ -1,4 +1,4 @@
-//! Optimizers, written once over the [`Params`](crate::Params) visitor, with PyTorch's
+//! Optimizers, written once over the [`Params`] visitor, with PyTorch's
 //! update rules and defaults. Their state (moments, accumulators) is held in values of
 //! the network's own type, so its size is `size_of` of the optimizer: a compile-time
 //! constant, with no allocation.

@@ -1,0 +1,89 @@
+//! Forward, backward, loss, optimizer steps, schedules and clipping allocate nothing:
+//! counted by a global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use network::prelude::*;
+use network::regularize::grad_norm;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+network! {
+    struct Net {
+        a: Dense<8, 32>, Relu,
+        b: Dense<32, 16>, Tanh,
+        c: Dense<16, 4>, Softmax,
+        d: Dense<4, 3>,
+    }
+}
+
+#[test]
+fn a_training_step_allocates_nothing() {
+    let mut rng = Rng::seed_from_u64(1);
+    let mut net = Net::<f32>::random(&mut rng);
+    let mut grads = Net::<f32>::zeros();
+    let mut tape = Net::<f32>::new_tape::<16>();
+    let mut adam = Adam::<f32, Net<f32>>::new(AdamConfig::adam(1e-3));
+    let mut momentum = Momentum::<f32, Net<f32>>::nesterov(1e-2, 0.9);
+    let schedule = Warmup {
+        steps: 5,
+        start_factor: 0.1,
+        after: CosineAnnealing {
+            lr: 1e-3,
+            min_lr: 0.0,
+            steps: 100,
+        },
+    };
+    let x = SMatrix::<f32, 8, 16>::from_fn(|r, c| ((r * 16 + c) as f32).sin());
+    let y = SMatrix::<f32, 3, 16>::from_fn(|r, c| if c % 3 == r { 1.0 } else { 0.0 });
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for step in 0..10u64 {
+        let _ = net.forward(&x);
+        let loss =
+            compute_gradients(&net, &x, &y, &SoftmaxCrossEntropy, &mut tape, &mut grads).unwrap();
+        clip_grad_norm(&mut grads, 1.0);
+        clip_grad_value(&mut grads, 0.5);
+        let _ = Penalty {
+            l1: 1e-4,
+            l2: 1e-4,
+            include_bias: false,
+        }
+        .apply(&net, &mut grads);
+        adam.set_lr(schedule.lr(step) as f32);
+        adam.step(&mut net, &grads);
+        momentum.step(&mut net, &grads);
+        Sgd::new(1e-3).step(&mut net, &grads);
+        let mut d_out = SMatrix::<f32, 3, 16>::zeros();
+        SoftmaxCrossEntropy.loss_and_grad(net.forward_train(&x, &mut tape), &y, &mut d_out);
+        net.backward_sgd(&x, &tape, &d_out, 1e-3);
+        assert!(loss.is_finite() && grad_norm(&grads).is_finite());
+    }
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst) - before,
+        0,
+        "heap allocations in the hot path"
+    );
+}

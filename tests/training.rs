@@ -1,0 +1,364 @@
+//! The trainer: resumable bit for bit, partial batches trained on, early stopping that
+//! restores the best weights, typed errors before any step, and checkpoints that are
+//! all-or-nothing.
+
+use std::path::PathBuf;
+
+use network::checkpoint::CheckpointError;
+use network::data::{Dataset, ShapeError};
+use network::prelude::*;
+use network::train::TrainError;
+
+network! {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Iris {
+        hidden: Dense<4, 12>, Relu,
+        logits: Dense<12, 3>,
+    }
+}
+
+const IRIS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv");
+
+fn iris() -> (Dataset, Vec<usize>, Vec<usize>) {
+    let mut data = Dataset::from_csv_path(IRIS).unwrap();
+    let (train, test) = data.stratified_split(0.2, &mut Rng::seed_from_u64(3));
+    data.standardize(&train).unwrap();
+    (data, train, test)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("network-training-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("run.ckpt")
+}
+
+fn quiet(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        seed: 11,
+        quiet: true,
+        ..TrainConfig::default()
+    }
+}
+
+type AdamTrainer = Trainer<
+    f32,
+    Iris<f32>,
+    Adam<f32, Iris<f32>>,
+    Warmup<CosineAnnealing>,
+    SoftmaxCrossEntropy,
+    4,
+    3,
+>;
+
+fn adam_trainer(seed: u64, epochs: usize) -> AdamTrainer {
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(seed));
+    let schedule = Warmup {
+        steps: 10,
+        start_factor: 0.1,
+        after: CosineAnnealing {
+            lr: 0.01,
+            min_lr: 0.001,
+            steps: 60,
+        },
+    };
+    Trainer::new(
+        net,
+        Adam::new(AdamConfig::adam(0.01)),
+        schedule,
+        SoftmaxCrossEntropy,
+        quiet(epochs),
+    )
+}
+
+#[test]
+fn resuming_from_a_checkpoint_is_bit_identical_to_training_straight_through() {
+    let (data, train, test) = iris();
+    // 120 samples in batches of 16: the eighth batch of every epoch is partial.
+    let mut straight = adam_trainer(1, 10);
+    straight.fit::<16>(&data, &train, Some(&test)).unwrap();
+
+    let path = scratch("resume");
+    let mut first_half = adam_trainer(1, 5);
+    first_half.fit::<16>(&data, &train, Some(&test)).unwrap();
+    first_half.save_checkpoint(&path).unwrap();
+    drop(first_half);
+
+    // A fresh trainer with other weights stands in for a new process.
+    let mut resumed = adam_trainer(999, 10);
+    resumed.load_checkpoint(&path).unwrap();
+    assert_eq!(resumed.epoch(), 5);
+    resumed.fit::<16>(&data, &train, Some(&test)).unwrap();
+
+    assert_eq!(resumed.net(), straight.net(), "weights differ");
+    assert_eq!(resumed.history(), straight.history());
+    assert_eq!(resumed.optimizer(), straight.optimizer());
+    assert_eq!(resumed.step(), 10 * 8);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn truncated_or_corrupted_checkpoints_are_typed_errors_and_change_nothing() {
+    let (data, train, _) = iris();
+    let path = scratch("corrupt");
+    let mut trainer = adam_trainer(1, 2);
+    trainer.fit::<16>(&data, &train, None).unwrap();
+    trainer.save_checkpoint(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+
+    let mut other = adam_trainer(2, 2);
+    let before = other.net().clone();
+    std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+    assert!(matches!(
+        other.load_checkpoint(&path),
+        Err(CheckpointError::Checksum)
+    ));
+    let mut flipped = good.clone();
+    flipped[100] ^= 1;
+    std::fs::write(&path, &flipped).unwrap();
+    assert!(matches!(
+        other.load_checkpoint(&path),
+        Err(CheckpointError::Checksum)
+    ));
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    assert!(matches!(
+        other.load_checkpoint(&path),
+        Err(CheckpointError::BadMagic)
+    ));
+    assert!(matches!(
+        other.load_checkpoint(&path.with_extension("missing")),
+        Err(CheckpointError::Io { .. })
+    ));
+    assert_eq!(other.net(), &before);
+    assert_eq!(other.epoch(), 0);
+
+    // A checkpoint of another optimizer has another state size.
+    std::fs::write(&path, &good).unwrap();
+    let mut sgd = Trainer::new(
+        before.clone(),
+        Sgd::new(0.1),
+        Constant(0.1),
+        SoftmaxCrossEntropy,
+        quiet(2),
+    );
+    assert!(matches!(
+        sgd.load_checkpoint(&path),
+        Err(CheckpointError::Shape {
+            section: "optimizer state",
+            ..
+        })
+    ));
+    assert_eq!(sgd.net(), &before);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn the_last_partial_batch_is_trained_on() {
+    // Six samples in batches of four: steps on 4 then 2 samples, whose gradient is the
+    // mean over those two.
+    let (data, _, _) = iris();
+    let train = [0, 1, 50, 51, 100, 101];
+    let start = Iris::<f64>::random(&mut Rng::seed_from_u64(4));
+    let mut trainer = Trainer::new(
+        start.clone(),
+        Sgd::new(0.5),
+        Constant(0.5),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    trainer.fit::<4>(&data, &train, None).unwrap();
+    assert_eq!(trainer.history().step_losses.len(), 2);
+
+    let mut order = train.to_vec();
+    Rng::seed_from_u64(11).shuffle(&mut order);
+    let mut net = start;
+    let mut grads = Iris::zeros();
+    let (x, y) = data.batch::<f64, 4, 3, 4>(&order[..4]).unwrap();
+    compute_gradients(
+        &net,
+        &x,
+        &y,
+        &SoftmaxCrossEntropy,
+        &mut Iris::<f64>::new_tape::<4>(),
+        &mut grads,
+    )
+    .unwrap();
+    Sgd::new(0.5).step(&mut net, &grads);
+    let (x, y) = data.batch::<f64, 4, 3, 2>(&order[4..]).unwrap();
+    compute_gradients(
+        &net,
+        &x,
+        &y,
+        &SoftmaxCrossEntropy,
+        &mut Iris::<f64>::new_tape::<2>(),
+        &mut grads,
+    )
+    .unwrap();
+    Sgd::new(0.5).step(&mut net, &grads);
+
+    let mut expected = Vec::new();
+    net.for_each_param(|_, v| expected.extend_from_slice(v));
+    let mut actual = Vec::new();
+    trainer
+        .net()
+        .for_each_param(|_, v| actual.extend_from_slice(v));
+    assert_ne!(actual, {
+        let mut v = Vec::new();
+        Iris::<f64>::random(&mut Rng::seed_from_u64(4))
+            .for_each_param(|_, p| v.extend_from_slice(p));
+        v
+    });
+    for (a, e) in actual.iter().zip(&expected) {
+        approx::assert_relative_eq!(a, e, epsilon = 1e-14, max_relative = 1e-12);
+    }
+}
+
+#[test]
+fn early_stopping_restores_the_best_weights() {
+    let (data, train, test) = iris();
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(5));
+    let config = TrainConfig {
+        patience: Some(3),
+        ..quiet(500)
+    };
+    let mut trainer = Trainer::new(
+        net,
+        Adam::new(AdamConfig::adam(0.05)),
+        Constant(0.05),
+        SoftmaxCrossEntropy,
+        config,
+    );
+    let history = trainer
+        .fit::<8>(&data, &train, Some(&test))
+        .unwrap()
+        .clone();
+    assert!(
+        history.stopped_early,
+        "ran all {} epochs",
+        history.epochs.len()
+    );
+    let best = history.best_epoch.unwrap();
+    assert_eq!(history.epochs.len(), best + 3);
+    let losses: Vec<f64> = history
+        .epochs
+        .iter()
+        .map(|r| r.validation_loss.unwrap())
+        .collect();
+    let minimum = losses.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(losses[best - 1], minimum);
+    let (loss_now, _) = trainer.evaluate::<8>(&data, &test).unwrap();
+    assert_eq!(loss_now, minimum, "the network is not the best epoch's");
+}
+
+#[test]
+fn data_that_does_not_fit_is_an_error_before_any_step() {
+    let narrow = Dataset::from_csv_str("a,b,c,label\n1,2,3,0\n4,5,6,1\n").unwrap();
+    let mut trainer = adam_trainer(1, 3);
+    let before = trainer.net().clone();
+    assert_eq!(
+        trainer.fit::<2>(&narrow, &[0, 1], None).unwrap_err(),
+        TrainError::Shape(ShapeError::Features {
+            expected: 4,
+            found: 3
+        })
+    );
+    let (data, _, _) = iris();
+    assert_eq!(
+        trainer.fit::<2>(&data, &[0, 1000], None).unwrap_err(),
+        TrainError::Shape(ShapeError::Index {
+            index: 1000,
+            len: 150
+        })
+    );
+    assert_eq!(
+        trainer.fit::<2>(&data, &[], None).unwrap_err(),
+        TrainError::EmptyTrainingSet
+    );
+    let mut patient = adam_trainer(1, 3);
+    patient.config.patience = Some(2);
+    assert_eq!(
+        patient.fit::<2>(&data, &[0, 1], None).unwrap_err(),
+        TrainError::PatienceWithoutValidation
+    );
+    assert_eq!(trainer.net(), &before);
+    assert_eq!(trainer.step(), 0);
+}
+
+#[test]
+fn divergence_is_reported_with_epoch_and_step_and_keeps_finite_weights() {
+    let (data, train, _) = iris();
+    let net = Iris::<f64>::random(&mut Rng::seed_from_u64(6));
+    let mut trainer = Trainer::new(
+        net,
+        Sgd::new(1e200),
+        Constant(1e200),
+        SoftmaxCrossEntropy,
+        quiet(3),
+    );
+    match trainer.fit::<8>(&data, &train, None).unwrap_err() {
+        TrainError::Numeric { epoch, step, .. } => assert_eq!((epoch, step), (1, trainer.step())),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(trainer.net().is_finite());
+}
+
+#[test]
+fn clipping_and_penalties_are_applied() {
+    let (data, train, _) = iris();
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(7));
+    let clipped = TrainConfig {
+        clip_norm: Some(1e-3),
+        ..quiet(1)
+    };
+    let mut a = Trainer::new(
+        net.clone(),
+        Sgd::new(1.0),
+        Constant(1.0),
+        SoftmaxCrossEntropy,
+        clipped,
+    );
+    a.fit::<8>(&data, &train, None).unwrap();
+    // With every step's gradient clipped to norm 1e-3 and lr 1, 15 steps move the
+    // weights by at most 0.015 in L2 norm.
+    let mut moved = 0.0f32;
+    let mut after = Vec::new();
+    a.net().for_each_param(|_, v| after.extend_from_slice(v));
+    let mut i = 0;
+    net.for_each_param(|_, v| {
+        for w in v {
+            moved += (w - after[i]).powi(2);
+            i += 1;
+        }
+    });
+    assert!(moved.sqrt() <= 0.015 + 1e-6, "moved {}", moved.sqrt());
+    assert!(
+        a.history().epochs[0].grad_norm > 1e-3,
+        "the recorded norm is the one before clipping"
+    );
+
+    let penalized = TrainConfig {
+        penalty: Penalty {
+            l1: 0.0,
+            l2: 1.0,
+            include_bias: false,
+        },
+        ..quiet(1)
+    };
+    let mut b = Trainer::new(
+        net.clone(),
+        Sgd::new(0.01),
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        penalized,
+    );
+    b.fit::<8>(&data, &train, None).unwrap();
+    let mut c = Trainer::new(
+        net,
+        Sgd::new(0.01),
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    c.fit::<8>(&data, &train, None).unwrap();
+    assert!(b.history().epochs[0].train_loss > c.history().epochs[0].train_loss + 0.1);
+}
