@@ -64,6 +64,11 @@ pub enum CheckpointError {
         /// The section holding it.
         section: &'static str,
     },
+    /// A section holds a value this program cannot interpret.
+    Invalid {
+        /// The section.
+        section: &'static str,
+    },
     /// Bytes are left over after the last section.
     TrailingBytes,
 }
@@ -88,6 +93,7 @@ impl fmt::Display for CheckpointError {
             CheckpointError::NonFinite { section } => {
                 write!(f, "the checkpoint's {section} hold NaN or infinity")
             }
+            CheckpointError::Invalid { section } => write!(f, "the checkpoint's {section} hold an invalid value"),
             CheckpointError::TrailingBytes => write!(f, "the checkpoint has unexpected trailing bytes"),
         }
     }

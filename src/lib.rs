@@ -110,13 +110,15 @@ extern crate self as network;
 pub mod checkpoint;
 #[cfg(feature = "std")]
 pub mod data;
+#[cfg(feature = "plots")]
+pub mod plot;
 #[cfg(feature = "std")]
 pub mod train;
 
 pub use network_core::{
-    activation, argmax, compute_gradients, compute_gradients_inspect, kernels, loss, nalgebra,
-    optim, regularize, schedule, Dense, Init, LayerInfo, Network, NumericError, ParamInfo,
-    ParamKind, Params, Rng, Scalar,
+    activation, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels, loss,
+    nalgebra, optim, regularize, schedule, stats, summary, Dense, Init, LayerInfo, Network,
+    NumericError, ParamInfo, ParamKind, Params, Rng, Scalar,
 };
 pub use network_macros::network;
 
@@ -161,6 +163,7 @@ pub mod __private {
         Activation, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh,
     };
     pub use network_core::nalgebra::SMatrix;
+    pub use network_core::summary::Summary;
     pub use network_core::{
         Dense, Init, LayerInfo, Network, ParamInfo, ParamKind, Params, Rng, Scalar,
     };

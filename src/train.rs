@@ -17,17 +17,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{self, CheckpointError, Reader, Writer};
 use crate::data::{Dataset, ShapeError};
+use crate::diagnose::{
+    diagnose_curves, diagnose_dead_units, diagnose_gradients, Diagnosis, Thresholds,
+};
 use crate::loss::Loss;
 use crate::nalgebra::SMatrix;
 use crate::optim::Optimizer;
-use crate::regularize::{clip_grad_norm, clip_grad_value, grad_norm, Penalty};
+use crate::regularize::{clip_grad_norm, clip_grad_value, Penalty};
 use crate::schedule::Schedule;
+use crate::stats::layer_grad_norms;
 use crate::{
     argmax, compute_gradients_inspect, kernels, Network, NumericError, Params, Rng, Scalar,
 };
 
 /// How to train. `Default` gives 10 epochs, seed 0, no early stopping, no clipping, no
-/// penalty, and a progress bar.
+/// penalty, diagnostics with default thresholds, and a progress bar.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     /// Train until this many epochs have run in total (a resumed run continues to it).
@@ -43,6 +47,9 @@ pub struct TrainConfig {
     pub clip_value: Option<f64>,
     /// L1/L2 penalties added to the loss and its gradient.
     pub penalty: Penalty<f64>,
+    /// Diagnose training (vanishing or exploding gradients, dead units, plateaus,
+    /// overfitting) with these thresholds; `None` turns diagnostics off.
+    pub diagnostics: Option<Thresholds>,
     /// No progress bar and no per-epoch lines.
     pub quiet: bool,
 }
@@ -56,6 +63,7 @@ impl Default for TrainConfig {
             clip_norm: None,
             clip_value: None,
             penalty: Penalty::default(),
+            diagnostics: Some(Thresholds::default()),
             quiet: false,
         }
     }
@@ -78,19 +86,81 @@ pub struct EpochRecord {
     pub lr: f64,
     /// Mean global gradient norm (before clipping) over the epoch's steps.
     pub grad_norm: f64,
+    /// Mean gradient norm (before clipping) of each layer over the epoch's steps, in
+    /// the order of [`History::layers`].
+    pub layer_grad_norms: Vec<f64>,
 }
 
 /// What training recorded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
+    /// The network's layer names, in declaration order.
+    pub layers: Vec<&'static str>,
     /// One record per epoch.
     pub epochs: Vec<EpochRecord>,
     /// The loss of every optimizer step.
     pub step_losses: Vec<f64>,
+    /// The learning rate of every optimizer step.
+    pub step_lrs: Vec<f64>,
+    /// Problems found, each reported once (the first time it was seen).
+    pub diagnoses: Vec<Diagnosis>,
     /// The epoch whose weights were kept by early stopping.
     pub best_epoch: Option<usize>,
     /// Whether early stopping ended training before `epochs`.
     pub stopped_early: bool,
+}
+
+impl History {
+    /// The per-epoch records as CSV: epoch, losses, accuracies, learning rate, global
+    /// gradient norm, then one gradient-norm column per layer (`<layer>_grad_norm`).
+    /// Missing validation values are empty cells.
+    pub fn epochs_csv(&self) -> std::string::String {
+        use std::fmt::Write;
+        let mut csv = std::string::String::from(
+            "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,lr,grad_norm",
+        );
+        for layer in &self.layers {
+            let _ = write!(csv, ",{layer}_grad_norm");
+        }
+        csv.push('\n');
+        let cell =
+            |v: Option<f64>| v.map_or_else(std::string::String::new, |v| std::format!("{v}"));
+        for r in &self.epochs {
+            let _ = write!(
+                csv,
+                "{},{},{},{},{},{},{}",
+                r.epoch,
+                r.train_loss,
+                r.train_accuracy,
+                cell(r.validation_loss),
+                cell(r.validation_accuracy),
+                r.lr,
+                r.grad_norm
+            );
+            for n in &r.layer_grad_norms {
+                let _ = write!(csv, ",{n}");
+            }
+            csv.push('\n');
+        }
+        csv
+    }
+
+    /// The per-step records as CSV: step, loss, learning rate.
+    pub fn steps_csv(&self) -> std::string::String {
+        use std::fmt::Write;
+        let mut csv = std::string::String::from("step,loss,lr\n");
+        for (step, (loss, lr)) in self.step_losses.iter().zip(&self.step_lrs).enumerate() {
+            let _ = writeln!(csv, "{step},{loss},{lr}");
+        }
+        csv
+    }
+
+    /// Writes `epochs.csv` and `steps.csv` into `dir` (created if missing).
+    pub fn write_csv(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("epochs.csv"), self.epochs_csv())?;
+        std::fs::write(dir.join("steps.csv"), self.steps_csv())
+    }
 }
 
 /// Why training stopped with an error. The network keeps the weights of the last good
@@ -227,7 +297,10 @@ where
             schedule,
             loss,
             config,
-            history: History::default(),
+            history: History {
+                layers: N::LAYERS.iter().map(|l| l.name).collect(),
+                ..History::default()
+            },
             rng,
             epoch: 0,
             step: 0,
@@ -318,14 +391,47 @@ where
             self.rng.shuffle(&mut order);
             self.history.step_losses.reserve(batches);
             let (mut loss_sum, mut correct, mut norm_sum, mut lr) = (0.0, 0, 0.0, 0.0);
-            for chunk in order.chunks(B) {
-                let (loss, right) = self
-                    .batch_gradients(data, chunk, &mut tape, &mut single)
-                    .map_err(|source| TrainError::Numeric {
-                        epoch,
-                        step: self.step,
-                        source,
-                    })?;
+            let mut layer_norms = std::vec![0.0; N::LAYERS.len()];
+            for (index, chunk) in order.chunks(B).enumerate() {
+                let (loss, right) = match self.batch_gradients(data, chunk, &mut tape, &mut single)
+                {
+                    Ok(result) => result,
+                    Err(source) => {
+                        let step = self.step;
+                        self.report(
+                            &bar,
+                            Diagnosis::NonFinite {
+                                step,
+                                error: source,
+                            },
+                        );
+                        return Err(TrainError::Numeric {
+                            epoch,
+                            step,
+                            source,
+                        });
+                    }
+                };
+                if let Some(thresholds) = self.config.diagnostics {
+                    let step = self.step;
+                    let mut found = Vec::new();
+                    diagnose_gradients(step, &*self.grads, &thresholds, |d| found.push(d));
+                    if index == 0 && chunk.len() == B {
+                        diagnose_dead_units::<T, N, _, IN, OUT, B>(step, &tape, &thresholds, |d| {
+                            found.push(d)
+                        });
+                    }
+                    for d in found {
+                        self.report(&bar, d);
+                    }
+                }
+                let mut squares = 0.0f64;
+                let mut k = 0;
+                layer_grad_norms(&*self.grads, |_, norm| {
+                    layer_norms[k] += norm;
+                    squares += norm * norm;
+                    k += 1;
+                });
                 let mut loss = loss.as_f64();
                 if self.config.penalty.is_active() {
                     let p = &self.config.penalty;
@@ -336,11 +442,10 @@ where
                     };
                     loss += penalty.apply(&*self.net, &mut self.grads).as_f64();
                 }
-                norm_sum += match self.config.clip_norm {
-                    Some(max) => clip_grad_norm(&mut *self.grads, T::of(max)),
-                    None => grad_norm(&*self.grads),
+                norm_sum += squares.sqrt();
+                if let Some(max) = self.config.clip_norm {
+                    clip_grad_norm(&mut *self.grads, T::of(max));
                 }
-                .as_f64();
                 if let Some(limit) = self.config.clip_value {
                     clip_grad_value(&mut *self.grads, T::of(limit));
                 }
@@ -349,6 +454,7 @@ where
                 self.optimizer.step(&mut self.net, &self.grads);
                 self.step += 1;
                 self.history.step_losses.push(loss);
+                self.history.step_lrs.push(lr);
                 loss_sum += loss * chunk.len() as f64;
                 correct += right;
                 bar.inc(1);
@@ -362,6 +468,7 @@ where
                 validation_accuracy: None,
                 lr,
                 grad_norm: norm_sum / batches as f64,
+                layer_grad_norms: layer_norms.iter().map(|n| n / batches as f64).collect(),
             };
             if let Some(validation) = validation {
                 let (loss, accuracy) = self.evaluate::<B>(data, validation)?;
@@ -374,12 +481,45 @@ where
                 bar.set_message(std::format!("loss {:.4}", record.train_loss));
             }
             self.history.epochs.push(record);
+            if let Some(thresholds) = self.config.diagnostics {
+                let train_losses: Vec<f64> =
+                    self.history.epochs.iter().map(|r| r.train_loss).collect();
+                let validation_losses: Vec<f64> = self
+                    .history
+                    .epochs
+                    .iter()
+                    .filter_map(|r| r.validation_loss)
+                    .collect();
+                let mut found = Vec::new();
+                diagnose_curves(&train_losses, &validation_losses, &thresholds, |d| {
+                    found.push(d)
+                });
+                for d in found {
+                    self.report(&bar, d);
+                }
+            }
         }
         bar.finish_and_clear();
         if let Some((_, best)) = &self.best {
             copy_params(&mut *self.net, best);
         }
         Ok(&self.history)
+    }
+
+    /// Records a diagnosis the first time its problem is seen, and prints it.
+    fn report(&mut self, bar: &ProgressBar, diagnosis: Diagnosis) {
+        if self
+            .history
+            .diagnoses
+            .iter()
+            .any(|d| d.same_problem(&diagnosis))
+        {
+            return;
+        }
+        if !self.config.quiet {
+            bar.suspend(|| std::println!("warning: {diagnosis}"));
+        }
+        self.history.diagnoses.push(diagnosis);
     }
 
     /// Early stopping: remember the best validation loss and its weights.
@@ -514,10 +654,21 @@ where
                 w.u64(u64::from(v.is_some()));
                 w.f64(v.unwrap_or(0.0));
             }
+            w.u64(r.layer_grad_norms.len() as u64);
+            for &v in &r.layer_grad_norms {
+                w.f64(v);
+            }
         }
         w.u64(h.step_losses.len() as u64);
-        for &loss in &h.step_losses {
+        for (&loss, &lr) in h.step_losses.iter().zip(&h.step_lrs) {
             w.f64(loss);
+            w.f64(lr);
+        }
+        w.u64(h.diagnoses.len() as u64);
+        for d in &h.diagnoses {
+            let (words, values) = encode_diagnosis::<T, N, IN, OUT>(d);
+            words.iter().for_each(|&v| w.u64(v));
+            values.iter().for_each(|&v| w.f64(v));
         }
         w.u64(h.best_epoch.map_or(0, |e| e as u64 + 1));
         w.u64(u64::from(h.stopped_early));
@@ -546,7 +697,10 @@ where
                 Some((loss, r.scalars::<T>("best parameters", N::PARAMS)?))
             }
         };
-        let mut history = History::default();
+        let mut history = History {
+            layers: N::LAYERS.iter().map(|l| l.name).collect(),
+            ..History::default()
+        };
         for _ in 0..r.u64()? {
             let epoch = r.u64()? as usize;
             let [train_loss, train_accuracy, lr, grad_norm] =
@@ -557,6 +711,18 @@ where
                 Ok(present.then_some(value))
             };
             let (validation_loss, validation_accuracy) = (optional()?, optional()?);
+            let layers = r.u64()?;
+            if layers != N::LAYERS.len() as u64 {
+                return Err(CheckpointError::Shape {
+                    section: "layer gradient norms",
+                    expected: N::LAYERS.len() as u64,
+                    found: layers,
+                });
+            }
+            let mut layer_grad_norms = Vec::with_capacity(N::LAYERS.len());
+            for _ in 0..layers {
+                layer_grad_norms.push(r.f64()?);
+            }
             history.epochs.push(EpochRecord {
                 epoch,
                 train_loss,
@@ -565,10 +731,23 @@ where
                 validation_accuracy,
                 lr,
                 grad_norm,
+                layer_grad_norms,
             });
         }
         for _ in 0..r.u64()? {
             history.step_losses.push(r.f64()?);
+            history.step_lrs.push(r.f64()?);
+        }
+        for _ in 0..r.u64()? {
+            let words = [r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?];
+            let values = [r.f64()?, r.f64()?];
+            history
+                .diagnoses
+                .push(decode_diagnosis::<T, N, IN, OUT>(words, values).ok_or(
+                    CheckpointError::Invalid {
+                        section: "diagnoses",
+                    },
+                )?);
         }
         history.best_epoch = r.u64()?.checked_sub(1).map(|e| e as usize);
         history.stopped_early = r.u64()? != 0;
@@ -614,6 +793,138 @@ fn describe(r: &EpochRecord) -> std::string::String {
         r.grad_norm
     ));
     line
+}
+
+/// Layer names, then tensor names: diagnoses refer to them by index in checkpoints.
+fn name_table<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OUT: usize>(
+) -> impl Iterator<Item = &'static str> {
+    N::LAYERS
+        .iter()
+        .map(|l| l.name)
+        .chain(N::PARAM_INFO.iter().map(|p| p.name))
+}
+
+fn name_index<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OUT: usize>(
+    name: &str,
+) -> u64 {
+    name_table::<T, N, IN, OUT>()
+        .position(|n| n == name)
+        .map_or(u64::MAX, |i| i as u64)
+}
+
+fn name_at<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OUT: usize>(
+    index: u64,
+) -> Option<&'static str> {
+    name_table::<T, N, IN, OUT>().nth(usize::try_from(index).ok()?)
+}
+
+/// A diagnosis as five integers (kind, three fields, a name index) and two reals.
+fn encode_diagnosis<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OUT: usize>(
+    d: &Diagnosis,
+) -> ([u64; 5], [f64; 2]) {
+    let name = |n: &str| name_index::<T, N, IN, OUT>(n);
+    match *d {
+        Diagnosis::VanishingGradients {
+            step,
+            layer,
+            norm,
+            last_layer,
+            last_norm,
+        } => (
+            [0, step, name(last_layer), 0, name(layer)],
+            [norm, last_norm],
+        ),
+        Diagnosis::ExplodingGradients {
+            step,
+            layer,
+            norm,
+            limit,
+        } => ([1, step, 0, 0, name(layer)], [norm, limit]),
+        Diagnosis::NonFinite { step, error } => {
+            let (code, sample, n) = match error {
+                NumericError::NonFiniteInput { sample } => (0, sample as u64, 0),
+                NumericError::NonFiniteTarget { sample } => (1, sample as u64, 0),
+                NumericError::NonFiniteForward { layer } => (2, 0, name(layer)),
+                NumericError::NonFiniteLoss => (3, 0, 0),
+                NumericError::NonFiniteGradient { param } => (4, 0, name(param)),
+            };
+            ([2, step, code, sample, n], [0.0, 0.0])
+        }
+        Diagnosis::DeadUnits {
+            step,
+            layer,
+            dead,
+            units,
+        } => (
+            [3, step, dead as u64, units as u64, name(layer)],
+            [0.0, 0.0],
+        ),
+        Diagnosis::LossPlateau {
+            epoch,
+            epochs,
+            change,
+        } => ([4, epoch as u64, epochs as u64, 0, 0], [change, 0.0]),
+        Diagnosis::Overfitting {
+            epoch,
+            since,
+            train_loss,
+            validation_loss,
+        } => (
+            [5, epoch as u64, since as u64, 0, 0],
+            [train_loss, validation_loss],
+        ),
+    }
+}
+
+fn decode_diagnosis<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OUT: usize>(
+    [kind, a, b, c, n]: [u64; 5],
+    [x, y]: [f64; 2],
+) -> Option<Diagnosis> {
+    let name = |i| name_at::<T, N, IN, OUT>(i);
+    Some(match kind {
+        0 => Diagnosis::VanishingGradients {
+            step: a,
+            layer: name(n)?,
+            norm: x,
+            last_layer: name(b)?,
+            last_norm: y,
+        },
+        1 => Diagnosis::ExplodingGradients {
+            step: a,
+            layer: name(n)?,
+            norm: x,
+            limit: y,
+        },
+        2 => Diagnosis::NonFinite {
+            step: a,
+            error: match b {
+                0 => NumericError::NonFiniteInput { sample: c as usize },
+                1 => NumericError::NonFiniteTarget { sample: c as usize },
+                2 => NumericError::NonFiniteForward { layer: name(n)? },
+                3 => NumericError::NonFiniteLoss,
+                4 => NumericError::NonFiniteGradient { param: name(n)? },
+                _ => return None,
+            },
+        },
+        3 => Diagnosis::DeadUnits {
+            step: a,
+            layer: name(n)?,
+            dead: b as usize,
+            units: c as usize,
+        },
+        4 => Diagnosis::LossPlateau {
+            epoch: a as usize,
+            epochs: b as usize,
+            change: x,
+        },
+        5 => Diagnosis::Overfitting {
+            epoch: a as usize,
+            since: b as usize,
+            train_loss: x,
+            validation_loss: y,
+        },
+        _ => return None,
+    })
 }
 
 fn write_params<T: Scalar, P: Params<T>>(w: &mut Writer, params: &P) {

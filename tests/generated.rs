@@ -167,11 +167,11 @@ fn training_reduces_the_loss_and_refuses_non_finite_input() {
         Err(network::NumericError::NonFiniteInput { sample: 2 })
     );
     let mut huge = Overrides::<f64>::zeros();
-    // Infinity reaches the last layer as 0 * inf = NaN.
+    // The infinity is reported where it first appears: the output of layer `c`.
     huge.c.bias[0] = f64::INFINITY;
     assert_eq!(
         compute_gradients(&huge, &x, &y, &Mse, &mut tape, &mut grads),
-        Err(network::NumericError::NonFiniteLoss)
+        Err(network::NumericError::NonFiniteForward { layer: "c" })
     );
     assert_eq!(net, before);
 }

@@ -15,6 +15,7 @@ extern crate std;
 
 pub mod activation;
 mod dense;
+pub mod diagnose;
 mod init;
 pub mod kernels;
 pub mod loss;
@@ -24,6 +25,8 @@ pub mod regularize;
 mod rng;
 mod scalar;
 pub mod schedule;
+pub mod stats;
+pub mod summary;
 mod train;
 
 pub use dense::Dense;

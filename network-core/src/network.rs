@@ -129,6 +129,12 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
     /// A zeroed tape for batches of `B`.
     fn new_tape<const B: usize>() -> Self::Tape<B>;
 
+    /// Calls `f` with each layer's recorded output (after its activation), in
+    /// declaration order: nalgebra's column-major storage of a `[outputs, B]` matrix,
+    /// one column per sample. Diagnostics read activations through it (dead units, the
+    /// layer where NaN first appeared).
+    fn for_each_output<const B: usize, F: FnMut(&LayerInfo, &[T])>(tape: &Self::Tape<B>, f: F);
+
     /// Inference: the outputs for a batch, recording nothing.
     fn forward<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B>;
 

@@ -21,7 +21,13 @@ pub enum NumericError {
         /// Column of the offending sample in the batch.
         sample: usize,
     },
-    /// The loss came out NaN or infinite (the network's output overflowed).
+    /// A layer's output (after its activation) came out NaN or infinite: the first such
+    /// layer in the forward pass.
+    NonFiniteForward {
+        /// The layer's name.
+        layer: &'static str,
+    },
+    /// The loss came out NaN or infinite although every layer's output was finite.
     NonFiniteLoss,
     /// A gradient came out NaN or infinite.
     NonFiniteGradient {
@@ -44,6 +50,9 @@ impl fmt::Display for NumericError {
                     f,
                     "sample {sample} of the target batch holds NaN or infinity"
                 )
+            }
+            NumericError::NonFiniteForward { layer } => {
+                write!(f, "the output of layer `{layer}` holds NaN or infinity")
             }
             NumericError::NonFiniteLoss => write!(f, "the loss is NaN or infinite"),
             NumericError::NonFiniteGradient { param } => {
@@ -115,7 +124,15 @@ where
         loss.loss_and_grad(output, target, &mut d_out)
     };
     if !value.is_finite() {
-        return Err(NumericError::NonFiniteLoss);
+        let mut first = None;
+        N::for_each_output(tape, |info, values| {
+            if first.is_none() && values.iter().any(|v| !v.is_finite()) {
+                first = Some(info.name);
+            }
+        });
+        return Err(first.map_or(NumericError::NonFiniteLoss, |layer| {
+            NumericError::NonFiniteForward { layer }
+        }));
     }
     grads.set_zero();
     net.backward(x, tape, &d_out, grads);

@@ -24,6 +24,12 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
     let (inputs, outputs) = io.clone().unwrap_or((quote!(0usize), quote!(0usize)));
     let traits = io.map(|(inputs, outputs)| {
         quote! {
+            impl<T: #p::Scalar> #ident<T> {
+                #vis fn summary(batch: usize, optimizer_bytes: usize) -> #p::Summary<T, Self, #inputs, #outputs> {
+                    #p::Summary::new(batch, optimizer_bytes)
+                }
+            }
+
             impl<T: #p::Scalar> #p::Params<T> for #ident<T> {
                 const PARAMS: usize = 0;
                 const PARAM_INFO: &'static [#p::ParamInfo] = &[];
@@ -47,6 +53,7 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
                 const LAYERS: &'static [#p::LayerInfo] = &[];
                 fn initialize(&mut self, _: &mut #p::Rng) {}
                 fn new_tape<const B: usize>() {}
+                fn for_each_output<const B: usize, __F: FnMut(&#p::LayerInfo, &[T])>(_: &(), _: __F) {}
                 fn forward<const B: usize>(&self, _: &#p::SMatrix<T, #inputs, B>) -> #p::SMatrix<T, #outputs, B> {
                     ::core::unreachable!()
                 }

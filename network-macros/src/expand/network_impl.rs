@@ -33,6 +33,13 @@ pub fn inherent_impl(w: &Wiring) -> TokenStream {
                 Self::TAPE_SCALARS_PER_SAMPLE * batch * ::core::mem::size_of::<T>()
             }
 
+            /// A Keras-style table of the layers and the memory training takes with
+            /// batches of `batch` and `optimizer_bytes` of optimizer state; print it
+            /// with `{}`.
+            #vis fn summary(batch: usize, optimizer_bytes: usize) -> #p::Summary<T, Self, #inputs, #outputs> {
+                #p::Summary::new(batch, optimizer_bytes)
+            }
+
             #[doc(hidden)]
             #[inline]
             fn __backward<const B: usize>(
@@ -100,6 +107,10 @@ pub fn network_impl(w: &Wiring) -> TokenStream {
         quote!(self.#name.initialize(#init, __rng);)
     });
     let names = w.layers.iter().map(|l| l.name);
+    let outputs_visits = w.layers.iter().enumerate().map(|(k, l)| {
+        let name = l.name;
+        quote!(__f(&Self::LAYERS[#k], __tape.#name.as_slice());)
+    });
     let inference = forward::inference_body(w);
     let training = forward::training_body(w);
     quote! {
@@ -115,6 +126,10 @@ pub fn network_impl(w: &Wiring) -> TokenStream {
 
             fn new_tape<const B: usize>() -> Self::Tape<B> {
                 #tape { #(#names: #p::SMatrix::zeros(),)* }
+            }
+
+            fn for_each_output<const B: usize, __F: FnMut(&#p::LayerInfo, &[T])>(__tape: &Self::Tape<B>, mut __f: __F) {
+                #(#outputs_visits)*
             }
 
             fn forward<const B: usize>(&self, __x: &#p::SMatrix<T, #inputs, B>) -> #p::SMatrix<T, #outputs, B> {

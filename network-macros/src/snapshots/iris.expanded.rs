@@ -55,6 +55,15 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     pub const fn tape_bytes(batch: usize) -> usize {
         Self::TAPE_SCALARS_PER_SAMPLE * batch * ::core::mem::size_of::<T>()
     }
+    /// A Keras-style table of the layers and the memory training takes with
+    /// batches of `batch` and `optimizer_bytes` of optimizer state; print it
+    /// with `{}`.
+    pub fn summary(
+        batch: usize,
+        optimizer_bytes: usize,
+    ) -> ::network::__private::Summary<T, Self, 4, 3> {
+        ::network::__private::Summary::new(batch, optimizer_bytes)
+    }
     #[doc(hidden)]
     #[inline]
     fn __backward<const B: usize>(
@@ -306,6 +315,14 @@ for Iris<T> {
             deeper: ::network::__private::SMatrix::zeros(),
             logits: ::network::__private::SMatrix::zeros(),
         }
+    }
+    fn for_each_output<
+        const B: usize,
+        __F: FnMut(&::network::__private::LayerInfo, &[T]),
+    >(__tape: &Self::Tape<B>, mut __f: __F) {
+        __f(&Self::LAYERS[0usize], __tape.hidden.as_slice());
+        __f(&Self::LAYERS[1usize], __tape.deeper.as_slice());
+        __f(&Self::LAYERS[2usize], __tape.logits.as_slice());
     }
     fn forward<const B: usize>(
         &self,

@@ -34,3 +34,15 @@ pub fn train_step(
 pub fn new_network(seed: u64) -> Tiny<f32> {
     Tiny::random(&mut Rng::seed_from_u64(seed))
 }
+
+/// The model summary, written through `core::fmt` without allocation.
+pub fn write_summary(out: &mut impl core::fmt::Write) -> core::fmt::Result {
+    write!(out, "{}", Tiny::<f32>::summary(2, 0))
+}
+
+/// Counts the problems the diagnostics find in a gradient.
+pub fn count_problems(step: u64, grads: &Tiny<f32>) -> usize {
+    let mut problems = 0;
+    network::diagnose::diagnose_gradients(step, grads, &network::diagnose::Thresholds::default(), |_| problems += 1);
+    problems
+}
