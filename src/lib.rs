@@ -117,7 +117,7 @@ pub mod train;
 
 pub use network_core::{
     activation, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels, loss,
-    nalgebra, optim, regularize, schedule, stats, summary, Dense, Init, LayerInfo, Network,
+    nalgebra, optim, raw, regularize, schedule, stats, summary, Dense, Init, LayerInfo, Network,
     NumericError, ParamInfo, ParamKind, Params, Rng, Scalar,
 };
 pub use network_macros::network;

@@ -21,6 +21,7 @@ pub mod kernels;
 pub mod loss;
 mod network;
 pub mod optim;
+pub mod raw;
 pub mod regularize;
 mod rng;
 mod scalar;

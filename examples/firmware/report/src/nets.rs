@@ -1,0 +1,32 @@
+// The networks of the firmware, shared with the host program that trains and exports the
+// digits classifier (`examples/export_firmware.rs` includes this file), so both sides
+// agree on the shapes by construction.
+
+use network::prelude::*;
+
+network! {
+    /// Classifies 8x8 digits; trained on the host, its weights are embedded in flash.
+    pub struct DigitsNet {
+        hidden: Dense<64, 32>, Relu,
+        logits: Dense<32, 10>,
+    }
+}
+
+network! {
+    /// Learns XOR on the device.
+    pub struct XorNet {
+        hidden: Dense<2, 8>, Tanh,
+        logit: Dense<8, 1>,
+    }
+}
+
+network! {
+    /// tinymind's example network (2-5-1 in f64), for the footprint comparison.
+    pub struct TinymindNet {
+        hidden: Dense<2, 5>, Sigmoid,
+        output: Dense<5, 1>, Sigmoid,
+    }
+}
+
+/// Samples embedded with the weights: 64 standardized pixels and a label each.
+pub const SAMPLE_BYTES: usize = 64 * 4 + 4;
