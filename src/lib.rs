@@ -114,6 +114,8 @@ pub mod data;
 pub mod plot;
 #[cfg(feature = "std")]
 pub mod train;
+#[cfg(feature = "std")]
+pub mod weights;
 
 pub use network_core::{
     activation, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels, loss,
@@ -139,6 +141,7 @@ pub fn one_hot<T: Scalar, const R: usize>(class: usize) -> Option<nalgebra::SVec
 
 /// Everything a training program usually needs.
 pub mod prelude {
+    // The macro only: `crate::network` would also name `extern crate self as network`.
     pub use crate::activation::{softmax, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
     pub use crate::loss::{BceWithLogits, Loss, Mse, SoftmaxCrossEntropy};
     pub use crate::nalgebra::{SMatrix, SVector};
@@ -152,8 +155,9 @@ pub mod prelude {
     #[cfg(feature = "std")]
     pub use crate::train::{TrainConfig, Trainer};
     pub use crate::{
-        argmax, compute_gradients, network, one_hot, Dense, Init, Network, Params, Rng, Scalar,
+        argmax, compute_gradients, one_hot, Dense, Init, Network, Params, Rng, Scalar,
     };
+    pub use network_macros::network;
 }
 
 /// Paths the generated code names. Not public API.

@@ -1,0 +1,214 @@
+//! Weights in and out as [safetensors](https://huggingface.co/docs/safetensors), with
+//! PyTorch's names and layouts: `<layer>.weight` is `[out, in]` row-major and
+//! `<layer>.bias` is `[out]`, in the network's scalar type (`F32` or `F64`). A file
+//! written here loads into the equivalent PyTorch `nn.Sequential` (with the same module
+//! names, see `examples/pytorch/`) with `load_state_dict`, and a PyTorch state dict saved
+//! with `safetensors.torch.save_file` loads here.
+//!
+//! Loading never half-loads: every tensor is found, checked (dtype, shape, finite values)
+//! and converted before the network changes, and any missing or unexpected tensor is an
+//! error that names it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::{ParamInfo, Params, Scalar};
+
+/// Why weights could not be written or read.
+#[derive(Debug)]
+pub enum WeightsError {
+    /// The file could not be read or written.
+    Io {
+        /// The path involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid safetensors file (truncated, bad header, ...).
+    Format(String),
+    /// A tensor of the network is not in the file.
+    Missing {
+        /// Its name.
+        tensor: &'static str,
+    },
+    /// The file has a tensor the network does not.
+    Unexpected {
+        /// Its name.
+        tensor: String,
+    },
+    /// A tensor has another shape.
+    Shape {
+        /// Its name.
+        tensor: &'static str,
+        /// The network's shape.
+        expected: Vec<usize>,
+        /// The file's.
+        found: Vec<usize>,
+    },
+    /// A tensor has another element type.
+    Dtype {
+        /// Its name.
+        tensor: &'static str,
+        /// The network's scalar type.
+        expected: &'static str,
+        /// The file's.
+        found: String,
+    },
+    /// A tensor holds NaN or infinity.
+    NonFinite {
+        /// Its name.
+        tensor: &'static str,
+    },
+}
+
+impl fmt::Display for WeightsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WeightsError::Io { path, source } => write!(f, "`{path}`: {source}"),
+            WeightsError::Format(message) => write!(f, "not a valid safetensors file: {message}"),
+            WeightsError::Missing { tensor } => write!(f, "tensor `{tensor}` is missing from the file"),
+            WeightsError::Unexpected { tensor } => {
+                write!(f, "the file has tensor `{tensor}`, which this network does not have")
+            }
+            WeightsError::Shape {
+                tensor,
+                expected,
+                found,
+            } => write!(f, "tensor `{tensor}` has shape {found:?} in the file but {expected:?} in this network"),
+            WeightsError::Dtype {
+                tensor,
+                expected,
+                found,
+            } => write!(f, "tensor `{tensor}` is {found} in the file but this network uses {expected}"),
+            WeightsError::NonFinite { tensor } => write!(f, "tensor `{tensor}` holds NaN or infinity"),
+        }
+    }
+}
+
+impl std::error::Error for WeightsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WeightsError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn dtype<T: Scalar>() -> Dtype {
+    if T::BYTES == 4 {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    }
+}
+
+/// Index in nalgebra's column-major storage of row-major element `k` of a tensor.
+fn column_major_index(info: &ParamInfo, k: usize) -> usize {
+    match *info.shape {
+        [rows, columns] => (k % columns) * rows + k / columns,
+        _ => k,
+    }
+}
+
+/// The network's parameters as safetensors bytes, with PyTorch's names and layouts.
+pub fn to_safetensors<T: Scalar, P: Params<T>>(params: &P) -> Result<Vec<u8>, WeightsError> {
+    let buffers: Vec<Vec<u8>> = P::PARAM_INFO
+        .iter()
+        .enumerate()
+        .map(|(k, info)| {
+            let values = params.tensor(k);
+            let mut bytes = std::vec![0u8; values.len() * T::BYTES];
+            for (j, out) in bytes.chunks_exact_mut(T::BYTES).enumerate() {
+                values[column_major_index(info, j)].write_le(out);
+            }
+            bytes
+        })
+        .collect();
+    let views = P::PARAM_INFO
+        .iter()
+        .zip(&buffers)
+        .map(|(info, bytes)| {
+            TensorView::new(dtype::<T>(), info.shape.to_vec(), bytes)
+                .map(|view| (info.name, view))
+                .map_err(|e| WeightsError::Format(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize(views, Some(metadata)).map_err(|e| WeightsError::Format(e.to_string()))
+}
+
+/// Loads safetensors bytes into `params`. Nothing changes unless every tensor is right.
+pub fn from_safetensors<T: Scalar, P: Params<T>>(
+    params: &mut P,
+    bytes: &[u8],
+) -> Result<(), WeightsError> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let mut loaded: Vec<Vec<T>> = Vec::with_capacity(P::PARAM_INFO.len());
+    for info in P::PARAM_INFO {
+        let view = file
+            .tensor(info.name)
+            .map_err(|_| WeightsError::Missing { tensor: info.name })?;
+        if view.dtype() != dtype::<T>() {
+            return Err(WeightsError::Dtype {
+                tensor: info.name,
+                expected: T::NAME,
+                found: std::format!("{:?}", view.dtype()),
+            });
+        }
+        if view.shape() != info.shape {
+            return Err(WeightsError::Shape {
+                tensor: info.name,
+                expected: info.shape.to_vec(),
+                found: view.shape().to_vec(),
+            });
+        }
+        let mut values = std::vec![T::zero(); info.len];
+        for (k, chunk) in view.data().chunks_exact(T::BYTES).enumerate() {
+            let v = T::read_le(chunk);
+            if !v.is_finite() {
+                return Err(WeightsError::NonFinite { tensor: info.name });
+            }
+            values[column_major_index(info, k)] = v;
+        }
+        loaded.push(values);
+    }
+    let known: BTreeSet<&str> = P::PARAM_INFO.iter().map(|i| i.name).collect();
+    if let Some(extra) = file.names().into_iter().find(|n| !known.contains(n)) {
+        return Err(WeightsError::Unexpected {
+            tensor: extra.to_string(),
+        });
+    }
+    for (k, values) in loaded.iter().enumerate() {
+        params.tensor_mut(k).copy_from_slice(values);
+    }
+    Ok(())
+}
+
+/// Writes the network's parameters to a safetensors file.
+pub fn save_safetensors<T: Scalar, P: Params<T>>(
+    params: &P,
+    path: &Path,
+) -> Result<(), WeightsError> {
+    let bytes = to_safetensors(params)?;
+    std::fs::write(path, bytes).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Loads a safetensors file into `params` (see [`from_safetensors`]).
+pub fn load_safetensors<T: Scalar, P: Params<T>>(
+    params: &mut P,
+    path: &Path,
+) -> Result<(), WeightsError> {
+    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    from_safetensors(params, &bytes)
+}
