@@ -35,6 +35,10 @@ pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'stat
 
     /// Converts to `f64` (exact for `f32` and `f64`).
     fn as_f64(self) -> f64;
+
+    /// The error function, from `libm` on every target (GELU needs it; nalgebra's
+    /// `RealField` has none).
+    fn erf(self) -> Self;
 }
 
 impl Scalar for f32 {
@@ -60,6 +64,10 @@ impl Scalar for f32 {
     fn as_f64(self) -> f64 {
         f64::from(self)
     }
+
+    fn erf(self) -> Self {
+        libm::erff(self)
+    }
 }
 
 impl Scalar for f64 {
@@ -84,5 +92,9 @@ impl Scalar for f64 {
     #[inline(always)]
     fn as_f64(self) -> f64 {
         self
+    }
+
+    fn erf(self) -> Self {
+        libm::erf(self)
     }
 }

@@ -1,25 +1,32 @@
 //! Activation functions, each with its derivative beside it.
 //!
-//! Every activation here computes its derivative from its *output* `y = f(x)`, so a
-//! training forward pass applies it in place and the tape keeps one buffer per layer.
+//! Every activation here but GELU computes its derivative from its *output* `y = f(x)`,
+//! so a training forward pass applies it in place and the tape keeps one buffer per
+//! layer; GELU's derivative needs the input, which `network!` keeps for it.
 
 use nalgebra::SMatrix;
 
 use crate::Scalar;
 
+mod elu;
+mod gelu;
 mod identity;
 mod leaky_relu;
 mod relu;
 mod sigmoid;
 mod softmax;
+mod softplus;
 mod tanh;
 
+pub use elu::Elu;
+pub use gelu::Gelu;
 pub use identity::Identity;
 pub use leaky_relu::LeakyRelu;
 pub use relu::Relu;
 pub use sigmoid::Sigmoid;
 pub(crate) use softmax::softmax_column;
 pub use softmax::{softmax, Softmax};
+pub use softplus::Softplus;
 pub use tanh::Tanh;
 
 /// An activation applied to a layer's output, one column (sample) at a time.
@@ -30,11 +37,14 @@ pub trait Activation: Copy + core::fmt::Debug {
     /// True for the ReLU family, whose preceding layer is He-initialized by default.
     const RELU_FAMILY: bool = false;
 
+    /// True when `backward` needs the activation's input rather than its output.
+    const USES_INPUT: bool = false;
+
     /// Replaces `z` by `f(z)`.
     fn forward<T: Scalar, const R: usize, const C: usize>(&self, z: &mut SMatrix<T, R, C>);
 
-    /// Vector-Jacobian product: given `y = f(z)` and `dy = dL/dy`, replaces `dy` by
-    /// `dL/dz`.
+    /// Vector-Jacobian product: given `y = f(z)` (or `z` itself when
+    /// [`USES_INPUT`](Self::USES_INPUT)) and `dy = dL/dy`, replaces `dy` by `dL/dz`.
     fn backward<T: Scalar, const R: usize, const C: usize>(
         &self,
         y: &SMatrix<T, R, C>,
