@@ -42,7 +42,11 @@ where
     N: Network<f32, IN, OUT>,
 {
     let mut d_out = SMatrix::<f32, OUT, B>::zeros();
-    let loss = SoftmaxCrossEntropy.loss_and_grad(net.forward_train(x, tape), y, &mut d_out);
+    let loss = SoftmaxCrossEntropy.loss_and_grad(
+        net.forward_train(x, tape, &mut Rng::seed_from_u64(0)),
+        y,
+        &mut d_out,
+    );
     grads.set_zero();
     net.backward(x, tape, &d_out, grads);
     Sgd::new(LR).step(net, grads);
@@ -60,7 +64,11 @@ where
     N: Network<f32, IN, OUT>,
 {
     let mut d_out = SMatrix::<f32, OUT, B>::zeros();
-    let loss = SoftmaxCrossEntropy.loss_and_grad(net.forward_train(x, tape), y, &mut d_out);
+    let loss = SoftmaxCrossEntropy.loss_and_grad(
+        net.forward_train(x, tape, &mut Rng::seed_from_u64(0)),
+        y,
+        &mut d_out,
+    );
     net.backward_sgd(x, tape, &d_out, LR);
     loss
 }

@@ -65,7 +65,15 @@ pub fn train(path: &str, verbose: bool) -> Result<Report, Box<dyn Error>> {
         for chunk in train.chunks(BATCH) {
             let loss = if chunk.len() == BATCH {
                 let (x, y) = data.batch::<f32, 4, 3, BATCH>(chunk)?;
-                compute_gradients(&net, &x, &y, &SoftmaxCrossEntropy, &mut tape, &mut grads)?
+                compute_gradients(
+                    &mut net,
+                    &x,
+                    &y,
+                    &SoftmaxCrossEntropy,
+                    &mut tape,
+                    &mut grads,
+                    &mut rng,
+                )?
             } else {
                 // The last, partial batch: the mean gradient over its samples, one at a
                 // time, so that no sample is dropped.
@@ -76,12 +84,13 @@ pub fn train(path: &str, verbose: bool) -> Result<Report, Box<dyn Error>> {
                     let (x, y) = data.batch::<f32, 4, 3, 1>(&[i])?;
                     loss += weight
                         * compute_gradients(
-                            &net,
+                            &mut net,
                             &x,
                             &y,
                             &SoftmaxCrossEntropy,
                             &mut single_tape,
                             &mut partial,
+                            &mut rng,
                         )?;
                     grads.zip_params_mut(&partial, |_, g, p| network::kernels::axpy(weight, p, g));
                 }

@@ -25,12 +25,21 @@ fn main() -> Result<(), network::NumericError> {
     ]);
     let y = SMatrix::<f32, 1, 4>::new(0.0, 1.0, 1.0, 0.0);
 
-    let mut net = Xor::<f32>::random(&mut Rng::seed_from_u64(1));
+    let mut rng = Rng::seed_from_u64(1);
+    let mut net = Xor::<f32>::random(&mut rng);
     let mut grads = Xor::<f32>::zeros();
     let mut tape = Xor::<f32>::new_tape::<4>();
     let mut sgd = Sgd::new(0.5);
     for step in 0..=1000 {
-        let loss = compute_gradients(&net, &x, &y, &BceWithLogits, &mut tape, &mut grads)?;
+        let loss = compute_gradients(
+            &mut net,
+            &x,
+            &y,
+            &BceWithLogits,
+            &mut tape,
+            &mut grads,
+            &mut rng,
+        )?;
         sgd.step(&mut net, &grads);
         if step % 100 == 0 {
             println!("step {step:4}  loss {loss:.5}");

@@ -29,7 +29,7 @@
 //! let targets = SMatrix::<f32, 3, 2>::from_columns(&[one_hot(0).unwrap(), one_hot(2).unwrap()]);
 //! let mut tape = Iris::<f32>::new_tape::<2>();
 //! let mut grads = Iris::<f32>::zeros();
-//! let loss = compute_gradients(&net, &batch, &targets, &SoftmaxCrossEntropy, &mut tape, &mut grads)?;
+//! let loss = compute_gradients(&mut net, &batch, &targets, &SoftmaxCrossEntropy, &mut tape, &mut grads, &mut rng)?;
 //! Sgd::new(0.1).step(&mut net, &grads);
 //! assert!(loss > 0.0);
 //! assert_eq!(core::mem::size_of::<Iris<f32>>(), Iris::<f32>::PARAMS * 4);
@@ -142,7 +142,9 @@ pub fn one_hot<T: Scalar, const R: usize>(class: usize) -> Option<nalgebra::SVec
 /// Everything a training program usually needs.
 pub mod prelude {
     // The macro only: `crate::network` would also name `extern crate self as network`.
-    pub use crate::activation::{softmax, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+    pub use crate::activation::{
+        softmax, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Softplus, Tanh,
+    };
     pub use crate::loss::{BceWithLogits, Loss, Mse, SoftmaxCrossEntropy};
     pub use crate::nalgebra::{SMatrix, SVector};
     pub use crate::optim::{
@@ -164,11 +166,12 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use network_core::activation::{
-        Activation, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh,
+        Activation, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Softplus, Tanh,
     };
     pub use network_core::nalgebra::SMatrix;
     pub use network_core::summary::Summary;
     pub use network_core::{
-        Dense, Init, LayerInfo, Network, ParamInfo, ParamKind, Params, Rng, Scalar,
+        mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Dense, Dropout, Init,
+        LayerInfo, LayerNorm, Network, ParamInfo, ParamKind, Params, Rng, Scalar,
     };
 }

@@ -217,9 +217,25 @@ impl From<ShapeError> for TrainError {
     }
 }
 
-/// Copies every parameter of `src` into `dst`.
+/// Copies every parameter and buffer of `src` into `dst`.
 fn copy_params<T: Scalar, P: Params<T>>(dst: &mut P, src: &P) {
     dst.zip_params_mut(src, |_, d, s| d.copy_from_slice(s));
+    let mut buffers = Vec::with_capacity(P::BUFFERS);
+    src.for_each_buffer(|_, values| buffers.extend_from_slice(values));
+    dst.for_each_buffer_mut(|info, values| {
+        values.copy_from_slice(&buffers[info.offset..info.offset + info.len])
+    });
+}
+
+/// The names of the layers that have parameters, in declaration order.
+fn param_layers<T: Scalar, P: Params<T>>() -> Vec<&'static str> {
+    let mut layers: Vec<&'static str> = Vec::new();
+    for info in P::PARAM_INFO {
+        if layers.last() != Some(&info.layer) {
+            layers.push(info.layer);
+        }
+    }
+    layers
 }
 
 /// A value of type `P` with every parameter zero, built on the heap.
@@ -271,6 +287,7 @@ pub struct Trainer<T, N, O, S, L, const IN: usize, const OUT: usize> {
     pub config: TrainConfig,
     history: History,
     rng: Rng,
+    dropout_rng: Rng,
     epoch: usize,
     step: u64,
     best: Option<(f64, Box<N>)>,
@@ -291,6 +308,8 @@ where
     /// A trainer at epoch 0.
     pub fn new(net: N, optimizer: O, schedule: S, loss: L, config: TrainConfig) -> Self {
         let rng = Rng::seed_from_u64(config.seed);
+        // A separate stream for dropout masks, so shuffling does not depend on the network.
+        let dropout_rng = Rng::seed_from_u64(config.seed ^ 0xD80F_0A75_D80F_0A75);
         Self {
             net: Box::new(net),
             optimizer: Box::new(optimizer),
@@ -298,10 +317,11 @@ where
             loss,
             config,
             history: History {
-                layers: N::LAYERS.iter().map(|l| l.name).collect(),
+                layers: param_layers::<T, N>(),
                 ..History::default()
             },
             rng,
+            dropout_rng,
             epoch: 0,
             step: 0,
             best: None,
@@ -391,27 +411,27 @@ where
             self.rng.shuffle(&mut order);
             self.history.step_losses.reserve(batches);
             let (mut loss_sum, mut correct, mut norm_sum, mut lr) = (0.0, 0, 0.0, 0.0);
-            let mut layer_norms = std::vec![0.0; N::LAYERS.len()];
+            let mut layer_norms = std::vec![0.0; self.history.layers.len()];
             for (index, chunk) in order.chunks(B).enumerate() {
-                let (loss, right) = match self.batch_gradients(data, chunk, &mut tape, &mut single)
-                {
-                    Ok(result) => result,
-                    Err(source) => {
-                        let step = self.step;
-                        self.report(
-                            &bar,
-                            Diagnosis::NonFinite {
+                let (loss, right) =
+                    match self.batch_gradients(data, chunk, &order, &mut tape, &mut single) {
+                        Ok(result) => result,
+                        Err(source) => {
+                            let step = self.step;
+                            self.report(
+                                &bar,
+                                Diagnosis::NonFinite {
+                                    step,
+                                    error: source,
+                                },
+                            );
+                            return Err(TrainError::Numeric {
+                                epoch,
                                 step,
-                                error: source,
-                            },
-                        );
-                        return Err(TrainError::Numeric {
-                            epoch,
-                            step,
-                            source,
-                        });
-                    }
-                };
+                                source,
+                            });
+                        }
+                    };
                 if let Some(thresholds) = self.config.diagnostics {
                     let step = self.step;
                     let mut found = Vec::new();
@@ -549,24 +569,35 @@ where
         &mut self,
         data: &Dataset,
         chunk: &[usize],
+        order: &[usize],
         tape: &mut N::Tape<B>,
         single: &mut N::Tape<1>,
     ) -> Result<(T, usize), NumericError> {
         let mut correct = 0;
-        if chunk.len() == B {
+        if chunk.len() == B || N::BATCH_DEPENDENT {
+            // A partial batch of a batch-dependent network (batch norm) is completed with
+            // samples from the start of the epoch, so that its statistics are over `B`.
+            let mut indices = [0usize; B];
+            for (slot, &index) in indices
+                .iter_mut()
+                .zip(chunk.iter().chain(order.iter().cycle()))
+            {
+                *slot = index;
+            }
             let (x, y) = data
-                .batch::<T, IN, OUT, B>(chunk)
+                .batch::<T, IN, OUT, B>(&indices)
                 .expect("indices and shape checked by fit");
             let loss = compute_gradients_inspect(
-                &*self.net,
+                &mut *self.net,
                 &x,
                 &y,
                 &self.loss,
                 tape,
                 &mut *self.grads,
+                &mut self.dropout_rng,
                 |out| correct = count_correct(out, &y),
             )?;
-            return Ok((loss, correct));
+            return Ok((loss, correct.min(chunk.len())));
         }
         self.grads.set_zero();
         let weight = T::one() / T::of(chunk.len() as f64);
@@ -577,12 +608,13 @@ where
                 .expect("indices and shape checked by fit");
             loss += weight
                 * compute_gradients_inspect(
-                    &*self.net,
+                    &mut *self.net,
                     &x,
                     &y,
                     &self.loss,
                     single,
                     &mut *self.partial,
+                    &mut self.dropout_rng,
                     |out| correct += count_correct(out, &y),
                 )?;
             self.grads
@@ -618,14 +650,14 @@ where
         Ok((loss / n, correct as f64 / n))
     }
 
-    /// Saves everything needed to resume bit for bit: parameters, optimizer state and
-    /// step count, schedule position, epoch, shuffling RNG, early-stopping state and the
-    /// history. The previous file survives a failed save.
+    /// Saves everything needed to resume bit for bit: parameters and buffers, optimizer
+    /// state and step count, schedule position, epoch, the shuffling and dropout RNGs,
+    /// early-stopping state and the history. The previous file survives a failed save.
     pub fn save_checkpoint(&self, path: &Path) -> Result<(), CheckpointError> {
         let mut w = Writer::new::<T>();
         w.u64(self.epoch as u64);
         w.u64(self.step);
-        for word in self.rng.state() {
+        for word in self.rng.state().into_iter().chain(self.dropout_rng.state()) {
             w.u64(word);
         }
         w.u64(self.bad_epochs as u64);
@@ -684,8 +716,9 @@ where
         let epoch = r.u64()? as usize;
         let step = r.u64()?;
         let rng = [r.u64()?, r.u64()?, r.u64()?, r.u64()?];
+        let dropout_rng = [r.u64()?, r.u64()?, r.u64()?, r.u64()?];
         let bad_epochs = r.u64()? as usize;
-        let params: Vec<T> = r.scalars("parameters", N::PARAMS)?;
+        let params: Vec<T> = r.scalars("parameters", N::PARAMS + N::BUFFERS)?;
         let optimizer_steps = r.u64()?;
         let mut state_len = 0;
         self.optimizer.for_each_state(|s| state_len += s.len());
@@ -694,11 +727,14 @@ where
             0 => None,
             _ => {
                 let loss = r.f64()?;
-                Some((loss, r.scalars::<T>("best parameters", N::PARAMS)?))
+                Some((
+                    loss,
+                    r.scalars::<T>("best parameters", N::PARAMS + N::BUFFERS)?,
+                ))
             }
         };
         let mut history = History {
-            layers: N::LAYERS.iter().map(|l| l.name).collect(),
+            layers: param_layers::<T, N>(),
             ..History::default()
         };
         for _ in 0..r.u64()? {
@@ -712,14 +748,15 @@ where
             };
             let (validation_loss, validation_accuracy) = (optional()?, optional()?);
             let layers = r.u64()?;
-            if layers != N::LAYERS.len() as u64 {
+            let expected = param_layers::<T, N>().len() as u64;
+            if layers != expected {
                 return Err(CheckpointError::Shape {
                     section: "layer gradient norms",
-                    expected: N::LAYERS.len() as u64,
+                    expected,
                     found: layers,
                 });
             }
-            let mut layer_grad_norms = Vec::with_capacity(N::LAYERS.len());
+            let mut layer_grad_norms = Vec::with_capacity(layers as usize);
             for _ in 0..layers {
                 layer_grad_norms.push(r.f64()?);
             }
@@ -767,6 +804,7 @@ where
         self.epoch = epoch;
         self.step = step;
         self.rng = Rng::from_state(rng);
+        self.dropout_rng = Rng::from_state(dropout_rng);
         self.bad_epochs = bad_epochs;
         self.history = history;
         Ok(())

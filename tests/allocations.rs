@@ -62,8 +62,16 @@ fn a_training_step_allocates_nothing() {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..10u64 {
         let _ = net.forward(&x);
-        let loss =
-            compute_gradients(&net, &x, &y, &SoftmaxCrossEntropy, &mut tape, &mut grads).unwrap();
+        let loss = compute_gradients(
+            &mut net,
+            &x,
+            &y,
+            &SoftmaxCrossEntropy,
+            &mut tape,
+            &mut grads,
+            &mut rng,
+        )
+        .unwrap();
         clip_grad_norm(&mut grads, 1.0);
         clip_grad_value(&mut grads, 0.5);
         let _ = Penalty {
@@ -77,7 +85,11 @@ fn a_training_step_allocates_nothing() {
         momentum.step(&mut net, &grads);
         Sgd::new(1e-3).step(&mut net, &grads);
         let mut d_out = SMatrix::<f32, 3, 16>::zeros();
-        SoftmaxCrossEntropy.loss_and_grad(net.forward_train(&x, &mut tape), &y, &mut d_out);
+        SoftmaxCrossEntropy.loss_and_grad(
+            net.forward_train(&x, &mut tape, &mut rng),
+            &y,
+            &mut d_out,
+        );
         net.backward_sgd(&x, &tape, &d_out, 1e-3);
         assert!(loss.is_finite() && grad_norm(&grads).is_finite());
     }

@@ -109,21 +109,37 @@ fn non_finite_values_are_traced_to_their_origin() {
     network! {
         struct Small { a: Dense<2, 3>, Relu, b: Dense<3, 2> }
     }
-    let net = Small::<f64>::random(&mut Rng::seed_from_u64(1));
+    let mut net = Small::<f64>::random(&mut Rng::seed_from_u64(1));
     let mut tape = Small::<f64>::new_tape::<2>();
     let mut grads = Small::zeros();
     let y = SMatrix::<f64, 2, 2>::identity();
     let mut x = SMatrix::<f64, 2, 2>::from_element(0.5);
     x[(0, 1)] = f64::NAN;
     assert_eq!(
-        compute_gradients(&net, &x, &y, &SoftmaxCrossEntropy, &mut tape, &mut grads),
+        compute_gradients(
+            &mut net,
+            &x,
+            &y,
+            &SoftmaxCrossEntropy,
+            &mut tape,
+            &mut grads,
+            &mut Rng::seed_from_u64(0)
+        ),
         Err(NumericError::NonFiniteInput { sample: 1 })
     );
     let mut broken = Small::<f64>::random(&mut Rng::seed_from_u64(1));
     broken.a.weight[(1, 0)] = f64::INFINITY;
     let x = SMatrix::<f64, 2, 2>::from_element(0.5);
     assert_eq!(
-        compute_gradients(&broken, &x, &y, &SoftmaxCrossEntropy, &mut tape, &mut grads),
+        compute_gradients(
+            &mut broken,
+            &x,
+            &y,
+            &SoftmaxCrossEntropy,
+            &mut tape,
+            &mut grads,
+            &mut Rng::seed_from_u64(0)
+        ),
         Err(NumericError::NonFiniteForward { layer: "a" })
     );
 }
@@ -142,7 +158,7 @@ fn dead_relu_units_are_counted_per_layer_and_per_unit() {
     }
     let x = SMatrix::<f32, 2, 3>::new(0.0, 1.0, 2.0, 1.0, 0.5, 3.0);
     let mut tape = Small::<f32>::new_tape::<3>();
-    net.forward_train(&x, &mut tape);
+    net.forward_train(&x, &mut tape, &mut Rng::seed_from_u64(0));
     let mut seen = Vec::new();
     dead_units::<f32, Small<f32>, _, 2, 2, 3>(&tape, |d| seen.push(*d));
     assert_eq!(seen.len(), 1);

@@ -30,6 +30,7 @@ network! {
 fn struct_holds_parameters_only() {
     assert_eq!(Iris::<f32>::PARAMS, 4 * 16 + 16 + 16 * 16 + 16 + 16 * 3 + 3);
     assert_eq!(std::mem::size_of::<Iris<f32>>(), Iris::<f32>::PARAMS * 4);
+    assert_eq!(Iris::<f32>::BUFFERS, 0);
     assert_eq!(std::mem::size_of::<Iris<f64>>(), Iris::<f64>::PARAMS * 8);
     assert_eq!(Iris::<f32>::PARAM_BYTES, std::mem::size_of::<Iris<f32>>());
     assert_eq!((Iris::<f32>::INPUTS, Iris::<f32>::OUTPUTS), (4, 3));
@@ -38,8 +39,7 @@ fn struct_holds_parameters_only() {
 
 #[test]
 fn tape_holds_each_layer_output_once() {
-    assert_eq!(Iris::<f32>::TAPE_SCALARS_PER_SAMPLE, 16 + 16 + 3);
-    assert_eq!(Iris::<f32>::tape_bytes(8), 35 * 8 * 4);
+    assert_eq!(Iris::<f32>::tape_bytes(8), (16 + 16 + 3) * 8 * 4);
     assert_eq!(
         std::mem::size_of::<IrisTape<f32, 8>>(),
         Iris::<f32>::tape_bytes(8)
@@ -138,7 +138,15 @@ fn batch_forward_equals_per_sample_forward_and_training_forward() {
         assert_eq!(batch.column(c), single);
     }
     let mut tape = Iris::<f64>::new_tape::<5>();
-    assert_eq!(*net.forward_train(&x, &mut tape), batch);
+    let mut trained = net.clone();
+    assert_eq!(
+        *trained.forward_train(&x, &mut tape, &mut Rng::seed_from_u64(0)),
+        batch
+    );
+    assert_eq!(
+        trained, net,
+        "training mode changed a network without buffers"
+    );
     // The tape keeps activated outputs: the hidden layers went through Relu.
     assert!(tape.hidden.iter().all(|v| *v >= 0.0));
     assert_eq!(tape.logits, batch);
@@ -151,26 +159,27 @@ fn training_reduces_the_loss_and_refuses_non_finite_input() {
     let y = SMatrix::<f64, 1, 4>::new(0.1, 0.9, 0.9, 0.1);
     let mut tape = Overrides::<f64>::new_tape::<4>();
     let mut grads = Overrides::zeros();
-    let first = compute_gradients(&net, &x, &y, &Mse, &mut tape, &mut grads).unwrap();
+    let mut rng = Rng::seed_from_u64(0);
+    let first = compute_gradients(&mut net, &x, &y, &Mse, &mut tape, &mut grads, &mut rng).unwrap();
     for _ in 0..50 {
-        compute_gradients(&net, &x, &y, &Mse, &mut tape, &mut grads).unwrap();
+        compute_gradients(&mut net, &x, &y, &Mse, &mut tape, &mut grads, &mut rng).unwrap();
         Sgd::new(0.5).step(&mut net, &grads);
     }
-    let last = compute_gradients(&net, &x, &y, &Mse, &mut tape, &mut grads).unwrap();
+    let last = compute_gradients(&mut net, &x, &y, &Mse, &mut tape, &mut grads, &mut rng).unwrap();
     assert!(last < first, "loss went from {first} to {last}");
 
     let before = net.clone();
     let mut bad = x;
     bad[(1, 2)] = f64::NAN;
     assert_eq!(
-        compute_gradients(&net, &bad, &y, &Mse, &mut tape, &mut grads),
+        compute_gradients(&mut net, &bad, &y, &Mse, &mut tape, &mut grads, &mut rng),
         Err(network::NumericError::NonFiniteInput { sample: 2 })
     );
     let mut huge = Overrides::<f64>::zeros();
     // The infinity is reported where it first appears: the output of layer `c`.
     huge.c.bias[0] = f64::INFINITY;
     assert_eq!(
-        compute_gradients(&huge, &x, &y, &Mse, &mut tape, &mut grads),
+        compute_gradients(&mut huge, &x, &y, &Mse, &mut tape, &mut grads, &mut rng),
         Err(network::NumericError::NonFiniteForward { layer: "c" })
     );
     assert_eq!(net, before);
@@ -204,19 +213,20 @@ fn fused_backward_sgd_matches_backward_then_sgd_step() {
     let mut separate = start.clone();
     let mut grads = Iris::zeros();
     compute_gradients(
-        &separate,
+        &mut separate,
         &x,
         &y,
         &SoftmaxCrossEntropy,
         &mut tape,
         &mut grads,
+        &mut rng,
     )
     .unwrap();
     Sgd::new(0.1).step(&mut separate, &grads);
 
     let mut fused = start.clone();
     let mut d_out = SMatrix::<f64, 3, 3>::zeros();
-    SoftmaxCrossEntropy.loss_and_grad(fused.forward_train(&x, &mut tape), &y, &mut d_out);
+    SoftmaxCrossEntropy.loss_and_grad(fused.forward_train(&x, &mut tape, &mut rng), &y, &mut d_out);
     fused.backward_sgd(&x, &tape, &d_out, 0.1);
 
     assert_ne!(fused, start);

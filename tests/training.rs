@@ -175,23 +175,25 @@ fn the_last_partial_batch_is_trained_on() {
     let mut grads = Iris::zeros();
     let (x, y) = data.batch::<f64, 4, 3, 4>(&order[..4]).unwrap();
     compute_gradients(
-        &net,
+        &mut net,
         &x,
         &y,
         &SoftmaxCrossEntropy,
         &mut Iris::<f64>::new_tape::<4>(),
         &mut grads,
+        &mut Rng::seed_from_u64(0),
     )
     .unwrap();
     Sgd::new(0.5).step(&mut net, &grads);
     let (x, y) = data.batch::<f64, 4, 3, 2>(&order[4..]).unwrap();
     compute_gradients(
-        &net,
+        &mut net,
         &x,
         &y,
         &SoftmaxCrossEntropy,
         &mut Iris::<f64>::new_tape::<2>(),
         &mut grads,
+        &mut Rng::seed_from_u64(0),
     )
     .unwrap();
     Sgd::new(0.5).step(&mut net, &grads);

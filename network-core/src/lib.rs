@@ -42,6 +42,40 @@ pub use rng::Rng;
 pub use scalar::Scalar;
 pub use train::{compute_gradients, compute_gradients_inspect, NumericError};
 
+/// A residual block's output: `out = skip + body`. The sizes are equal in any network
+/// `network!` accepts; they are separate parameters so that a mismatch of named constants
+/// is reported once, by the declaration's spanned assertion, not again as type errors.
+#[inline]
+pub fn residual_sum<T: Scalar, const I: usize, const M: usize, const B: usize>(
+    skip: &nalgebra::SMatrix<T, I, B>,
+    body: &nalgebra::SMatrix<T, M, B>,
+    out: &mut nalgebra::SMatrix<T, I, B>,
+) {
+    out.as_mut_slice().copy_from_slice(skip.as_slice());
+    kernels::axpy(T::one(), body.as_slice(), out.as_mut_slice());
+}
+
+/// Copies a gradient between two matrices of equal (but separately named) sizes; see
+/// [`residual_sum`].
+#[inline]
+pub fn residual_copy<T: Scalar, const I: usize, const M: usize, const B: usize>(
+    from: &nalgebra::SMatrix<T, I, B>,
+    to: &mut nalgebra::SMatrix<T, M, B>,
+) {
+    let n = to.len().min(from.len());
+    to.as_mut_slice()[..n].copy_from_slice(&from.as_slice()[..n]);
+}
+
+/// `out += from`, for matrices of equal (but separately named) sizes; see
+/// [`residual_sum`].
+#[inline]
+pub fn residual_add<T: Scalar, const I: usize, const M: usize, const B: usize>(
+    from: &nalgebra::SMatrix<T, I, B>,
+    out: &mut nalgebra::SMatrix<T, M, B>,
+) {
+    kernels::axpy(T::one(), from.as_slice(), out.as_mut_slice());
+}
+
 /// Index of the largest value of a slice (the first one on ties); 0 for an empty slice.
 /// NaN never wins.
 ///

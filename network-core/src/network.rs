@@ -4,14 +4,18 @@ use nalgebra::SMatrix;
 
 use crate::{Rng, Scalar};
 
-/// Whether a tensor multiplies inputs or is added to them; regularizers and weight decay
-/// skip biases unless told otherwise.
+/// What a tensor is; regularizers and weight decay apply to weights only unless told
+/// otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamKind {
     /// A weight matrix.
     Weight,
     /// A bias vector.
     Bias,
+    /// The scale or shift of a normalization layer (treated like a bias by decay).
+    Norm,
+    /// A non-trainable buffer (batch norm's running statistics).
+    Buffer,
 }
 
 /// One trainable tensor of a network, as the parameter visitor reports it.
@@ -62,6 +66,11 @@ pub trait Params<T: Scalar>: Sized {
     /// Every trainable tensor, in visiting order.
     const PARAM_INFO: &'static [ParamInfo];
 
+    /// Non-trainable buffer scalars (batch norm's running statistics).
+    const BUFFERS: usize = 0;
+    /// Every buffer, in visiting order (offsets count from 0 among buffers).
+    const BUFFER_INFO: &'static [ParamInfo] = &[];
+
     /// A value with every parameter zero (the starting point of a gradient).
     fn zeros() -> Self;
 
@@ -82,6 +91,12 @@ pub trait Params<T: Scalar>: Sized {
     /// Calls `f` with every tensor of `self` (mutably) beside the same tensor of
     /// `other`: an optimizer updates parameters from gradients this way.
     fn zip_params_mut<F: FnMut(&ParamInfo, &mut [T], &[T])>(&mut self, other: &Self, f: F);
+
+    /// Calls `f` with every buffer (not trained; saved with the weights).
+    fn for_each_buffer<F: FnMut(&ParamInfo, &[T])>(&self, _f: F) {}
+
+    /// Calls `f` with every buffer, mutably.
+    fn for_each_buffer_mut<F: FnMut(&ParamInfo, &mut [T])>(&mut self, _f: F) {}
 
     /// Sets every parameter to zero (clears a gradient between steps).
     fn set_zero(&mut self) {
@@ -107,9 +122,16 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
     /// the same input to `backward`.
     type Tape<const B: usize>;
 
-    /// Scalars the tape holds per sample; the tape takes
-    /// `TAPE_SCALARS_PER_SAMPLE * B * size_of::<T>()` bytes.
-    const TAPE_SCALARS_PER_SAMPLE: usize;
+    /// Whether outputs depend on the other samples of a batch in training (batch
+    /// normalization): such a network must not be trained on batches of one.
+    const BATCH_DEPENDENT: bool = false;
+
+    /// Whether training draws random numbers (dropout).
+    const STOCHASTIC: bool = false;
+
+    /// Bytes of the tape for a batch of `batch` samples (`size_of::<Self::Tape<B>>()`
+    /// for `B = batch`).
+    fn tape_bytes(batch: usize) -> usize;
 
     /// One entry per declared layer.
     const LAYERS: &'static [LayerInfo];
@@ -139,11 +161,15 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
     fn forward<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B>;
 
     /// Training forward pass: records activations on `tape` and returns the outputs
-    /// (which live on the tape).
+    /// (which live on the tape). Training mode is this method: batch normalization
+    /// uses the batch's statistics and moves its running estimates (hence `&mut self`;
+    /// parameters are not touched), and dropout draws its masks from `rng`.
+    /// [`forward`](Self::forward) is inference mode; there is no flag to forget.
     fn forward_train<'t, const B: usize>(
-        &self,
+        &mut self,
         x: &SMatrix<T, IN, B>,
         tape: &'t mut Self::Tape<B>,
+        rng: &mut Rng,
     ) -> &'t SMatrix<T, OUT, B>;
 
     /// Backward pass: given the input and tape of the last `forward_train` and

@@ -128,6 +128,12 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         }
     }
 
+    /// Plain SGD on the scale and shift from a gradient (`p -= lr g`); buffers untouched.
+    pub fn sgd_apply(&mut self, grad: &Self, lr: T) {
+        self.weight.axpy(-lr, &grad.weight, T::one());
+        self.bias.axpy(-lr, &grad.bias, T::one());
+    }
+
     /// Backward pass through the batch statistics: adds `dL/dweight` and `dL/dbias` to
     /// `grad` and writes `dL/dx`:
     /// `dx = weight * inv_std / B * (B dy - sum(dy) - xhat sum(dy xhat))`.
@@ -184,6 +190,35 @@ impl<T: Scalar, const N: usize> LayerNorm<T, N> {
     pub fn initialize(&mut self) {
         self.weight.fill(T::one());
         self.bias.fill(T::zero());
+    }
+
+    /// Plain SGD on the scale and shift from a gradient (`p -= lr g`).
+    pub fn sgd_apply(&mut self, grad: &Self, lr: T) {
+        self.weight.axpy(-lr, &grad.weight, T::one());
+        self.bias.axpy(-lr, &grad.bias, T::one());
+    }
+
+    /// Inference: the same normalization as [`forward`](Self::forward), without the
+    /// values backward needs.
+    pub fn forward_inference<const B: usize>(
+        &self,
+        x: &SMatrix<T, N, B>,
+        out: &mut SMatrix<T, N, B>,
+    ) {
+        let count = T::of(N.max(1) as f64);
+        let eps = T::of(NORM_EPS);
+        for b in 0..B {
+            let column = x.column(b);
+            let mean = column.sum() / count;
+            let mut squares = T::zero();
+            for &v in column.iter() {
+                squares += (v - mean) * (v - mean);
+            }
+            let inv = T::one() / (squares / count + eps).sqrt();
+            for r in 0..N {
+                out[(r, b)] = self.weight[r] * ((x[(r, b)] - mean) * inv) + self.bias[r];
+            }
+        }
     }
 
     /// Forward pass; also writes `xhat` and `1 / sqrt(var + eps)` per sample for

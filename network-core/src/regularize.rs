@@ -41,7 +41,8 @@ pub fn clip_grad_norm<T: Scalar, P: Params<T>>(grads: &mut P, max_norm: T) -> T 
 
 /// L1 and L2 penalties added to the loss: `l1 * sum |w| + l2 / 2 * sum w^2`, whose
 /// gradient is `l1 * sign(w) + l2 * w` (so `l2` matches PyTorch's coupled
-/// `weight_decay`). Biases are excluded unless `include_bias`.
+/// `weight_decay`). Biases and normalization parameters are excluded unless
+/// `include_bias`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Penalty<T> {
     /// L1 (lasso) strength; default 0.
@@ -69,7 +70,7 @@ impl<T: Scalar> Penalty<T> {
         let half = T::of(0.5);
         let mut value = T::zero();
         grads.zip_params_mut(params, |info, g, p| {
-            if info.kind == ParamKind::Bias && !self.include_bias {
+            if info.kind != ParamKind::Weight && !self.include_bias {
                 return;
             }
             for (g, &w) in g.iter_mut().zip(p) {

@@ -34,7 +34,7 @@ impl<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OUT: usize> Summa
 
     /// Bytes of the training tape for this batch.
     pub fn tape_bytes(&self) -> usize {
-        N::TAPE_SCALARS_PER_SAMPLE * self.batch * core::mem::size_of::<T>()
+        N::tape_bytes(self.batch)
     }
 
     /// Bytes of training memory: parameters, gradients, tape and optimizer state.
@@ -65,6 +65,7 @@ impl<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OUT: usize> fmt::
         } in N::LAYERS
         {
             let shape = Shape(self.batch, *outputs);
+            let params = *params;
             writeln!(
                 f,
                 "{:<16} {:<22} {:>14} {:>10} {:>10}",

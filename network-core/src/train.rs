@@ -6,7 +6,7 @@ use core::fmt;
 use nalgebra::SMatrix;
 
 use crate::loss::Loss;
-use crate::{Network, Scalar};
+use crate::{Network, Rng, Scalar};
 
 /// Numerical trouble found during a training step, before any weight changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,37 +72,41 @@ fn first_non_finite_column<T: Scalar, const R: usize, const C: usize>(
         .position(|c| c.iter().any(|v| !v.is_finite()))
 }
 
-/// Forward pass, loss and backward pass for one batch: clears `grads`, fills it with the
-/// mean loss's gradient and returns that loss.
+/// Forward pass in training mode, loss and backward pass for one batch: clears `grads`,
+/// fills it with the mean loss's gradient and returns that loss. `rng` drives dropout.
 ///
-/// Returns a [`NumericError`] naming the sample or tensor where NaN or infinity appeared;
-/// the network is never modified, so the caller can skip the batch, lower the learning
-/// rate or stop.
+/// Returns a [`NumericError`] naming the sample, layer or tensor where NaN or infinity
+/// appeared. The parameters are never modified, so the caller can skip the batch, lower
+/// the learning rate or stop; batch normalization's running estimates (buffers) move in
+/// the forward pass as in PyTorch, but never with non-finite statistics.
 pub fn compute_gradients<N, T, L, const IN: usize, const OUT: usize, const B: usize>(
-    net: &N,
+    net: &mut N,
     x: &SMatrix<T, IN, B>,
     target: &SMatrix<T, OUT, B>,
     loss: &L,
     tape: &mut N::Tape<B>,
     grads: &mut N,
+    rng: &mut Rng,
 ) -> Result<T, NumericError>
 where
     N: Network<T, IN, OUT>,
     T: Scalar,
     L: Loss,
 {
-    compute_gradients_inspect(net, x, target, loss, tape, grads, |_| {})
+    compute_gradients_inspect(net, x, target, loss, tape, grads, rng, |_| {})
 }
 
 /// As [`compute_gradients`], and calls `inspect` with the batch's outputs (to count
 /// correct predictions without a second forward pass).
+#[allow(clippy::too_many_arguments)] // the training step's inputs, each needed
 pub fn compute_gradients_inspect<N, T, L, F, const IN: usize, const OUT: usize, const B: usize>(
-    net: &N,
+    net: &mut N,
     x: &SMatrix<T, IN, B>,
     target: &SMatrix<T, OUT, B>,
     loss: &L,
     tape: &mut N::Tape<B>,
     grads: &mut N,
+    rng: &mut Rng,
     inspect: F,
 ) -> Result<T, NumericError>
 where
@@ -119,7 +123,7 @@ where
     }
     let mut d_out = SMatrix::<T, OUT, B>::zeros();
     let value = {
-        let output = net.forward_train(x, tape);
+        let output = net.forward_train(x, tape, rng);
         inspect(output);
         loss.loss_and_grad(output, target, &mut d_out)
     };

@@ -1,4 +1,4 @@
-//! The checked IR: what each element means, with the tokens it came from.
+//! The checked IR: a tree of named nodes, each keeping the tokens it came from.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
@@ -8,13 +8,16 @@ use crate::ctxt::Ctxt;
 use crate::parse::{Declaration, Element};
 
 /// Layer kinds the macro knows, for messages.
-pub const LAYER_KINDS: &[&str] = &["Dense"];
+pub const LAYER_KINDS: &[&str] = &["Dense", "BatchNorm", "LayerNorm", "Dropout", "Residual"];
 
 /// Activation names the macro knows, for messages.
 pub const ACTIVATIONS: &[&str] = &[
     "Identity",
     "Relu",
     "LeakyRelu",
+    "Elu",
+    "Gelu",
+    "Softplus",
     "Sigmoid",
     "Tanh",
     "Softmax",
@@ -24,23 +27,53 @@ pub struct Network {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub ident: Ident,
-    pub layers: Vec<Layer>,
+    pub nodes: Vec<Node>,
     /// Whether the braces held anything at all (to tell "empty" from "all invalid").
     pub declared_elements: bool,
+    /// Size checks involving named constants, emitted as spanned const assertions.
+    pub const_checks: Vec<ConstCheck>,
 }
 
-pub struct Layer {
-    /// Doc comments written on the layer.
+/// `assert!(left == right)` (or `left > 0` without `right`), spanned on `left`.
+pub struct ConstCheck {
+    pub left: Size,
+    pub right: Option<Size>,
+    pub message: String,
+}
+
+/// One named layer or block, and the activation that follows it.
+pub struct Node {
+    /// Doc comments written on the node.
     pub docs: Vec<Attribute>,
     pub name: Ident,
-    /// Input size as written; `None` for the inferred form `Dense<outputs>`.
-    pub inputs: Option<Size>,
-    pub outputs: Size,
-    pub init: Option<InitKind>,
+    pub kind: NodeKind,
     pub activation: Option<ActivationKind>,
-    /// The element before this layer was a layer the IR had to drop, so checks against
-    /// the previous layer are skipped (they would only repeat that error).
+    /// `#[checkpoint]`: keep only the node's output on the tape, recompute the inside.
+    pub checkpoint: bool,
+    /// The element before this node was dropped by the IR, so checks against the
+    /// previous node are skipped (they would only repeat that error).
     pub follows_invalid: bool,
+    /// Size of the input, resolved by validation (the previous node's output).
+    pub input: Option<Size>,
+    /// Size of the output, resolved by validation.
+    pub output: Option<Size>,
+}
+
+pub enum NodeKind {
+    /// `Dense<inputs, outputs>` or `Dense<outputs>`.
+    Dense {
+        inputs: Option<Size>,
+        outputs: Size,
+        init: Option<InitKind>,
+    },
+    /// `BatchNorm` or `BatchNorm<size>`.
+    BatchNorm { size: Option<Size> },
+    /// `LayerNorm` or `LayerNorm<size>`.
+    LayerNorm { size: Option<Size> },
+    /// `Dropout(p)`.
+    Dropout { p: Expr },
+    /// `Residual { ... }`: the body's output is added to the block's input.
+    Residual { body: Vec<Node> },
 }
 
 #[derive(Clone)]
@@ -78,6 +111,13 @@ impl Size {
             Size::Named { tokens } => format!("`{tokens}`"),
         }
     }
+
+    pub fn literal(&self) -> Option<usize> {
+        match self {
+            Size::Literal { value, .. } => Some(*value),
+            Size::Named { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,6 +130,9 @@ pub enum ActivationKind {
     Identity,
     Relu,
     LeakyRelu(Option<Expr>),
+    Elu(Option<Expr>),
+    Gelu,
+    Softplus,
     Sigmoid,
     Tanh,
     Softmax,
@@ -101,6 +144,9 @@ impl ActivationKind {
             ActivationKind::Identity => "Identity",
             ActivationKind::Relu => "Relu",
             ActivationKind::LeakyRelu(_) => "LeakyRelu",
+            ActivationKind::Elu(_) => "Elu",
+            ActivationKind::Gelu => "Gelu",
+            ActivationKind::Softplus => "Softplus",
             ActivationKind::Sigmoid => "Sigmoid",
             ActivationKind::Tanh => "Tanh",
             ActivationKind::Softmax => "Softmax",
@@ -108,15 +154,30 @@ impl ActivationKind {
     }
 
     pub fn relu_family(&self) -> bool {
-        matches!(self, ActivationKind::Relu | ActivationKind::LeakyRelu(_))
+        matches!(
+            self,
+            ActivationKind::Relu
+                | ActivationKind::LeakyRelu(_)
+                | ActivationKind::Elu(_)
+                | ActivationKind::Gelu
+        )
+    }
+
+    /// Whether the derivative needs the activation's input (kept on the tape).
+    pub fn uses_input(&self) -> bool {
+        matches!(self, ActivationKind::Gelu)
     }
 }
 
-impl Layer {
-    /// The initialization `random` uses: the declared one, else He before a ReLU-family
-    /// activation and Xavier otherwise.
+impl Node {
+    /// The initialization `random` uses for a dense layer: the declared one, else He
+    /// before a ReLU-family activation and Xavier otherwise.
     pub fn effective_init(&self) -> InitKind {
-        self.init.unwrap_or(match &self.activation {
+        let declared = match &self.kind {
+            NodeKind::Dense { init, .. } => *init,
+            _ => None,
+        };
+        declared.unwrap_or(match &self.activation {
             Some(a) if a.relu_family() => InitKind::He,
             _ => InitKind::Xavier,
         })
@@ -127,6 +188,21 @@ impl Layer {
             .as_ref()
             .map_or("Identity", ActivationKind::name)
     }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Dense { .. } => "Dense",
+            NodeKind::BatchNorm { .. } => "BatchNorm",
+            NodeKind::LayerNorm { .. } => "LayerNorm",
+            NodeKind::Dropout { .. } => "Dropout",
+            NodeKind::Residual { .. } => "Residual",
+        }
+    }
+}
+
+/// Counts unnamed dropouts to name them.
+struct Namer {
+    dropouts: usize,
 }
 
 impl Network {
@@ -143,59 +219,66 @@ impl Network {
                 ),
             );
         }
-        let mut layers: Vec<Layer> = Vec::new();
-        // The activation directly before, if any (two in a row are rejected).
-        let mut previous_activation: Option<String> = None;
-        // `None` before the first layer, else whether the last layer was valid.
-        let mut last_layer_valid: Option<bool> = None;
-        for element in elements {
-            let kind = element.kind.to_string();
-            if kind == "Dense" {
-                previous_activation = None;
-                let follows_invalid = last_layer_valid == Some(false);
-                match dense(cx, element) {
-                    Some(mut layer) => {
-                        layer.follows_invalid = follows_invalid;
-                        layers.push(layer);
-                        last_layer_valid = Some(true);
-                    }
-                    None => last_layer_valid = Some(false),
-                }
-            } else if ACTIVATIONS.contains(&kind.as_str()) {
-                let activation = activation(cx, element);
-                match (last_layer_valid, &previous_activation) {
-                    // `Relu, Tanh`
-                    (_, Some(previous)) => cx.error_spanned_by(
-                        element.tokens(),
-                        format!("activation `{kind}` follows activation `{previous}` with no layer between them"),
-                    ),
-                    // `{ Relu, hidden: Dense<4, 8> }`
-                    (None, None) => cx.error_spanned_by(
-                        element.tokens(),
-                        format!("activation `{kind}` has no layer before it; a network starts with a layer such as `hidden: Dense<4, 16>`"),
-                    ),
-                    (Some(true), None) => {
-                        if let (Some(layer), Some(activation)) = (layers.last_mut(), activation) {
-                            layer.activation = Some(activation);
-                        }
-                    }
-                    (Some(false), None) => {}
-                }
-                previous_activation = Some(kind);
-            } else {
-                previous_activation = None;
-                last_layer_valid = Some(false);
-                cx.error_spanned_by(&element.kind, unknown_kind_message(&kind));
-            }
-        }
+        let mut namer = Namer { dropouts: 0 };
         Network {
             attrs: decl.attrs.clone(),
             vis: decl.vis.clone(),
             ident: decl.ident.clone(),
-            layers,
+            nodes: nodes(cx, elements, &mut namer),
             declared_elements: !elements.is_empty(),
+            const_checks: Vec::new(),
         }
     }
+}
+
+/// A sequence of elements: layers, each optionally followed by one activation.
+fn nodes(cx: &Ctxt, elements: &[Element], namer: &mut Namer) -> Vec<Node> {
+    let mut nodes: Vec<Node> = Vec::new();
+    // The activation directly before, if any (two in a row are rejected).
+    let mut previous_activation: Option<String> = None;
+    // `None` before the first node, else whether the last node was valid.
+    let mut last_valid: Option<bool> = None;
+    for element in elements {
+        let kind = element.kind.to_string();
+        if LAYER_KINDS.contains(&kind.as_str()) {
+            previous_activation = None;
+            let follows_invalid = last_valid == Some(false);
+            match node(cx, element, namer) {
+                Some(mut node) => {
+                    node.follows_invalid = follows_invalid;
+                    nodes.push(node);
+                    last_valid = Some(true);
+                }
+                None => last_valid = Some(false),
+            }
+        } else if ACTIVATIONS.contains(&kind.as_str()) {
+            let activation = activation(cx, element);
+            match (last_valid, &previous_activation) {
+                // `Relu, Tanh`
+                (_, Some(previous)) => cx.error_spanned_by(
+                    element.tokens(),
+                    format!("activation `{kind}` follows activation `{previous}` with no layer between them"),
+                ),
+                // `{ Relu, hidden: Dense<4, 8> }`
+                (None, None) => cx.error_spanned_by(
+                    element.tokens(),
+                    format!("activation `{kind}` has no layer before it; a network starts with a layer such as `hidden: Dense<4, 16>`"),
+                ),
+                (Some(true), None) => {
+                    if let (Some(node), Some(activation)) = (nodes.last_mut(), activation) {
+                        node.activation = Some(activation);
+                    }
+                }
+                (Some(false), None) => {}
+            }
+            previous_activation = Some(kind);
+        } else {
+            previous_activation = None;
+            last_valid = Some(false);
+            cx.error_spanned_by(&element.kind, unknown_kind_message(&kind));
+        }
+    }
+    nodes
 }
 
 fn unknown_kind_message(kind: &str) -> String {
@@ -210,62 +293,180 @@ fn unknown_kind_message(kind: &str) -> String {
     )
 }
 
-/// `name: Dense<inputs, outputs>` or `name: Dense<outputs>`.
-fn dense(cx: &Ctxt, element: &Element) -> Option<Layer> {
-    let Some((name, _)) = &element.name else {
-        cx.error_spanned_by(
-            element.tokens(),
-            "a `Dense` layer needs a name: `hidden: Dense<4, 16>`",
-        );
-        return None;
+/// A layer or block.
+fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
+    let kind = element.kind.to_string();
+    let name = match (&element.name, kind.as_str()) {
+        (Some((name, _)), _) => name.clone(),
+        (None, "Dropout") => {
+            namer.dropouts += 1;
+            Ident::new(&format!("dropout{}", namer.dropouts), element.kind.span())
+        }
+        (None, _) => {
+            let example = match kind.as_str() {
+                "Dense" => "hidden: Dense<4, 16>".to_string(),
+                "Residual" => "block: Residual { a: Dense<16>, Relu }".to_string(),
+                _ => format!("norm: {kind}"),
+            };
+            cx.error_spanned_by(
+                element.tokens(),
+                format!("a `{kind}` layer needs a name: `{example}`"),
+            );
+            return None;
+        }
     };
-    if let Some((paren, _)) = &element.args {
-        // `hidden: Dense(4, 16)`
-        cx.syn_error(syn::Error::new(
-            paren.span.join(),
-            format!("layer `{name}` takes its sizes in angle brackets: `Dense<inputs, outputs>`"),
-        ));
-        return None;
+    let (docs, init, checkpoint) = node_attributes(cx, &element.attrs, &kind);
+    if kind != "Residual" {
+        if let Some((brace, _)) = &element.body {
+            cx.syn_error(syn::Error::new(
+                brace.span.join(),
+                format!("layer `{name}` takes no block; only `Residual` does"),
+            ));
+            return None;
+        }
     }
-    let (docs, init) = layer_attributes(cx, &element.attrs);
+    if kind != "Dropout" {
+        if let Some((paren, _)) = &element.args {
+            // `hidden: Dense(4, 16)`
+            let message = match kind.as_str() {
+                "Dense" => format!(
+                    "layer `{name}` takes its sizes in angle brackets: `Dense<inputs, outputs>`"
+                ),
+                _ => format!("layer `{name}` takes no arguments"),
+            };
+            cx.syn_error(syn::Error::new(paren.span.join(), message));
+            return None;
+        }
+    }
     let arguments: Vec<&GenericArgument> = element
         .generics
         .iter()
         .flat_map(|g| g.args.iter())
         .collect();
-    let sizes: Vec<Option<Size>> = arguments.iter().map(|arg| size(cx, name, arg)).collect();
-    if arguments.is_empty() || arguments.len() > 2 {
-        cx.error_spanned_by(
-            element.tokens(),
-            format!("layer `{name}`: `Dense` takes `<inputs, outputs>` or `<outputs>`, found {} size(s)", arguments.len()),
-        );
-        return None;
-    }
+    let sizes: Vec<Option<Size>> = arguments.iter().map(|arg| size(cx, &name, arg)).collect();
     if sizes.iter().any(Option::is_none) {
         return None;
     }
-    let mut sizes = sizes.into_iter().flatten();
-    let (inputs, outputs) = if arguments.len() == 2 {
-        (sizes.next(), sizes.next()?)
-    } else {
-        (None, sizes.next()?)
+    let mut sizes: Vec<Size> = sizes.into_iter().flatten().collect();
+    let kind = match kind.as_str() {
+        "Dense" => {
+            if sizes.is_empty() || sizes.len() > 2 {
+                cx.error_spanned_by(
+                    element.tokens(),
+                    format!("layer `{name}`: `Dense` takes `<inputs, outputs>` or `<outputs>`, found {} size(s)", sizes.len()),
+                );
+                return None;
+            }
+            let outputs = sizes.pop()?;
+            NodeKind::Dense {
+                inputs: sizes.pop(),
+                outputs,
+                init,
+            }
+        }
+        "BatchNorm" | "LayerNorm" => {
+            if sizes.len() > 1 {
+                cx.error_spanned_by(
+                    element.tokens(),
+                    format!(
+                        "layer `{name}`: `{kind}` takes at most one size, its number of features"
+                    ),
+                );
+                return None;
+            }
+            let size = sizes.pop();
+            if kind == "BatchNorm" {
+                NodeKind::BatchNorm { size }
+            } else {
+                NodeKind::LayerNorm { size }
+            }
+        }
+        "Dropout" => NodeKind::Dropout {
+            p: dropout_probability(cx, &name, element)?,
+        },
+        _ => {
+            // `Residual { ... }`
+            let Some((_, body)) = &element.body else {
+                cx.error_spanned_by(
+                    element.tokens(),
+                    format!("residual block `{name}` needs its layers in braces: `{name}: Residual {{ a: Dense<16>, Relu }}`"),
+                );
+                return None;
+            };
+            if !sizes.is_empty() {
+                cx.error_spanned_by(
+                    &element.generics,
+                    format!("residual block `{name}` takes no sizes; it keeps its input size"),
+                );
+                return None;
+            }
+            let body = nodes(cx, body, namer);
+            if body.is_empty() {
+                cx.error_spanned_by(
+                    element.tokens(),
+                    format!("residual block `{name}` has no layers"),
+                );
+                return None;
+            }
+            NodeKind::Residual { body }
+        }
     };
-    Some(Layer {
+    if init.is_some() && !matches!(kind, NodeKind::Dense { .. }) {
+        cx.error_spanned_by(
+            element.tokens(),
+            format!("`#[init]` applies to `Dense` layers, not to `{name}`"),
+        );
+    }
+    Some(Node {
         docs,
-        name: name.clone(),
-        inputs,
-        outputs,
-        init,
+        name,
+        kind,
         activation: None,
+        checkpoint,
         follows_invalid: false,
+        input: None,
+        output: None,
     })
 }
 
-/// Splits a layer's attributes into doc comments and the `#[init(..)]` override,
-/// recording an error for anything else.
-fn layer_attributes(cx: &Ctxt, attrs: &[Attribute]) -> (Vec<Attribute>, Option<InitKind>) {
+/// `Dropout(p)` with `p` a literal in `[0, 1)`.
+fn dropout_probability(cx: &Ctxt, name: &Ident, element: &Element) -> Option<Expr> {
+    let args: Vec<&Expr> = element.args.iter().flat_map(|(_, a)| a.iter()).collect();
+    let message = format!(
+        "layer `{name}`: `Dropout` takes the probability of dropping, in [0, 1): `Dropout(0.5)`"
+    );
+    match args.as_slice() {
+        [expr @ Expr::Lit(lit)] => {
+            let value = match &lit.lit {
+                Lit::Float(f) => f.base10_parse::<f64>().ok(),
+                Lit::Int(i) => i.base10_parse::<f64>().ok(),
+                _ => None,
+            };
+            match value {
+                Some(p) if (0.0..1.0).contains(&p) => Some((*expr).clone()),
+                _ => {
+                    cx.error_spanned_by(expr, message);
+                    None
+                }
+            }
+        }
+        _ => {
+            cx.error_spanned_by(element.tokens(), message);
+            None
+        }
+    }
+}
+
+/// Splits a node's attributes into doc comments, the `#[init(..)]` override and
+/// `#[checkpoint]`, recording an error for anything else.
+fn node_attributes(
+    cx: &Ctxt,
+    attrs: &[Attribute],
+    kind: &str,
+) -> (Vec<Attribute>, Option<InitKind>, bool) {
     let mut docs = Vec::new();
     let mut init = None;
+    let mut checkpoint = false;
     for attr in attrs {
         if attr.path().is_ident("doc") {
             docs.push(attr.clone());
@@ -278,14 +479,19 @@ fn layer_attributes(cx: &Ctxt, attrs: &[Attribute]) -> (Vec<Attribute>, Option<I
                     "unknown initialization; expected `#[init(he)]` or `#[init(xavier)]`",
                 ),
             }
+        } else if attr.path().is_ident("checkpoint") && attr.meta.require_path_only().is_ok() {
+            if kind == "Dropout" {
+                cx.error_spanned_by(attr, "`#[checkpoint]` applies to layers with something to recompute, not to `Dropout`");
+            }
+            checkpoint = true;
         } else {
             cx.error_spanned_by(
                 attr,
-                "unknown attribute on a layer; expected a doc comment, `#[init(he)]` or `#[init(xavier)]`",
+                "unknown attribute on a layer; expected a doc comment, `#[init(he)]`, `#[init(xavier)]` or `#[checkpoint]`",
             );
         }
     }
-    (docs, init)
+    (docs, init, checkpoint)
 }
 
 /// One size argument: an integer literal, a `const` item, or a `{ const expression }`.
@@ -410,24 +616,41 @@ fn activation(cx: &Ctxt, element: &Element) -> Option<ActivationKind> {
         );
         ok = false;
     }
+    if let Some((brace, _)) = &element.body {
+        cx.syn_error(syn::Error::new(
+            brace.span.join(),
+            format!("activation `{name}` takes no block"),
+        ));
+        ok = false;
+    }
     let args: Vec<&Expr> = element.args.iter().flat_map(|(_, a)| a.iter()).collect();
     let kind = match name.as_str() {
-        "LeakyRelu" => {
+        "LeakyRelu" | "Elu" => {
+            let what = if name == "Elu" {
+                "alpha"
+            } else {
+                "negative slope"
+            };
             if args.len() > 1 {
                 cx.error_spanned_by(
                     element.tokens(),
-                    "`LeakyRelu` takes one argument, its negative slope: `LeakyRelu(0.01)`",
+                    format!("`{name}` takes one argument, its {what}: `{name}(0.1)`"),
                 );
                 ok = false;
             }
             // `LeakyRelu(-0.1)`: the derivative is read from the output's sign.
             if let Some(Expr::Unary(unary)) = args.first() {
                 if matches!(unary.op, syn::UnOp::Neg(_)) {
-                    cx.error_spanned_by(unary, "`LeakyRelu`'s negative slope must not be negative");
+                    cx.error_spanned_by(unary, format!("`{name}`'s {what} must not be negative"));
                     ok = false;
                 }
             }
-            ActivationKind::LeakyRelu(args.first().map(|e| (*e).clone()))
+            let argument = args.first().map(|e| (*e).clone());
+            if name == "Elu" {
+                ActivationKind::Elu(argument)
+            } else {
+                ActivationKind::LeakyRelu(argument)
+            }
         }
         _ => {
             if let Some((paren, _)) = &element.args {
@@ -440,6 +663,8 @@ fn activation(cx: &Ctxt, element: &Element) -> Option<ActivationKind> {
             match name.as_str() {
                 "Identity" => ActivationKind::Identity,
                 "Relu" => ActivationKind::Relu,
+                "Gelu" => ActivationKind::Gelu,
+                "Softplus" => ActivationKind::Softplus,
                 "Sigmoid" => ActivationKind::Sigmoid,
                 "Tanh" => ActivationKind::Tanh,
                 _ => ActivationKind::Softmax,

@@ -13,9 +13,9 @@ use crate::parse::Declaration;
 /// The input and output sizes, when the IR knows them (the first layer's written input
 /// and the last layer's output, even if layers in between were dropped).
 pub fn io_sizes(net: &Network) -> Option<(TokenStream, TokenStream)> {
-    let first = net.layers.first()?;
-    let last = net.layers.last()?;
-    Some((first.inputs.as_ref()?.expr(), last.outputs.expr()))
+    let first = net.nodes.first()?;
+    let last = net.nodes.last()?;
+    Some((first.input.as_ref()?.expr(), last.output.as_ref()?.expr()))
 }
 
 pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> TokenStream {
@@ -49,8 +49,10 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
 
             impl<T: #p::Scalar> #p::Network<T, #inputs, #outputs> for #ident<T> {
                 type Tape<const B: usize> = ();
-                const TAPE_SCALARS_PER_SAMPLE: usize = 0;
                 const LAYERS: &'static [#p::LayerInfo] = &[];
+                fn tape_bytes(_: usize) -> usize {
+                    0
+                }
                 fn initialize(&mut self, _: &mut #p::Rng) {}
                 fn new_tape<const B: usize>() {}
                 fn for_each_output<const B: usize, __F: FnMut(&#p::LayerInfo, &[T])>(_: &(), _: __F) {}
@@ -58,9 +60,10 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
                     ::core::unreachable!()
                 }
                 fn forward_train<'__t, const B: usize>(
-                    &self,
+                    &mut self,
                     _: &#p::SMatrix<T, #inputs, B>,
                     _: &'__t mut (),
+                    _: &mut #p::Rng,
                 ) -> &'__t #p::SMatrix<T, #outputs, B> {
                     ::core::unreachable!()
                 }
@@ -100,8 +103,8 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
             #vis const INPUTS: usize = #inputs;
             #vis const OUTPUTS: usize = #outputs;
             #vis const PARAMS: usize = 0;
+            #vis const BUFFERS: usize = 0;
             #vis const PARAM_BYTES: usize = 0;
-            #vis const TAPE_SCALARS_PER_SAMPLE: usize = 0;
             #vis const fn tape_bytes(_batch: usize) -> usize {
                 0
             }

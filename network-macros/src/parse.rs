@@ -4,6 +4,7 @@
 //! ```text
 //! Declaration := Attribute* Visibility "struct" Ident "{" (Element ("," Element)* ","?)? "}"
 //! Element     := Attribute* (Ident ":")? Ident ("<" GenericArgument,* ">")? ("(" Expr,* ")")?
+//!                ("{" Element,* "}")?
 //! ```
 
 use proc_macro2::TokenStream;
@@ -35,6 +36,8 @@ pub struct Element {
     pub kind: Ident,
     pub generics: Option<AngleBracketedGenericArguments>,
     pub args: Option<(token::Paren, Punctuated<Expr, Token![,]>)>,
+    /// The elements of a block (`res: Residual { ... }`).
+    pub body: Option<(token::Brace, Vec<Element>)>,
 }
 
 impl Element {
@@ -49,6 +52,9 @@ impl Element {
         self.generics.to_tokens(&mut tokens);
         if let Some((paren, args)) = &self.args {
             paren.surround(&mut tokens, |t| args.to_tokens(t));
+        }
+        if let Some((brace, _)) = &self.body {
+            brace.surround(&mut tokens, |_| {});
         }
         tokens
     }
@@ -125,11 +131,19 @@ impl Parse for Element {
         } else {
             None
         };
+        let body = if input.peek(token::Brace) {
+            let content;
+            let brace = braced!(content in input);
+            Some((brace, parse_elements(&content)?))
+        } else {
+            None
+        };
         Ok(Element {
             attrs,
             name,
             kind,
             generics,
+            body,
             args,
         })
     }

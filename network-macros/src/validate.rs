@@ -1,21 +1,14 @@
-//! Checks across layers. Every error is recorded; nothing stops at the first one.
-//! Sizes given as named constants are checked later, by spanned const assertions that
-//! [`crate::expand::assertions`] emits.
+//! Checks across layers, and size resolution: every node learns its input and output
+//! size. Every error is recorded; nothing stops at the first one. Sizes the macro cannot
+//! read (named constants, const expressions) become spanned const assertions.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use crate::ast::{Network, Size};
+use crate::ast::{ConstCheck, Network, Node, NodeKind, Size};
 use crate::ctxt::Ctxt;
 
-pub fn check(cx: &Ctxt, net: &Network) {
-    check_not_empty(cx, net);
-    check_unique_names(cx, net);
-    check_first_input(cx, net);
-    check_adjacent_sizes(cx, net);
-}
-
-// `struct Iris {}`
-fn check_not_empty(cx: &Ctxt, net: &Network) {
+pub fn check(cx: &Ctxt, net: &mut Network) {
+    // `struct Iris {}`
     if !net.declared_elements {
         cx.error_spanned_by(
             &net.ident,
@@ -25,65 +18,171 @@ fn check_not_empty(cx: &Ctxt, net: &Network) {
             ),
         );
     }
+    check_unique_names(cx, &net.nodes, &mut HashSet::new());
+    let mut checks = Vec::new();
+    if let Some(first) = net.nodes.first() {
+        match first_input(&net.nodes) {
+            Some(size) => {
+                let size = size.clone();
+                resolve(cx, &mut net.nodes, (size, None), &mut checks);
+            }
+            // `hidden: Dense<16>` as the first layer: nothing to infer the input size from.
+            None if !first.follows_invalid => {
+                cx.error_spanned_by(&first.name, first_input_message(first))
+            }
+            None => {}
+        }
+    }
+    net.const_checks = checks;
 }
 
-// `a: Dense<4, 8>, Relu, a: Dense<8, 2>`
-fn check_unique_names(cx: &Ctxt, net: &Network) {
-    let mut seen = HashMap::new();
-    for layer in &net.layers {
-        let name = layer.name.to_string();
-        if seen.insert(name.clone(), ()).is_some() {
+fn first_input_message(first: &Node) -> String {
+    match &first.kind {
+        NodeKind::Dense { outputs, .. } => format!(
+            "the first layer `{}` must state its input size: `{}: Dense<inputs, {}>`",
+            first.name,
+            first.name,
+            outputs.tokens()
+        ),
+        NodeKind::Residual { body } => match body.first() {
+            Some(inner) => first_input_message(inner),
+            None => format!("the first layer `{}` must state its input size", first.name),
+        },
+        _ => format!(
+            "the first layer `{}` must state its input size: `{}: {}<inputs>`",
+            first.name,
+            first.name,
+            first.kind_name()
+        ),
+    }
+}
+
+/// The network's input size: what its first node states.
+fn first_input(nodes: &[Node]) -> Option<&Size> {
+    match &nodes.first()?.kind {
+        NodeKind::Dense { inputs, .. } => inputs.as_ref(),
+        NodeKind::BatchNorm { size } | NodeKind::LayerNorm { size } => size.as_ref(),
+        NodeKind::Dropout { .. } => None,
+        NodeKind::Residual { body } => first_input(body),
+    }
+}
+
+// `a: Dense<4, 8>, Relu, a: Dense<8, 2>`, also across nested blocks.
+fn check_unique_names(cx: &Ctxt, nodes: &[Node], seen: &mut HashSet<String>) {
+    for node in nodes {
+        let name = node.name.to_string();
+        if !seen.insert(name.clone()) {
             cx.error_spanned_by(
-                &layer.name,
+                &node.name,
                 format!("duplicate layer name `{name}`; every layer needs its own name"),
             );
         }
-    }
-}
-
-// `hidden: Dense<16>` as the first layer: nothing to infer the input size from.
-fn check_first_input(cx: &Ctxt, net: &Network) {
-    if let Some(first) = net.layers.first() {
-        if first.inputs.is_none() && !first.follows_invalid {
-            cx.error_spanned_by(
-                &first.name,
-                format!(
-                    "the first layer `{}` must state its input size: `{}: Dense<inputs, {}>`",
-                    first.name,
-                    first.name,
-                    first.outputs.tokens()
-                ),
-            );
+        if let NodeKind::Residual { body } = &node.kind {
+            check_unique_names(cx, body, seen);
         }
     }
 }
 
-// `hidden: Dense<4, 16>, deeper: Dense<8, 16>`: literal sizes are compared here.
-fn check_adjacent_sizes(cx: &Ctxt, net: &Network) {
-    for pair in net.layers.windows(2) {
-        let (previous, layer) = (&pair[0], &pair[1]);
-        if layer.follows_invalid {
-            continue;
-        }
-        if let (
-            Some(Size::Literal {
-                value: takes,
-                tokens,
-            }),
-            Size::Literal {
-                value: produces, ..
-            },
-        ) = (&layer.inputs, &previous.outputs)
-        {
-            if takes != produces {
-                cx.error_spanned_by(
-                    tokens,
-                    format!(
-                        "layer `{}` takes {takes} inputs but `{}` produces {produces}",
-                        layer.name, previous.name
+/// Walks `nodes` from an input of `size` produced by `producer` (`None`: the network's
+/// input), recording each node's sizes; returns the output size and its producer.
+fn resolve(
+    cx: &Ctxt,
+    nodes: &mut [Node],
+    (mut size, mut producer): (Size, Option<String>),
+    checks: &mut Vec<ConstCheck>,
+) -> (Size, Option<String>) {
+    for node in nodes.iter_mut() {
+        let name = node.name.to_string();
+        node.input = Some(size.clone());
+        let written: Vec<(&Size, &str)> = match &node.kind {
+            NodeKind::Dense {
+                inputs, outputs, ..
+            } => inputs
+                .iter()
+                .map(|s| (s, "inputs"))
+                .chain([(outputs, "outputs")])
+                .collect(),
+            NodeKind::BatchNorm { size } | NodeKind::LayerNorm { size } => {
+                size.iter().map(|s| (s, "features")).collect()
+            }
+            _ => Vec::new(),
+        };
+        // `hidden: Dense<4, N>` with `const N: usize = 0;`
+        for (s, _) in &written {
+            if let Size::Named { .. } = s {
+                checks.push(ConstCheck {
+                    left: (*s).clone(),
+                    right: None,
+                    message: format!(
+                        "layer `{name}` has a size of 0 ({}); a layer needs at least one input and one output",
+                        s.describe()
                     ),
-                );
+                });
             }
         }
+        // `hidden: Dense<4, 16>, deeper: Dense<8, 16>`: the written input size against
+        // what the previous layer produces.
+        let written_input = match &node.kind {
+            NodeKind::Dense { inputs, .. } => inputs.as_ref(),
+            NodeKind::BatchNorm { size } | NodeKind::LayerNorm { size } => size.as_ref(),
+            _ => None,
+        };
+        if let (Some(written), Some(producer), false) =
+            (written_input, &producer, node.follows_invalid)
+        {
+            let what = if matches!(node.kind, NodeKind::Dense { .. }) {
+                "inputs"
+            } else {
+                "features"
+            };
+            compare(
+                cx,
+                checks,
+                written,
+                &size,
+                format!("layer `{name}` takes {{}} {what} but `{producer}` produces {{}}"),
+            );
+        }
+        let output = match &mut node.kind {
+            NodeKind::Dense { outputs, .. } => outputs.clone(),
+            NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } | NodeKind::Dropout { .. } => {
+                size.clone()
+            }
+            NodeKind::Residual { body } => {
+                let (out, last) = resolve(cx, body, (size.clone(), producer.clone()), checks);
+                // `block: Residual { a: Dense<16, 8> }`: the sum needs equal sizes.
+                let last = last.unwrap_or_default();
+                compare(
+                    cx,
+                    checks,
+                    &out,
+                    &size,
+                    format!("residual block `{name}` must produce its input size: its last layer `{last}` produces {{}} but the block takes {{}}"),
+                );
+                // The block produces its input size (a mismatch is reported above, once).
+                size.clone()
+            }
+        };
+        node.output = Some(output.clone());
+        size = output;
+        producer = Some(name);
+    }
+    (size, producer)
+}
+
+/// Records an error for two different literals, or a const check when either is named.
+/// `template` has two `{}`: the `left` then the `right` description.
+fn compare(cx: &Ctxt, checks: &mut Vec<ConstCheck>, left: &Size, right: &Size, template: String) {
+    let message = template
+        .replacen("{}", &left.describe(), 1)
+        .replacen("{}", &right.describe(), 1);
+    match (left.literal(), right.literal()) {
+        (Some(a), Some(b)) if a != b => cx.error_spanned_by(left.tokens(), message),
+        (Some(_), Some(_)) => {}
+        _ => checks.push(ConstCheck {
+            left: left.clone(),
+            right: Some(right.clone()),
+            message,
+        }),
     }
 }

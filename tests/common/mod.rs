@@ -5,7 +5,7 @@
 use approx::assert_relative_eq;
 use network::loss::Loss;
 use network::nalgebra::SMatrix;
-use network::{Network, Params};
+use network::{Network, Params, Rng};
 
 /// Central-difference step: small enough for an O(h^2) error near 1e-12, large enough to
 /// keep f64 round-off near 1e-10.
@@ -29,9 +29,32 @@ pub fn flatten<P: Params<f64>>(params: &P) -> Vec<f64> {
     flat
 }
 
+/// Seed of the dropout masks: every evaluation draws the same masks.
+const MASKS: u64 = 99;
+
+/// The training-mode loss of a copy of `net` (batch statistics, the same dropout masks).
+fn training_loss<N, L, const IN: usize, const OUT: usize, const B: usize>(
+    net: &N,
+    x: &SMatrix<f64, IN, B>,
+    target: &SMatrix<f64, OUT, B>,
+    loss: &L,
+) -> f64
+where
+    N: Network<f64, IN, OUT> + Clone,
+    L: Loss,
+{
+    let mut copy = net.clone();
+    let mut tape = N::new_tape::<B>();
+    loss.loss(
+        copy.forward_train(x, &mut tape, &mut Rng::seed_from_u64(MASKS)),
+        target,
+    )
+}
+
 /// Checks backward's parameter and input gradients against central finite differences
-/// of `loss(forward(x), target)`, for every parameter and every input element, with a
-/// relative tolerance of 1e-6. Returns the number of values compared.
+/// of the training-mode `loss(forward_train(x), target)`, for every parameter and every
+/// input element, with a relative tolerance of 1e-6. Returns the number of values
+/// compared.
 pub fn check_network<N, L, const IN: usize, const OUT: usize, const B: usize>(
     net: &N,
     x: &SMatrix<f64, IN, B>,
@@ -44,12 +67,8 @@ where
 {
     let mut tape = N::new_tape::<B>();
     let mut d_out = SMatrix::<f64, OUT, B>::zeros();
-    let output = *net.forward_train(x, &mut tape);
-    assert_eq!(
-        output,
-        net.forward(x),
-        "training and inference forward passes differ"
-    );
+    let mut trained = net.clone();
+    let output = *trained.forward_train(x, &mut tape, &mut Rng::seed_from_u64(MASKS));
     loss.loss_and_grad(&output, target, &mut d_out);
     let mut grads = N::zeros();
     let mut d_x = SMatrix::<f64, IN, B>::zeros();
@@ -60,7 +79,7 @@ where
     net.backward(x, &tape, &d_out, &mut grads_only);
     assert_eq!(flatten(&grads_only), flatten(&grads));
 
-    let objective = |n: &N, x: &SMatrix<f64, IN, B>| loss.loss(&n.forward(x), target);
+    let objective = |n: &N, x: &SMatrix<f64, IN, B>| training_loss(n, x, target, &loss);
     let analytic = flatten(&grads);
     for (index, &g) in analytic.iter().enumerate() {
         let (mut plus, mut minus) = (net.clone(), net.clone());

@@ -4,8 +4,9 @@
 //! constant, with no allocation.
 //!
 //! Weight decay (`weight_decay`, coupled into the gradient as in PyTorch's `SGD`, `Adam`,
-//! `RMSprop` and `Adagrad`, or decoupled as in `AdamW`) skips bias tensors unless
-//! `decay_bias` is set: decaying biases pulls them to zero for no regularizing benefit.
+//! `RMSprop` and `Adagrad`, or decoupled as in `AdamW`) skips biases and normalization
+//! scales and shifts unless `decay_bias` is set: decaying them pulls them toward zero for
+//! no regularizing benefit.
 //! (PyTorch decays every tensor unless you build parameter groups.)
 
 mod adagrad;
@@ -51,7 +52,7 @@ pub trait Optimizer<T: Scalar, P: Params<T>> {
 #[inline]
 fn decay_for<T: Scalar, P: Params<T>>(index: usize, weight_decay: T, decay_bias: bool) -> T {
     match P::PARAM_INFO.get(index).map(|i| i.kind) {
-        Some(ParamKind::Bias) if !decay_bias => T::zero(),
+        Some(ParamKind::Bias | ParamKind::Norm) if !decay_bias => T::zero(),
         _ => weight_decay,
     }
 }

@@ -1,75 +1,233 @@
-//! The backward pass: the chain rule applied layer by layer in reverse, as straight-line
-//! code. The first layer's input gradient is only computed when asked for.
+//! The backward pass: the chain rule applied node by node in reverse, as straight-line
+//! code. A checkpointed node first recomputes its inside from its input; the first
+//! layer's input gradient is only computed when asked for.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
+use syn::Ident;
 
-use super::{activation_value, private, Wiring};
+use super::forward::{train_node, Mode as Forward};
+use super::{activation_value, buffers, has_dropout, input, place_of, private, stored, Place};
+use crate::ast::{ActivationKind, Network, Node, NodeKind};
 
-/// What backward does with each layer's parameter gradient.
+/// What backward does with each parameter gradient.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Add it to `__grads` (in scope: `__x`, `__tape`, `__d_out`, `__grads` and
     /// `__d_x: Option<&mut SMatrix<T, IN, B>>`).
     Accumulate,
     /// Apply plain SGD with `__lr` at once, with no gradient buffer (in scope: `__x`,
-    /// `__tape`, `__d_out`, `__lr`). Each layer's input gradient is computed before its
-    /// weights change.
+    /// `__tape`, `__d_out`, `__lr`). Each node's input gradient is computed before its
+    /// parameters change.
     Sgd,
 }
 
-pub fn backward_body(w: &Wiring, mode: Mode) -> TokenStream {
-    let p = private();
-    let last = w.layers.len() - 1;
-    let mut steps = vec![{
-        let d = format_ident!("__d{}", last);
-        // Only an activation's backward changes the output gradient in place.
-        let mutability = activation_value(w.layers[last].layer)
-            .is_some()
-            .then(|| quote!(mut));
-        quote!(let #mutability #d = *__d_out;)
-    }];
-    for (k, l) in w.layers.iter().enumerate().rev() {
-        let name = l.name;
-        let d = format_ident!("__d{}", k);
-        if let Some(activation) = activation_value(l.layer) {
-            steps.push(quote!(#p::Activation::backward(&#activation, &__tape.#name, &mut #d);));
-        }
-        let input = match k {
-            0 => quote!(__x),
+/// The output size of a block's body: its last node's.
+fn node_body_output(body: &[Node]) -> TokenStream {
+    body.last().map(super::output).unwrap_or_default()
+}
+
+pub fn backward_body(net: &Network, mode: Mode) -> TokenStream {
+    let last = net.nodes.last().expect("validated: at least one layer");
+    let d = format_ident!("__d_{}", last.name);
+    let nodes = backward_nodes(&net.nodes, false, &quote!(__x), &d, None, mode, true);
+    quote! {
+        let mut #d = *__d_out;
+        #nodes
+    }
+}
+
+/// Where backward reads a node's buffer: the tape if it was kept, else the local a
+/// recomputation filled.
+fn read(node: &Node, inside: bool, suffix: &str) -> TokenStream {
+    let kept = buffers(node)
+        .iter()
+        .find(|b| b.suffix == suffix)
+        .is_some_and(|b| stored(node, inside, b));
+    place_of(node, suffix, if kept { Place::Tape } else { Place::Local })
+}
+
+/// Backward through `nodes` (whose input is `input`), starting from `d_last`, the
+/// gradient with respect to the last node's output. The gradient with respect to the
+/// first node's input is bound to `d_first` (when given).
+fn backward_nodes(
+    nodes: &[Node],
+    inside: bool,
+    input: &TokenStream,
+    d_last: &Ident,
+    d_first: Option<&Ident>,
+    mode: Mode,
+    network_start: bool,
+) -> TokenStream {
+    let mut code = TokenStream::new();
+    for k in (0..nodes.len()).rev() {
+        let node = &nodes[k];
+        let node_input = match k {
+            0 => input.clone(),
             _ => {
-                let previous = w.layers[k - 1].name;
-                quote!(&__tape.#previous)
+                let previous = read(&nodes[k - 1], inside, "");
+                quote!(&#previous)
             }
         };
-        let update = match mode {
-            Mode::Accumulate => {
-                quote!(self.#name.backward_params(#input, &#d, &mut __grads.#name);)
-            }
-            Mode::Sgd => quote!(self.#name.sgd_update(#input, &#d, __lr);),
+        let d = if k + 1 == nodes.len() {
+            d_last.clone()
+        } else {
+            format_ident!("__d_{}", node.name)
         };
-        let input_gradient = if k == 0 {
-            match mode {
-                Mode::Accumulate => quote! {
+        let d_input = match k {
+            0 => d_first.cloned(),
+            _ => Some(format_ident!("__d_{}", nodes[k - 1].name)),
+        };
+        code.extend(backward_node(
+            node,
+            inside,
+            &node_input,
+            &d,
+            d_input.as_ref(),
+            mode,
+            network_start && k == 0,
+        ));
+    }
+    code
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_node(
+    node: &Node,
+    inside: bool,
+    node_input: &TokenStream,
+    d: &Ident,
+    d_input: Option<&Ident>,
+    mode: Mode,
+    first_of_network: bool,
+) -> TokenStream {
+    let p = private();
+    let name = &node.name;
+    let mut code = TokenStream::new();
+    // A checkpointed node recomputes its inside from its input, replaying its dropout
+    // masks from the RNG state it saved.
+    if node.checkpoint && !inside {
+        let rng = format_ident!("__rng_{}", name);
+        if let NodeKind::Residual { body } = &node.kind {
+            if has_dropout(body) {
+                let field = format_ident!("{}__rng", name);
+                code.extend(quote!(let mut #rng = __tape.#field.clone();));
+            }
+        }
+        let (recompute, _) = train_node(
+            node,
+            false,
+            node_input,
+            Forward::Recompute,
+            &quote!(&mut #rng),
+        );
+        code.extend(recompute);
+    }
+    if let Some(activation) = activation_value(node) {
+        let uses_input = node
+            .activation
+            .as_ref()
+            .is_some_and(ActivationKind::uses_input);
+        let at = read(node, inside, if uses_input { "__pre" } else { "" });
+        code.extend(quote!(#p::Activation::backward(&#activation, &#at, &mut #d);));
+    }
+    // Where the input gradient goes: the previous node's output gradient, or for the
+    // network's first node a local copied to `__d_x` when asked for.
+    let local_input = format_ident!("__d_input");
+    let target = d_input.unwrap_or(&local_input);
+    let rows = input(node);
+    let fresh = quote!(let mut #target = #p::SMatrix::<T, #rows, B>::zeros(););
+    let hand_out = (first_of_network && mode == Mode::Accumulate).then(|| {
+        quote! {
+            if let ::core::option::Option::Some(__d_x) = __d_x {
+                __d_x.copy_from(&#target);
+            }
+        }
+    });
+    let wanted = d_input.is_some() || hand_out.is_some();
+    match &node.kind {
+        NodeKind::Dense { .. } => {
+            let update = match mode {
+                Mode::Accumulate => {
+                    quote!(self.#name.backward_params(#node_input, &#d, &mut __grads.#name);)
+                }
+                Mode::Sgd => quote!(self.#name.sgd_update(#node_input, &#d, __lr);),
+            };
+            let input_gradient = match (d_input, first_of_network, mode) {
+                (Some(target), _, _) => Some(quote! {
+                    let mut #target = #p::SMatrix::<T, #rows, B>::zeros();
+                    self.#name.backward_input(&#d, &mut #target);
+                }),
+                (None, true, Mode::Accumulate) => Some(quote! {
                     if let ::core::option::Option::Some(__d_x) = __d_x {
                         self.#name.backward_input(&#d, __d_x);
                     }
-                },
-                Mode::Sgd => quote!(),
+                }),
+                _ => None,
+            };
+            // The input gradient reads the weights, so it comes before an in-place update.
+            code.extend(match mode {
+                Mode::Accumulate => quote!(#update #input_gradient),
+                Mode::Sgd => quote!(#input_gradient #update),
+            });
+            return code;
+        }
+        NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
+            let (xhat, inv) = (
+                read(node, inside, "__xhat"),
+                read(node, inside, "__inv_std"),
+            );
+            let call = match mode {
+                Mode::Accumulate => {
+                    quote!(self.#name.backward(&#xhat, &#inv, &#d, &mut __grads.#name, &mut #target);)
+                }
+                Mode::Sgd => {
+                    let g = format_ident!("__g_{}", name);
+                    let layer = if matches!(node.kind, NodeKind::BatchNorm { .. }) {
+                        quote!(#p::BatchNorm)
+                    } else {
+                        quote!(#p::LayerNorm)
+                    };
+                    quote! {
+                        let mut #g = #layer::zeros();
+                        self.#name.backward(&#xhat, &#inv, &#d, &mut #g, &mut #target);
+                        self.#name.sgd_apply(&#g, __lr);
+                    }
+                }
+            };
+            code.extend(quote!(#fresh #call));
+        }
+        NodeKind::Dropout { p: probability } => {
+            let mask = read(node, inside, "__mask");
+            code.extend(quote!(#p::Dropout { p: #probability }.backward(&#mask, &mut #d);));
+            if wanted {
+                code.extend(quote!(let mut #target = #d;));
             }
-        } else {
-            let d_previous = format_ident!("__d{}", k - 1);
-            let inputs = &l.inputs;
-            quote! {
-                let mut #d_previous = #p::SMatrix::<T, #inputs, B>::zeros();
-                self.#name.backward_input(&#d, &mut #d_previous);
-            }
-        };
-        // The input gradient reads the weights, so it comes before an in-place update.
-        match mode {
-            Mode::Accumulate => steps.push(quote!(#update #input_gradient)),
-            Mode::Sgd => steps.push(quote!(#input_gradient #update)),
+        }
+        NodeKind::Residual { body } => {
+            let (d_body, d_body_input) = (
+                format_ident!("__db_{}", name),
+                format_ident!("__dbi_{}", name),
+            );
+            let body_code = backward_nodes(
+                body,
+                inside || node.checkpoint,
+                node_input,
+                &d_body,
+                Some(&d_body_input),
+                mode,
+                false,
+            );
+            let body_rows = node_body_output(body);
+            code.extend(quote! {
+                let mut #d_body = #p::SMatrix::<T, #body_rows, B>::zeros();
+                #p::residual_copy(&#d, &mut #d_body);
+                #body_code
+                let mut #target = #d_body_input;
+                #p::residual_add(&#d, &mut #target);
+            });
         }
     }
-    quote!(#(#steps)*)
+    code.extend(hand_out);
+    code
 }

@@ -1,52 +1,217 @@
-//! Forward passes: one call per layer operation, written out in order.
+//! Forward passes: one call per layer operation, written out in order. Inference keeps
+//! every buffer local; training records on the tape what backward needs, or, inside a
+//! checkpointed node, keeps it local so that backward recomputes it.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::{activation_value, private, Wiring};
+use super::{activation_value, buffers, has_dropout, output, place_of, private, stored, Place};
+use crate::ast::{ActivationKind, Network, Node, NodeKind};
 
-/// Body of `forward`: inference, with each layer's output in a local buffer.
-pub fn inference_body(w: &Wiring) -> TokenStream {
-    let p = private();
-    let mut steps = Vec::new();
-    let mut input = quote!(__x);
-    for (k, l) in w.layers.iter().enumerate() {
-        let (name, outputs) = (l.name, &l.outputs);
-        let buffer = format_ident!("__h{}", k);
-        let activation =
-            activation_value(l.layer).map(|a| quote!(#p::Activation::forward(&#a, &mut #buffer);));
-        steps.push(quote! {
-            let mut #buffer = #p::SMatrix::<T, #outputs, B>::zeros();
-            self.#name.forward(#input, &mut #buffer);
-            #activation
-        });
-        input = quote!(&#buffer);
-    }
-    let last = format_ident!("__h{}", w.layers.len() - 1);
+/// Body of `forward`: inference (running statistics, no dropout).
+pub fn inference_body(net: &Network) -> TokenStream {
+    let (code, out) = infer_nodes(&net.nodes, quote!(__x));
+    let result = match out {
+        Out::Local(ident) => quote!(#ident),
+        Out::Borrowed(reference) => quote!(*#reference),
+    };
     quote! {
-        #(#steps)*
-        #last
+        #code
+        #result
     }
 }
 
-/// Body of `forward_train`: the same steps, with outputs written into the tape.
-pub fn training_body(w: &Wiring) -> TokenStream {
-    let p = private();
-    let mut steps = Vec::new();
-    let mut input = quote!(__x);
-    for l in &w.layers {
-        let name = l.name;
-        let activation = activation_value(l.layer)
-            .map(|a| quote!(#p::Activation::forward(&#a, &mut __tape.#name);));
-        steps.push(quote! {
-            self.#name.forward(#input, &mut __tape.#name);
-            #activation
-        });
-        input = quote!(&__tape.#name);
+/// Where a node's inference output is.
+enum Out {
+    /// A local the node owns.
+    Local(syn::Ident),
+    /// A reference to its input (dropout without an activation).
+    Borrowed(TokenStream),
+}
+
+impl Out {
+    fn reference(&self) -> TokenStream {
+        match self {
+            Out::Local(ident) => quote!(&#ident),
+            Out::Borrowed(reference) => reference.clone(),
+        }
     }
-    let last = w.layers.last().map(|l| l.name);
+}
+
+fn infer_nodes(nodes: &[Node], mut input: TokenStream) -> (TokenStream, Out) {
+    let mut code = TokenStream::new();
+    let mut out = Out::Borrowed(input.clone());
+    for node in nodes {
+        let (c, o) = infer_node(node, &input);
+        code.extend(c);
+        input = o.reference();
+        out = o;
+    }
+    (code, out)
+}
+
+fn infer_node(node: &Node, input: &TokenStream) -> (TokenStream, Out) {
+    let p = private();
+    let (name, rows) = (&node.name, output(node));
+    let local = format_ident!("__i_{}", name);
+    let fresh = quote!(let mut #local = #p::SMatrix::<T, #rows, B>::zeros(););
+    let compute = match &node.kind {
+        NodeKind::Dense { .. } => quote!(#fresh self.#name.forward(#input, &mut #local);),
+        NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
+            quote!(#fresh self.#name.forward_inference(#input, &mut #local);)
+        }
+        NodeKind::Dropout { .. } => match activation_value(node) {
+            // Inference is the identity: no code, no copy.
+            None => return (TokenStream::new(), Out::Borrowed(input.clone())),
+            Some(_) => quote!(let mut #local = *#input;),
+        },
+        NodeKind::Residual { body } => {
+            let (body_code, body_out) = infer_nodes(body, input.clone());
+            let body_out = body_out.reference();
+            quote! {
+                #body_code
+                #fresh
+                #p::residual_sum(#input, #body_out, &mut #local);
+            }
+        }
+    };
+    let activation =
+        activation_value(node).map(|a| quote!(#p::Activation::forward(&#a, &mut #local);));
+    (quote!(#compute #activation), Out::Local(local))
+}
+
+/// Recording on the tape (`forward_train`), or recomputing into locals (inside backward,
+/// for a checkpointed node).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Record,
+    Recompute,
+}
+
+/// Training forward code for `nodes`, from the reference `input`; returns the code and a
+/// reference to the last node's output. `rng` is a `&mut Rng` expression for dropout.
+pub fn train_nodes(
+    nodes: &[Node],
+    inside: bool,
+    mut input: TokenStream,
+    mode: Mode,
+    rng: &TokenStream,
+) -> (TokenStream, TokenStream) {
+    let mut code = TokenStream::new();
+    for node in nodes {
+        let (c, out) = train_node(node, inside, &input, mode, rng);
+        code.extend(c);
+        input = out;
+    }
+    (code, input)
+}
+
+/// Where a node's buffer goes in this mode.
+fn place(node: &Node, inside: bool, suffix: &str, mode: Mode) -> Place {
+    let buffer = buffers(node).into_iter().find(|b| b.suffix == suffix);
+    match (mode, buffer) {
+        (Mode::Record, Some(b)) if stored(node, inside, &b) => Place::Tape,
+        _ => Place::Local,
+    }
+}
+
+pub fn train_node(
+    node: &Node,
+    inside: bool,
+    input: &TokenStream,
+    mode: Mode,
+    rng: &TokenStream,
+) -> (TokenStream, TokenStream) {
+    let p = private();
+    let name = &node.name;
+    let at = |suffix: &str| place_of(node, suffix, place(node, inside, suffix, mode));
+    // Locals for the buffers not kept on the tape.
+    let declarations = buffers(node)
+        .into_iter()
+        .filter(|b| b.suffix != "__rng")
+        .filter_map(|b| {
+            (place(node, inside, b.suffix, mode) == Place::Local).then(|| {
+                let (local, ty) = (place_of(node, b.suffix, Place::Local), b.ty);
+                quote!(let mut #local: #ty = #p::SMatrix::zeros();)
+            })
+        });
+    let declarations: Vec<TokenStream> = declarations.collect();
+    let uses_input = node
+        .activation
+        .as_ref()
+        .is_some_and(ActivationKind::uses_input);
+    let out = at("");
+    let target = if uses_input { at("__pre") } else { out.clone() };
+    let compute = match &node.kind {
+        NodeKind::Dense { .. } => quote!(self.#name.forward(#input, &mut #target);),
+        NodeKind::BatchNorm { .. } => {
+            let (xhat, inv) = (at("__xhat"), at("__inv_std"));
+            let stats = format_ident!("__stats_{}", name);
+            let update = match mode {
+                Mode::Record => quote!(self.#name.update_running::<B>(&#stats.0, &#stats.1);),
+                Mode::Recompute => quote!(let _ = #stats;),
+            };
+            quote! {
+                let #stats = self.#name.normalize_batch(#input, &mut #target, &mut #xhat, &mut #inv);
+                #update
+            }
+        }
+        NodeKind::LayerNorm { .. } => {
+            let (xhat, inv) = (at("__xhat"), at("__inv_std"));
+            quote!(self.#name.forward(#input, &mut #target, &mut #xhat, &mut #inv);)
+        }
+        NodeKind::Dropout { p: probability } => {
+            let mask = at("__mask");
+            quote! {
+                #target.copy_from(#input);
+                #p::Dropout { p: #probability }.forward(&mut #target, &mut #mask, #rng);
+            }
+        }
+        NodeKind::Residual { body } => {
+            let capture = (mode == Mode::Record && node.checkpoint && !inside && has_dropout(body))
+                .then(|| {
+                    let field = format_ident!("{}__rng", name);
+                    quote!(__tape.#field = (#rng).clone();)
+                });
+            let (body_code, body_out) =
+                train_nodes(body, inside || node.checkpoint, input.clone(), mode, rng);
+            quote! {
+                #capture
+                #body_code
+                #p::residual_sum(#input, #body_out, &mut #target);
+            }
+        }
+    };
+    let copy = uses_input.then(|| {
+        let pre = at("__pre");
+        quote!(#out.copy_from(&#pre);)
+    });
+    let activation =
+        activation_value(node).map(|a| quote!(#p::Activation::forward(&#a, &mut #out);));
+    (
+        quote! {
+            #(#declarations)*
+            #compute
+            #copy
+            #activation
+        },
+        quote!(&#out),
+    )
+}
+
+/// Body of `forward_train`.
+pub fn training_body(net: &Network) -> TokenStream {
+    let (code, out) = train_nodes(
+        &net.nodes,
+        false,
+        quote!(__x),
+        Mode::Record,
+        &quote!(&mut *__rng),
+    );
+    let unused = (!has_dropout(&net.nodes)).then(|| quote!(let _ = __rng;));
     quote! {
-        #(#steps)*
-        &__tape.#last
+        #unused
+        #code
+        #out
     }
 }

@@ -1,5 +1,6 @@
 //! Expansion: from a checked IR to Rust. Each generated item has its own file; this one
-//! reads like their table of contents.
+//! reads like their table of contents and holds what they share: where each buffer
+//! lives.
 
 mod assertions;
 mod backward;
@@ -12,7 +13,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::ast::{ActivationKind, Layer, Network, Size};
+use crate::ast::{ActivationKind, Network, Node, NodeKind};
 use crate::ctxt::Ctxt;
 use crate::parse::Declaration;
 use crate::{fallback, validate};
@@ -29,10 +30,10 @@ pub fn network(decl: Declaration) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
-    let net = Network::from_syntax(&cx, &decl, elements);
-    validate::check(&cx, &net);
+    let mut net = Network::from_syntax(&cx, &decl, elements);
+    validate::check(&cx, &mut net);
     match cx.check() {
-        Ok(()) => generate(&Wiring::new(&net)),
+        Ok(()) => generate(&net),
         Err(errors) => {
             let mut tokens = errors.to_compile_error();
             tokens.extend(fallback::stub(&decl, fallback::io_sizes(&net)));
@@ -41,13 +42,13 @@ pub fn network(decl: Declaration) -> TokenStream {
     }
 }
 
-fn generate(w: &Wiring) -> TokenStream {
-    let definition = params::struct_definition(w);
-    let params = params::params_impl(w);
-    let tape = tape::tape_definition(w);
-    let network = network_impl::network_impl(w);
-    let inherent = network_impl::inherent_impl(w);
-    let assertions = assertions::const_assertions(w);
+fn generate(net: &Network) -> TokenStream {
+    let definition = params::struct_definition(net);
+    let params = params::params_impl(net);
+    let tape = tape::tape_definition(net);
+    let network = network_impl::network_impl(net);
+    let inherent = network_impl::inherent_impl(net);
+    let assertions = assertions::const_assertions(net);
     quote! {
         #definition
         #tape
@@ -63,66 +64,164 @@ pub fn private() -> TokenStream {
     quote!(::network::__private)
 }
 
-/// A validated network with each layer's input and output sizes resolved: a layer's
-/// input size is the previous layer's output size (the written one is only checked
-/// against it), so the generated types always agree and a mismatch of named constants
-/// surfaces as one spanned const assertion, not as a wall of type errors.
-pub struct Wiring<'a> {
-    pub net: &'a Network,
-    pub tape_ident: Ident,
-    pub layers: Vec<WiredLayer<'a>>,
-    pub inputs: TokenStream,
-    pub outputs: TokenStream,
+/// The tape type's name: `IrisTape` for `Iris`.
+pub fn tape_ident(net: &Network) -> Ident {
+    format_ident!("{}Tape", net.ident)
 }
 
-pub struct WiredLayer<'a> {
-    pub layer: &'a Layer,
-    pub name: &'a Ident,
-    pub inputs: TokenStream,
-    pub outputs: TokenStream,
-    /// The written or inherited input size (for summaries).
-    pub inputs_size: &'a Size,
+/// The network's input and output sizes.
+pub fn io(net: &Network) -> (TokenStream, TokenStream) {
+    let first = net
+        .nodes
+        .first()
+        .and_then(|n| n.input.as_ref())
+        .map(|s| s.expr());
+    let last = net
+        .nodes
+        .last()
+        .and_then(|n| n.output.as_ref())
+        .map(|s| s.expr());
+    (first.unwrap_or_default(), last.unwrap_or_default())
 }
 
-impl<'a> Wiring<'a> {
-    fn new(net: &'a Network) -> Self {
-        let mut layers: Vec<WiredLayer<'a>> = Vec::with_capacity(net.layers.len());
-        for (k, layer) in net.layers.iter().enumerate() {
-            let inputs_size = match k {
-                0 => layer
-                    .inputs
-                    .as_ref()
-                    .expect("validated: the first layer states its inputs"),
-                _ => &net.layers[k - 1].outputs,
-            };
-            layers.push(WiredLayer {
-                layer,
-                name: &layer.name,
-                inputs: inputs_size.expr(),
-                outputs: layer.outputs.expr(),
-                inputs_size,
+pub fn input(node: &Node) -> TokenStream {
+    node.input.as_ref().map(|s| s.expr()).unwrap_or_default()
+}
+
+pub fn output(node: &Node) -> TokenStream {
+    node.output.as_ref().map(|s| s.expr()).unwrap_or_default()
+}
+
+/// Every node, depth first, with whether it lies inside a checkpointed block (whose
+/// buffers are recomputed rather than kept).
+pub fn walk(nodes: &[Node]) -> Vec<(&Node, bool)> {
+    fn go<'a>(nodes: &'a [Node], inside: bool, out: &mut Vec<(&'a Node, bool)>) {
+        for node in nodes {
+            out.push((node, inside));
+            if let NodeKind::Residual { body } = &node.kind {
+                go(body, inside || node.checkpoint, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(nodes, false, &mut out);
+    out
+}
+
+/// Whether dropout occurs among `nodes`, nested blocks included.
+pub fn has_dropout(nodes: &[Node]) -> bool {
+    walk(nodes)
+        .iter()
+        .any(|(n, _)| matches!(n.kind, NodeKind::Dropout { .. }))
+}
+
+/// One buffer of a node: its field suffix and its type.
+pub struct Buffer {
+    pub suffix: &'static str,
+    pub ty: TokenStream,
+    /// An output or internal buffer: internal ones are recomputed when the node is
+    /// checkpointed.
+    pub internal: bool,
+    /// Bytes, as an expression of `__batch` (for `tape_bytes`).
+    pub bytes: TokenStream,
+}
+
+/// The buffers a node's training forward pass fills, for backward.
+pub fn buffers(node: &Node) -> Vec<Buffer> {
+    let p = private();
+    let out = output(node);
+    let scalar = quote!(::core::mem::size_of::<T>());
+    let matrix = |suffix, internal| Buffer {
+        suffix,
+        ty: quote!(#p::SMatrix<T, #out, B>),
+        internal,
+        bytes: quote!(#out * __batch * #scalar),
+    };
+    let mut list = vec![matrix("", false)];
+    if node
+        .activation
+        .as_ref()
+        .is_some_and(ActivationKind::uses_input)
+    {
+        list.push(matrix("__pre", true));
+    }
+    match &node.kind {
+        NodeKind::BatchNorm { .. } => {
+            list.push(matrix("__xhat", true));
+            list.push(Buffer {
+                suffix: "__inv_std",
+                ty: quote!(#p::SMatrix<T, #out, 1>),
+                internal: true,
+                bytes: quote!(#out * #scalar),
             });
         }
-        let inputs = layers.first().map(|l| l.inputs.clone()).unwrap_or_default();
-        let outputs = layers.last().map(|l| l.outputs.clone()).unwrap_or_default();
-        Wiring {
-            net,
-            tape_ident: format_ident!("{}Tape", net.ident),
-            layers,
-            inputs,
-            outputs,
+        NodeKind::LayerNorm { .. } => {
+            list.push(matrix("__xhat", true));
+            list.push(Buffer {
+                suffix: "__inv_std",
+                ty: quote!(#p::SMatrix<T, 1, B>),
+                internal: true,
+                bytes: quote!(__batch * #scalar),
+            });
+        }
+        NodeKind::Dropout { .. } => list.push(Buffer {
+            suffix: "__mask",
+            ty: quote!(#p::SMatrix<u32, { #p::mask_words(#out) }, B>),
+            internal: true,
+            bytes: quote!(#p::mask_words(#out) * __batch * 4),
+        }),
+        NodeKind::Residual { body } if node.checkpoint && has_dropout(body) => list.push(Buffer {
+            suffix: "__rng",
+            ty: quote!(#p::Rng),
+            internal: false,
+            bytes: quote!(::core::mem::size_of::<#p::Rng>()),
+        }),
+        _ => {}
+    }
+    list
+}
+
+/// Whether a buffer is kept on the tape: not inside a checkpointed block, and not an
+/// internal buffer of a checkpointed node.
+pub fn stored(node: &Node, inside: bool, buffer: &Buffer) -> bool {
+    let recomputed = inside || (node.checkpoint && buffer.internal);
+    !recomputed
+}
+
+/// How generated code refers to a buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A field of the tape, `__tape.name`.
+    Tape,
+    /// A local variable, `__l_name`.
+    Local,
+}
+
+pub fn place_of(node: &Node, suffix: &str, place: Place) -> TokenStream {
+    match place {
+        Place::Tape => {
+            let field = format_ident!("{}{}", node.name, suffix);
+            quote!(__tape.#field)
+        }
+        Place::Local => {
+            let local = format_ident!("__l_{}{}", node.name, suffix);
+            quote!(#local)
         }
     }
 }
 
 /// The value of an activation, or `None` for the identity (which generates no code).
-pub fn activation_value(layer: &Layer) -> Option<TokenStream> {
+pub fn activation_value(node: &Node) -> Option<TokenStream> {
     let p = private();
-    Some(match layer.activation.as_ref()? {
+    Some(match node.activation.as_ref()? {
         ActivationKind::Identity => return None,
         ActivationKind::Relu => quote!(#p::Relu),
         ActivationKind::LeakyRelu(Some(alpha)) => quote!(#p::LeakyRelu { alpha: #alpha }),
         ActivationKind::LeakyRelu(None) => quote!(#p::LeakyRelu { alpha: 0.01 }),
+        ActivationKind::Elu(Some(alpha)) => quote!(#p::Elu { alpha: #alpha }),
+        ActivationKind::Elu(None) => quote!(#p::Elu { alpha: 1.0 }),
+        ActivationKind::Gelu => quote!(#p::Gelu),
+        ActivationKind::Softplus => quote!(#p::Softplus),
         ActivationKind::Sigmoid => quote!(#p::Sigmoid),
         ActivationKind::Tanh => quote!(#p::Tanh),
         ActivationKind::Softmax => quote!(#p::Softmax),

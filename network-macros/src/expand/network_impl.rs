@@ -4,16 +4,16 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::backward::{self, Mode};
-use super::{forward, private, Wiring};
-use crate::ast::InitKind;
+use super::{forward, has_dropout, input, io, output, private, tape, tape_ident, walk};
+use crate::ast::{InitKind, Network, NodeKind};
 
-pub fn inherent_impl(w: &Wiring) -> TokenStream {
+pub fn inherent_impl(net: &Network) -> TokenStream {
     let p = private();
-    let (vis, ident) = (&w.net.vis, &w.net.ident);
-    let (inputs, outputs) = (&w.inputs, &w.outputs);
-    let tape_scalars = tape_scalars(w);
-    let backward = backward::backward_body(w, Mode::Accumulate);
-    let backward_sgd = backward::backward_body(w, Mode::Sgd);
+    let (vis, ident) = (&net.vis, &net.ident);
+    let (inputs, outputs) = io(net);
+    let tape_bytes = tape::tape_bytes(net);
+    let backward = backward::backward_body(net, Mode::Accumulate);
+    let backward_sgd = backward::backward_body(net, Mode::Sgd);
     quote! {
         #[automatically_derived]
         impl<T: #p::Scalar> #ident<T> {
@@ -23,14 +23,16 @@ pub fn inherent_impl(w: &Wiring) -> TokenStream {
             #vis const OUTPUTS: usize = #outputs;
             /// Trainable scalars.
             #vis const PARAMS: usize = <Self as #p::Params<T>>::PARAMS;
-            /// Bytes of parameters: `size_of::<Self>()`, and the size of a gradient.
+            /// Buffer scalars (batch norm's running statistics), saved with the weights.
+            #vis const BUFFERS: usize = <Self as #p::Params<T>>::BUFFERS;
+            /// Bytes of parameters: the size of a gradient.
             #vis const PARAM_BYTES: usize = Self::PARAMS * ::core::mem::size_of::<T>();
-            /// Scalars the training tape holds per sample.
-            #vis const TAPE_SCALARS_PER_SAMPLE: usize = #tape_scalars;
 
-            /// Bytes of the training tape for a batch of `batch` samples.
+            /// Bytes of the training tape for a batch of `batch` samples:
+            /// `size_of` of the tape type.
             #vis const fn tape_bytes(batch: usize) -> usize {
-                Self::TAPE_SCALARS_PER_SAMPLE * batch * ::core::mem::size_of::<T>()
+                let __batch = batch;
+                #tape_bytes
             }
 
             /// A Keras-style table of the layers and the memory training takes with
@@ -42,6 +44,7 @@ pub fn inherent_impl(w: &Wiring) -> TokenStream {
 
             #[doc(hidden)]
             #[inline]
+            #[allow(unused_mut, unused_variables)] // straight-line code for every layout
             fn __backward<const B: usize>(
                 &self,
                 __x: &#p::SMatrix<T, #inputs, B>,
@@ -55,6 +58,7 @@ pub fn inherent_impl(w: &Wiring) -> TokenStream {
 
             #[doc(hidden)]
             #[inline]
+            #[allow(unused_mut, unused_variables)] // straight-line code for every layout
             fn __backward_sgd<const B: usize>(
                 &mut self,
                 __x: &#p::SMatrix<T, #inputs, B>,
@@ -68,68 +72,98 @@ pub fn inherent_impl(w: &Wiring) -> TokenStream {
     }
 }
 
-fn tape_scalars(w: &Wiring) -> TokenStream {
-    let outputs = w.layers.iter().map(|l| &l.outputs);
-    quote!(0usize #(+ #outputs)*)
-}
-
-pub fn network_impl(w: &Wiring) -> TokenStream {
+pub fn network_impl(net: &Network) -> TokenStream {
     let p = private();
-    let (ident, tape) = (&w.net.ident, &w.tape_ident);
-    let (inputs, outputs) = (&w.inputs, &w.outputs);
-    let tape_scalars = tape_scalars(w);
-    let layer_infos = w.layers.iter().map(|l| {
-        let name = l.name.to_string();
-        let (layer_inputs, layer_outputs) = (&l.inputs, &l.outputs);
-        let activation = l.layer.activation_name();
-        let init = match l.layer.effective_init() {
+    let (ident, tape) = (&net.ident, tape_ident(net));
+    let (inputs, outputs) = io(net);
+    let tape_bytes = tape::tape_bytes(net);
+    let nodes = walk(&net.nodes);
+    let layer_infos = nodes.iter().map(|(node, _)| {
+        let name = node.name.to_string();
+        let kind = node.kind_name();
+        let (layer_inputs, layer_outputs) = (input(node), output(node));
+        let params = match node.kind {
+            NodeKind::Dense { .. } => quote!(#layer_inputs * #layer_outputs + #layer_outputs),
+            NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => quote!(2 * #layer_outputs),
+            _ => quote!(0),
+        };
+        let activation = node.activation_name();
+        let init = match node.effective_init() {
             InitKind::He => quote!(#p::Init::He),
             InitKind::Xavier => quote!(#p::Init::Xavier),
         };
         quote! {
             #p::LayerInfo {
                 name: #name,
-                kind: "Dense",
+                kind: #kind,
                 inputs: #layer_inputs,
                 outputs: #layer_outputs,
-                params: #layer_inputs * #layer_outputs + #layer_outputs,
+                params: #params,
                 activation: #activation,
                 init: #init,
             }
         }
     });
-    let initializers = w.layers.iter().map(|l| {
-        let name = l.name;
-        let init = match l.layer.effective_init() {
-            InitKind::He => quote!(#p::Init::He),
-            InitKind::Xavier => quote!(#p::Init::Xavier),
-        };
-        quote!(self.#name.initialize(#init, __rng);)
+    let initializers = nodes.iter().filter_map(|(node, _)| {
+        let name = &node.name;
+        match node.kind {
+            NodeKind::Dense { .. } => {
+                let init = match node.effective_init() {
+                    InitKind::He => quote!(#p::Init::He),
+                    InitKind::Xavier => quote!(#p::Init::Xavier),
+                };
+                Some(quote!(self.#name.initialize(#init, __rng);))
+            }
+            NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
+                Some(quote!(self.#name.initialize();))
+            }
+            _ => None,
+        }
     });
-    let names = w.layers.iter().map(|l| l.name);
-    let outputs_visits = w.layers.iter().enumerate().map(|(k, l)| {
-        let name = l.name;
-        quote!(__f(&Self::LAYERS[#k], __tape.#name.as_slice());)
+    let tape_fields = tape::fields(net);
+    let new_fields = tape_fields.iter().map(|(field, _, _, rng)| {
+        if *rng {
+            quote!(#field: #p::Rng::seed_from_u64(0),)
+        } else {
+            quote!(#field: #p::SMatrix::zeros(),)
+        }
     });
-    let inference = forward::inference_body(w);
-    let training = forward::training_body(w);
+    let output_visits = nodes.iter().enumerate().filter_map(|(k, (node, _))| {
+        let field = &node.name;
+        tape_fields
+            .iter()
+            .any(|(f, ..)| f == field)
+            .then(|| quote!(__f(&Self::LAYERS[#k], __tape.#field.as_slice());))
+    });
+    let batch_dependent = nodes
+        .iter()
+        .any(|(n, _)| matches!(n.kind, NodeKind::BatchNorm { .. }));
+    let stochastic = has_dropout(&net.nodes);
+    let inference = forward::inference_body(net);
+    let training = forward::training_body(net);
     quote! {
         #[automatically_derived]
         impl<T: #p::Scalar> #p::Network<T, #inputs, #outputs> for #ident<T> {
             type Tape<const B: usize> = #tape<T, B>;
-            const TAPE_SCALARS_PER_SAMPLE: usize = #tape_scalars;
+            const BATCH_DEPENDENT: bool = #batch_dependent;
+            const STOCHASTIC: bool = #stochastic;
             const LAYERS: &'static [#p::LayerInfo] = &[#(#layer_infos),*];
 
+            fn tape_bytes(__batch: usize) -> usize {
+                #tape_bytes
+            }
+
             fn initialize(&mut self, __rng: &mut #p::Rng) {
+                let _ = &__rng;
                 #(#initializers)*
             }
 
             fn new_tape<const B: usize>() -> Self::Tape<B> {
-                #tape { #(#names: #p::SMatrix::zeros(),)* }
+                #tape { #(#new_fields)* }
             }
 
             fn for_each_output<const B: usize, __F: FnMut(&#p::LayerInfo, &[T])>(__tape: &Self::Tape<B>, mut __f: __F) {
-                #(#outputs_visits)*
+                #(#output_visits)*
             }
 
             fn forward<const B: usize>(&self, __x: &#p::SMatrix<T, #inputs, B>) -> #p::SMatrix<T, #outputs, B> {
@@ -137,9 +171,10 @@ pub fn network_impl(w: &Wiring) -> TokenStream {
             }
 
             fn forward_train<'__t, const B: usize>(
-                &self,
+                &mut self,
                 __x: &#p::SMatrix<T, #inputs, B>,
                 __tape: &'__t mut Self::Tape<B>,
+                __rng: &mut #p::Rng,
             ) -> &'__t #p::SMatrix<T, #outputs, B> {
                 #training
             }

@@ -1,23 +1,38 @@
-//! The tape: each layer's output after its activation, for one batch size.
+//! The tape: what a training forward pass keeps for backward, for one batch size.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
-use super::{private, Wiring};
+use super::{buffers, private, stored, tape_ident, walk};
+use crate::ast::Network;
 
-pub fn tape_definition(w: &Wiring) -> TokenStream {
+/// The tape's fields: `(field name, type, bytes as an expression of __batch, is rng)`.
+pub fn fields(net: &Network) -> Vec<(syn::Ident, TokenStream, TokenStream, bool)> {
+    let mut fields = Vec::new();
+    for (node, inside) in walk(&net.nodes) {
+        for buffer in buffers(node) {
+            if stored(node, inside, &buffer) {
+                let field = format_ident!("{}{}", node.name, buffer.suffix);
+                fields.push((field, buffer.ty, buffer.bytes, buffer.suffix == "__rng"));
+            }
+        }
+    }
+    fields
+}
+
+pub fn tape_definition(net: &Network) -> TokenStream {
     let p = private();
-    let (vis, ident, tape) = (&w.net.vis, &w.net.ident, &w.tape_ident);
+    let (vis, ident, tape) = (&net.vis, &net.ident, tape_ident(net));
     let doc = format!(
-        " The activations a training forward pass of [`{ident}`] records for a batch of `B` \
-         samples: each layer's output after its activation. Created by `Network::new_tape`."
+        " What a training forward pass of [`{ident}`] keeps for backward, for a batch of `B` \
+         samples: each layer's output after its activation, and what normalization, dropout \
+         and GELU need. Checkpointed layers keep their output only. Created by `Network::new_tape`."
     );
-    let fields = w.layers.iter().map(|l| {
-        let (name, outputs) = (l.name, &l.outputs);
-        let doc = format!(" Output of layer `{name}` after its activation, one column per sample.");
+    let fields = fields(net).into_iter().map(|(field, ty, _, _)| {
+        let doc = format!(" Recorded by the training forward pass: `{field}`.");
         quote! {
             #[doc = #doc]
-            #vis #name: #p::SMatrix<T, #outputs, B>
+            #vis #field: #ty
         }
     });
     quote! {
@@ -27,4 +42,27 @@ pub fn tape_definition(w: &Wiring) -> TokenStream {
             #(#fields,)*
         }
     }
+}
+
+/// An expression of `__batch`: the tape's bytes (its fields' sizes, rounded up to the
+/// struct's alignment as the compiler lays it out).
+pub fn tape_bytes(net: &Network) -> TokenStream {
+    let p = private();
+    let fields = fields(net);
+    let sizes = fields.iter().map(|(_, _, bytes, _)| bytes);
+    let rng = fields.iter().any(|f| f.3);
+    let align = if rng {
+        quote!(max(::core::mem::align_of::<T>(), ::core::mem::align_of::<#p::Rng>()))
+    } else {
+        quote!(::core::mem::align_of::<T>())
+    };
+    quote! {{
+        const fn max(a: usize, b: usize) -> usize {
+            if a > b { a } else { b }
+        }
+        let __raw = 0usize #(+ #sizes)*;
+        let __align = #align;
+        let _ = max;
+        __raw.div_ceil(__align) * __align
+    }}
 }

@@ -1,13 +1,13 @@
 ::core::compile_error! {
-    "unknown layer or activation `Gelu`; expected one of `Dense`, `Identity`, `Relu`, `LeakyRelu`, `Sigmoid`, `Tanh`, `Softmax`"
+    "layer `logits` takes 8 inputs but `hidden` produces 16"
 }
 struct Broken<T: ::network::__private::Scalar = f32>(::core::marker::PhantomData<T>);
 impl<T: ::network::__private::Scalar> Broken<T> {
     const INPUTS: usize = 4;
     const OUTPUTS: usize = 3;
     const PARAMS: usize = 0;
+    const BUFFERS: usize = 0;
     const PARAM_BYTES: usize = 0;
-    const TAPE_SCALARS_PER_SAMPLE: usize = 0;
     const fn tape_bytes(_batch: usize) -> usize {
         0
     }
@@ -49,8 +49,10 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Broken
 impl<T: ::network::__private::Scalar> ::network::__private::Network<T, 4, 3>
 for Broken<T> {
     type Tape<const B: usize> = ();
-    const TAPE_SCALARS_PER_SAMPLE: usize = 0;
     const LAYERS: &'static [::network::__private::LayerInfo] = &[];
+    fn tape_bytes(_: usize) -> usize {
+        0
+    }
     fn initialize(&mut self, _: &mut ::network::__private::Rng) {}
     fn new_tape<const B: usize>() {}
     fn for_each_output<
@@ -64,9 +66,10 @@ for Broken<T> {
         ::core::unreachable!()
     }
     fn forward_train<'__t, const B: usize>(
-        &self,
+        &mut self,
         _: &::network::__private::SMatrix<T, 4, B>,
         _: &'__t mut (),
+        _: &mut ::network::__private::Rng,
     ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
         ::core::unreachable!()
     }

@@ -20,14 +20,14 @@ pub struct Iris<T: ::network::__private::Scalar = f32> {
     /// `Dense<16, 3>`, then `Identity`; `random` draws its weights with Xavier initialization.
     pub logits: ::network::__private::Dense<T, 16, 3>,
 }
-/// The activations a training forward pass of [`Iris`] records for a batch of `B` samples: each layer's output after its activation. Created by `Network::new_tape`.
+/// What a training forward pass of [`Iris`] keeps for backward, for a batch of `B` samples: each layer's output after its activation, and what normalization, dropout and GELU need. Checkpointed layers keep their output only. Created by `Network::new_tape`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IrisTape<T: ::network::__private::Scalar, const B: usize> {
-    /// Output of layer `hidden` after its activation, one column per sample.
+    /// Recorded by the training forward pass: `hidden`.
     pub hidden: ::network::__private::SMatrix<T, 16, B>,
-    /// Output of layer `deeper` after its activation, one column per sample.
+    /// Recorded by the training forward pass: `deeper`.
     pub deeper: ::network::__private::SMatrix<T, 16, B>,
-    /// Output of layer `logits` after its activation, one column per sample.
+    /// Recorded by the training forward pass: `logits`.
     pub logits: ::network::__private::SMatrix<T, 3, B>,
 }
 #[allow(clippy::assertions_on_constants)]
@@ -47,13 +47,25 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     pub const OUTPUTS: usize = 3;
     /// Trainable scalars.
     pub const PARAMS: usize = <Self as ::network::__private::Params<T>>::PARAMS;
-    /// Bytes of parameters: `size_of::<Self>()`, and the size of a gradient.
+    /// Buffer scalars (batch norm's running statistics), saved with the weights.
+    pub const BUFFERS: usize = <Self as ::network::__private::Params<T>>::BUFFERS;
+    /// Bytes of parameters: the size of a gradient.
     pub const PARAM_BYTES: usize = Self::PARAMS * ::core::mem::size_of::<T>();
-    /// Scalars the training tape holds per sample.
-    pub const TAPE_SCALARS_PER_SAMPLE: usize = 0usize + 16 + 16 + 3;
-    /// Bytes of the training tape for a batch of `batch` samples.
+    /// Bytes of the training tape for a batch of `batch` samples:
+    /// `size_of` of the tape type.
     pub const fn tape_bytes(batch: usize) -> usize {
-        Self::TAPE_SCALARS_PER_SAMPLE * batch * ::core::mem::size_of::<T>()
+        let __batch = batch;
+        {
+            const fn max(a: usize, b: usize) -> usize {
+                if a > b { a } else { b }
+            }
+            let __raw = 0usize + 16 * __batch * ::core::mem::size_of::<T>()
+                + 16 * __batch * ::core::mem::size_of::<T>()
+                + 3 * __batch * ::core::mem::size_of::<T>();
+            let __align = ::core::mem::align_of::<T>();
+            let _ = max;
+            __raw.div_ceil(__align) * __align
+        }
     }
     /// A Keras-style table of the layers and the memory training takes with
     /// batches of `batch` and `optimizer_bytes` of optimizer state; print it
@@ -66,6 +78,7 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     }
     #[doc(hidden)]
     #[inline]
+    #[allow(unused_mut, unused_variables)]
     fn __backward<const B: usize>(
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
@@ -74,32 +87,33 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         __grads: &mut Self,
         __d_x: ::core::option::Option<&mut ::network::__private::SMatrix<T, 4, B>>,
     ) {
-        let __d2 = *__d_out;
-        self.logits.backward_params(&__tape.deeper, &__d2, &mut __grads.logits);
-        let mut __d1 = ::network::__private::SMatrix::<T, 16, B>::zeros();
-        self.logits.backward_input(&__d2, &mut __d1);
+        let mut __d_logits = *__d_out;
+        self.logits.backward_params(&__tape.deeper, &__d_logits, &mut __grads.logits);
+        let mut __d_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
+        self.logits.backward_input(&__d_logits, &mut __d_deeper);
         ::network::__private::Activation::backward(
             &::network::__private::LeakyRelu {
                 alpha: 0.1,
             },
             &__tape.deeper,
-            &mut __d1,
+            &mut __d_deeper,
         );
-        self.deeper.backward_params(&__tape.hidden, &__d1, &mut __grads.deeper);
-        let mut __d0 = ::network::__private::SMatrix::<T, 16, B>::zeros();
-        self.deeper.backward_input(&__d1, &mut __d0);
+        self.deeper.backward_params(&__tape.hidden, &__d_deeper, &mut __grads.deeper);
+        let mut __d_hidden = ::network::__private::SMatrix::<T, 16, B>::zeros();
+        self.deeper.backward_input(&__d_deeper, &mut __d_hidden);
         ::network::__private::Activation::backward(
             &::network::__private::Relu,
             &__tape.hidden,
-            &mut __d0,
+            &mut __d_hidden,
         );
-        self.hidden.backward_params(__x, &__d0, &mut __grads.hidden);
+        self.hidden.backward_params(__x, &__d_hidden, &mut __grads.hidden);
         if let ::core::option::Option::Some(__d_x) = __d_x {
-            self.hidden.backward_input(&__d0, __d_x);
+            self.hidden.backward_input(&__d_hidden, __d_x);
         }
     }
     #[doc(hidden)]
     #[inline]
+    #[allow(unused_mut, unused_variables)]
     fn __backward_sgd<const B: usize>(
         &mut self,
         __x: &::network::__private::SMatrix<T, 4, B>,
@@ -107,26 +121,26 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         __d_out: &::network::__private::SMatrix<T, 3, B>,
         __lr: T,
     ) {
-        let __d2 = *__d_out;
-        let mut __d1 = ::network::__private::SMatrix::<T, 16, B>::zeros();
-        self.logits.backward_input(&__d2, &mut __d1);
-        self.logits.sgd_update(&__tape.deeper, &__d2, __lr);
+        let mut __d_logits = *__d_out;
+        let mut __d_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
+        self.logits.backward_input(&__d_logits, &mut __d_deeper);
+        self.logits.sgd_update(&__tape.deeper, &__d_logits, __lr);
         ::network::__private::Activation::backward(
             &::network::__private::LeakyRelu {
                 alpha: 0.1,
             },
             &__tape.deeper,
-            &mut __d1,
+            &mut __d_deeper,
         );
-        let mut __d0 = ::network::__private::SMatrix::<T, 16, B>::zeros();
-        self.deeper.backward_input(&__d1, &mut __d0);
-        self.deeper.sgd_update(&__tape.hidden, &__d1, __lr);
+        let mut __d_hidden = ::network::__private::SMatrix::<T, 16, B>::zeros();
+        self.deeper.backward_input(&__d_deeper, &mut __d_hidden);
+        self.deeper.sgd_update(&__tape.hidden, &__d_deeper, __lr);
         ::network::__private::Activation::backward(
             &::network::__private::Relu,
             &__tape.hidden,
-            &mut __d0,
+            &mut __d_hidden,
         );
-        self.hidden.sgd_update(__x, &__d0, __lr);
+        self.hidden.sgd_update(__x, &__d_hidden, __lr);
     }
 }
 #[automatically_derived]
@@ -182,6 +196,8 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             len: 3,
         },
     ];
+    const BUFFERS: usize = 0usize;
+    const BUFFER_INFO: &'static [::network::__private::ParamInfo] = &[];
     fn zeros() -> Self {
         Self {
             hidden: ::network::__private::Dense::zeros(),
@@ -269,12 +285,25 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             __other.logits.bias.as_slice(),
         );
     }
+    fn for_each_buffer<__F: FnMut(&::network::__private::ParamInfo, &[T])>(
+        &self,
+        mut __f: __F,
+    ) {
+        let _ = &mut __f;
+    }
+    fn for_each_buffer_mut<__F: FnMut(&::network::__private::ParamInfo, &mut [T])>(
+        &mut self,
+        mut __f: __F,
+    ) {
+        let _ = &mut __f;
+    }
 }
 #[automatically_derived]
 impl<T: ::network::__private::Scalar> ::network::__private::Network<T, 4, 3>
 for Iris<T> {
     type Tape<const B: usize> = IrisTape<T, B>;
-    const TAPE_SCALARS_PER_SAMPLE: usize = 0usize + 16 + 16 + 3;
+    const BATCH_DEPENDENT: bool = false;
+    const STOCHASTIC: bool = false;
     const LAYERS: &'static [::network::__private::LayerInfo] = &[
         ::network::__private::LayerInfo {
             name: "hidden",
@@ -304,7 +333,21 @@ for Iris<T> {
             init: ::network::__private::Init::Xavier,
         },
     ];
+    fn tape_bytes(__batch: usize) -> usize {
+        {
+            const fn max(a: usize, b: usize) -> usize {
+                if a > b { a } else { b }
+            }
+            let __raw = 0usize + 16 * __batch * ::core::mem::size_of::<T>()
+                + 16 * __batch * ::core::mem::size_of::<T>()
+                + 3 * __batch * ::core::mem::size_of::<T>();
+            let __align = ::core::mem::align_of::<T>();
+            let _ = max;
+            __raw.div_ceil(__align) * __align
+        }
+    }
     fn initialize(&mut self, __rng: &mut ::network::__private::Rng) {
+        let _ = &__rng;
         self.hidden.initialize(::network::__private::Init::He, __rng);
         self.deeper.initialize(::network::__private::Init::He, __rng);
         self.logits.initialize(::network::__private::Init::Xavier, __rng);
@@ -328,29 +371,31 @@ for Iris<T> {
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
     ) -> ::network::__private::SMatrix<T, 3, B> {
-        let mut __h0 = ::network::__private::SMatrix::<T, 16, B>::zeros();
-        self.hidden.forward(__x, &mut __h0);
+        let mut __i_hidden = ::network::__private::SMatrix::<T, 16, B>::zeros();
+        self.hidden.forward(__x, &mut __i_hidden);
         ::network::__private::Activation::forward(
             &::network::__private::Relu,
-            &mut __h0,
+            &mut __i_hidden,
         );
-        let mut __h1 = ::network::__private::SMatrix::<T, 16, B>::zeros();
-        self.deeper.forward(&__h0, &mut __h1);
+        let mut __i_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
+        self.deeper.forward(&__i_hidden, &mut __i_deeper);
         ::network::__private::Activation::forward(
             &::network::__private::LeakyRelu {
                 alpha: 0.1,
             },
-            &mut __h1,
+            &mut __i_deeper,
         );
-        let mut __h2 = ::network::__private::SMatrix::<T, 3, B>::zeros();
-        self.logits.forward(&__h1, &mut __h2);
-        __h2
+        let mut __i_logits = ::network::__private::SMatrix::<T, 3, B>::zeros();
+        self.logits.forward(&__i_deeper, &mut __i_logits);
+        __i_logits
     }
     fn forward_train<'__t, const B: usize>(
-        &self,
+        &mut self,
         __x: &::network::__private::SMatrix<T, 4, B>,
         __tape: &'__t mut Self::Tape<B>,
+        __rng: &mut ::network::__private::Rng,
     ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
+        let _ = __rng;
         self.hidden.forward(__x, &mut __tape.hidden);
         ::network::__private::Activation::forward(
             &::network::__private::Relu,

@@ -25,7 +25,7 @@ pub fn train_step(
     y: &SMatrix<f32, 3, 2>,
 ) -> Result<f32, network::NumericError> {
     let mut tape = Tiny::<f32>::new_tape::<2>();
-    let loss = compute_gradients(net, x, y, &SoftmaxCrossEntropy, &mut tape, grads)?;
+    let loss = compute_gradients(net, x, y, &SoftmaxCrossEntropy, &mut tape, grads, &mut Rng::seed_from_u64(0))?;
     Sgd::new(0.1).step(net, grads);
     Ok(loss)
 }

@@ -104,13 +104,14 @@ fn inference(out: &mut impl Write) -> fmt::Result {
 fn training(out: &mut impl Write) -> fmt::Result {
     let x = SMatrix::<f32, 2, 4>::from_column_slice(&[0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]);
     let y = SMatrix::<f32, 1, 4>::from_column_slice(&[0.0, 1.0, 1.0, 0.0]);
-    let mut net = XorNet::<f32>::random(&mut Rng::seed_from_u64(7));
+    let mut rng = Rng::seed_from_u64(7);
+    let mut net = XorNet::<f32>::random(&mut rng);
     let mut tape = XorNet::<f32>::new_tape::<4>();
     let mut d_out = SMatrix::<f32, 1, 4>::zeros();
     let mut first = 0.0;
     let mut last = 0.0;
     for step in 0..=400 {
-        let loss = BceWithLogits.loss_and_grad(net.forward_train(&x, &mut tape), &y, &mut d_out);
+        let loss = BceWithLogits.loss_and_grad(net.forward_train(&x, &mut tape, &mut rng), &y, &mut d_out);
         net.backward_sgd(&x, &tape, &d_out, 0.5);
         if step == 0 {
             first = loss;
