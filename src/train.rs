@@ -965,13 +965,19 @@ fn decode_diagnosis<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OU
     })
 }
 
+/// Parameters then buffers, with their total count.
 fn write_params<T: Scalar, P: Params<T>>(w: &mut Writer, params: &P) {
-    w.u64(P::PARAMS as u64);
+    w.u64((P::PARAMS + P::BUFFERS) as u64);
     params.for_each_param(|_, values| w.raw_scalars(values));
+    params.for_each_buffer(|_, values| w.raw_scalars(values));
 }
 
 fn read_params<T: Scalar, P: Params<T>>(params: &mut P, values: &[T]) {
     params.for_each_param_mut(|info, dst| {
         dst.copy_from_slice(&values[info.offset..info.offset + info.len])
+    });
+    let buffers = &values[P::PARAMS..];
+    params.for_each_buffer_mut(|info, dst| {
+        dst.copy_from_slice(&buffers[info.offset..info.offset + info.len])
     });
 }

@@ -115,13 +115,35 @@ fn column_major_index(info: &ParamInfo, k: usize) -> usize {
     }
 }
 
-/// The network's parameters as safetensors bytes, with PyTorch's names and layouts.
-pub fn to_safetensors<T: Scalar, P: Params<T>>(params: &P) -> Result<Vec<u8>, WeightsError> {
-    let buffers: Vec<Vec<u8>> = P::PARAM_INFO
+/// Every tensor written and read: parameters, then buffers (batch norm's running
+/// statistics), with a flag telling buffers apart.
+fn all_tensors<T: Scalar, P: Params<T>>() -> impl Iterator<Item = (usize, &'static ParamInfo, bool)>
+{
+    P::PARAM_INFO
         .iter()
         .enumerate()
-        .map(|(k, info)| {
-            let values = params.tensor(k);
+        .map(|(k, i)| (k, i, false))
+        .chain(P::BUFFER_INFO.iter().enumerate().map(|(k, i)| (k, i, true)))
+}
+
+/// The layers with buffers: PyTorch's batch norm also saves `<layer>.num_batches_tracked`.
+fn layers_with_buffers<T: Scalar, P: Params<T>>() -> BTreeSet<&'static str> {
+    P::BUFFER_INFO.iter().map(|i| i.layer).collect()
+}
+
+/// The network's parameters and buffers as safetensors bytes, with PyTorch's names and
+/// layouts. Each batch norm layer also gets PyTorch's `num_batches_tracked` (an `I64`
+/// scalar, 0: the count only matters to PyTorch's cumulative averaging, unused here).
+pub fn to_safetensors<T: Scalar, P: Params<T>>(params: &P) -> Result<Vec<u8>, WeightsError> {
+    let mut buffers: Vec<Vec<T>> = Vec::new();
+    params.for_each_buffer(|_, values| buffers.push(values.to_vec()));
+    let data: Vec<Vec<u8>> = all_tensors::<T, P>()
+        .map(|(k, info, is_buffer)| {
+            let values = if is_buffer {
+                &buffers[k][..]
+            } else {
+                params.tensor(k)
+            };
             let mut bytes = std::vec![0u8; values.len() * T::BYTES];
             for (j, out) in bytes.chunks_exact_mut(T::BYTES).enumerate() {
                 values[column_major_index(info, j)].write_le(out);
@@ -129,27 +151,38 @@ pub fn to_safetensors<T: Scalar, P: Params<T>>(params: &P) -> Result<Vec<u8>, We
             bytes
         })
         .collect();
-    let views = P::PARAM_INFO
-        .iter()
-        .zip(&buffers)
-        .map(|(info, bytes)| {
+    let counters: Vec<String> = layers_with_buffers::<T, P>()
+        .into_iter()
+        .map(|layer| std::format!("{layer}.num_batches_tracked"))
+        .collect();
+    let zero = 0i64.to_le_bytes();
+    let mut views = all_tensors::<T, P>()
+        .zip(&data)
+        .map(|((_, info, _), bytes)| {
             TensorView::new(dtype::<T>(), info.shape.to_vec(), bytes)
-                .map(|view| (info.name, view))
+                .map(|view| (info.name.to_string(), view))
                 .map_err(|e| WeightsError::Format(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    for name in counters {
+        let view = TensorView::new(Dtype::I64, Vec::new(), &zero)
+            .map_err(|e| WeightsError::Format(e.to_string()))?;
+        views.push((name, view));
+    }
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors::serialize(views, Some(metadata)).map_err(|e| WeightsError::Format(e.to_string()))
 }
 
-/// Loads safetensors bytes into `params`. Nothing changes unless every tensor is right.
+/// Loads safetensors bytes (parameters and buffers) into `params`. Nothing changes
+/// unless every tensor is right.
 pub fn from_safetensors<T: Scalar, P: Params<T>>(
     params: &mut P,
     bytes: &[u8],
 ) -> Result<(), WeightsError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
-    let mut loaded: Vec<Vec<T>> = Vec::with_capacity(P::PARAM_INFO.len());
-    for info in P::PARAM_INFO {
+    let mut loaded: Vec<(usize, bool, Vec<T>)> =
+        Vec::with_capacity(P::PARAM_INFO.len() + P::BUFFER_INFO.len());
+    for (k, info, is_buffer) in all_tensors::<T, P>() {
         let view = file
             .tensor(info.name)
             .map_err(|_| WeightsError::Missing { tensor: info.name })?;
@@ -168,24 +201,40 @@ pub fn from_safetensors<T: Scalar, P: Params<T>>(
             });
         }
         let mut values = std::vec![T::zero(); info.len];
-        for (k, chunk) in view.data().chunks_exact(T::BYTES).enumerate() {
+        for (j, chunk) in view.data().chunks_exact(T::BYTES).enumerate() {
             let v = T::read_le(chunk);
             if !v.is_finite() {
                 return Err(WeightsError::NonFinite { tensor: info.name });
             }
-            values[column_major_index(info, k)] = v;
+            values[column_major_index(info, j)] = v;
         }
-        loaded.push(values);
+        loaded.push((k, is_buffer, values));
     }
-    let known: BTreeSet<&str> = P::PARAM_INFO.iter().map(|i| i.name).collect();
-    if let Some(extra) = file.names().into_iter().find(|n| !known.contains(n)) {
+    let mut known: BTreeSet<String> = all_tensors::<T, P>()
+        .map(|(_, i, _)| i.name.to_string())
+        .collect();
+    known.extend(
+        layers_with_buffers::<T, P>()
+            .into_iter()
+            .map(|layer| std::format!("{layer}.num_batches_tracked")),
+    );
+    if let Some(extra) = file.names().into_iter().find(|n| !known.contains(*n)) {
         return Err(WeightsError::Unexpected {
             tensor: extra.to_string(),
         });
     }
-    for (k, values) in loaded.iter().enumerate() {
-        params.tensor_mut(k).copy_from_slice(values);
+    for (k, is_buffer, values) in &loaded {
+        if !is_buffer {
+            params.tensor_mut(*k).copy_from_slice(values);
+        }
     }
+    let mut buffer = 0;
+    params.for_each_buffer_mut(|_, dst| {
+        if let Some((_, _, values)) = loaded.iter().filter(|(_, b, _)| *b).nth(buffer) {
+            dst.copy_from_slice(values);
+        }
+        buffer += 1;
+    });
     Ok(())
 }
 

@@ -10,10 +10,10 @@
 //! | 2 | format version (1) |
 //! | 1 | scalar type: 1 = f32, 2 = f64 |
 //! | 1 | reserved, 0 |
-//! | 4 | parameter count |
+//! | 4 | value count: parameters then buffers |
 //! | 4 | tensor count `n` |
-//! | 8 n | per tensor, in the visitor's order: rows `u32`, columns `u32` (a bias is `[out, 1]`) |
-//! | s * count | the parameters, tensor by tensor, each in nalgebra's column-major order |
+//! | 8 n | per tensor, parameters in the visitor's order then buffers (batch norm's running statistics): rows `u32`, columns `u32` (a vector is `[n, 1]`) |
+//! | s * count | the values, tensor by tensor, each in nalgebra's column-major order |
 //! | 4 | FNV-1a 32 checksum of everything before it |
 //!
 //! Loading checks everything (size, magic, version, scalar type, counts, every shape, the
@@ -138,9 +138,21 @@ fn shape(info: &ParamInfo) -> [u32; 2] {
     [rows, columns]
 }
 
-/// Bytes of the raw weights of a parameter set `P` of scalar `T`.
+/// Bytes of the raw weights (parameters and buffers) of `P` with scalar `T`.
 pub const fn raw_len<T: Scalar, P: Params<T>>() -> usize {
-    HEADER + 8 * P::PARAM_INFO.len() + T::BYTES * P::PARAMS + 4
+    HEADER
+        + 8 * (P::PARAM_INFO.len() + P::BUFFER_INFO.len())
+        + T::BYTES * (P::PARAMS + P::BUFFERS)
+        + 4
+}
+
+/// Every tensor in file order: parameters, then buffers, with the offset of its first
+/// value among all values.
+fn tensors<T: Scalar, P: Params<T>>() -> impl Iterator<Item = (&'static ParamInfo, usize)> {
+    P::PARAM_INFO
+        .iter()
+        .map(|i| (i, i.offset))
+        .chain(P::BUFFER_INFO.iter().map(|i| (i, P::PARAMS + i.offset)))
 }
 
 /// Writes the raw weights of `params` into the start of `out`; returns the bytes written.
@@ -156,21 +168,24 @@ pub fn to_bytes<T: Scalar, P: Params<T>>(params: &P, out: &mut [u8]) -> Result<u
     out[4..6].copy_from_slice(&VERSION.to_le_bytes());
     out[6] = scalar_code::<T>();
     out[7] = 0;
-    out[8..12].copy_from_slice(&(P::PARAMS as u32).to_le_bytes());
-    out[12..16].copy_from_slice(&(P::PARAM_INFO.len() as u32).to_le_bytes());
+    out[8..12].copy_from_slice(&((P::PARAMS + P::BUFFERS) as u32).to_le_bytes());
+    out[12..16]
+        .copy_from_slice(&((P::PARAM_INFO.len() + P::BUFFER_INFO.len()) as u32).to_le_bytes());
     let mut at = HEADER;
-    for info in P::PARAM_INFO {
+    for (info, _) in tensors::<T, P>() {
         let [rows, columns] = shape(info);
         out[at..at + 4].copy_from_slice(&rows.to_le_bytes());
         out[at + 4..at + 8].copy_from_slice(&columns.to_le_bytes());
         at += 8;
     }
-    params.for_each_param(|_, values| {
+    let mut write = |values: &[T]| {
         for v in values {
             v.write_le(&mut out[at..at + T::BYTES]);
             at += T::BYTES;
         }
-    });
+    };
+    params.for_each_param(|_, values| write(values));
+    params.for_each_buffer(|_, values| write(values));
     let checksum = fnv1a32(&out[..at]);
     out[at..at + 4].copy_from_slice(&checksum.to_le_bytes());
     Ok(at + 4)
@@ -207,9 +222,11 @@ pub fn load_bytes<T: Scalar, P: Params<T>>(params: &mut P, bytes: &[u8]) -> Resu
         });
     }
     let count = u32_at(bytes, 8);
-    if count != P::PARAMS as u32 || u32_at(bytes, 12) != P::PARAM_INFO.len() as u32 {
+    let expected = (P::PARAMS + P::BUFFERS) as u32;
+    if count != expected || u32_at(bytes, 12) != (P::PARAM_INFO.len() + P::BUFFER_INFO.len()) as u32
+    {
         return Err(RawError::Count {
-            expected: P::PARAMS as u32,
+            expected,
             found: count,
         });
     }
@@ -227,7 +244,7 @@ pub fn load_bytes<T: Scalar, P: Params<T>>(params: &mut P, bytes: &[u8]) -> Resu
         return Err(RawError::TrailingBytes);
     }
     let mut at = HEADER;
-    for info in P::PARAM_INFO {
+    for (info, _) in tensors::<T, P>() {
         let found = [u32_at(bytes, at), u32_at(bytes, at + 4)];
         if found != shape(info) {
             return Err(RawError::Shape {
@@ -239,8 +256,8 @@ pub fn load_bytes<T: Scalar, P: Params<T>>(params: &mut P, bytes: &[u8]) -> Resu
         at += 8;
     }
     let data = at;
-    for info in P::PARAM_INFO {
-        let start = data + info.offset * T::BYTES;
+    for (info, offset) in tensors::<T, P>() {
+        let start = data + offset * T::BYTES;
         let tensor = &bytes[start..start + info.len * T::BYTES];
         if tensor
             .chunks_exact(T::BYTES)
@@ -249,12 +266,14 @@ pub fn load_bytes<T: Scalar, P: Params<T>>(params: &mut P, bytes: &[u8]) -> Resu
             return Err(RawError::NonFinite { tensor: info.name });
         }
     }
-    params.for_each_param_mut(|info, values| {
-        let start = data + info.offset * T::BYTES;
+    let read = |offset: usize, values: &mut [T]| {
+        let start = data + offset * T::BYTES;
         for (v, b) in values.iter_mut().zip(bytes[start..].chunks_exact(T::BYTES)) {
             *v = T::read_le(b);
         }
-    });
+    };
+    params.for_each_param_mut(|info, values| read(info.offset, values));
+    params.for_each_buffer_mut(|info, values| read(P::PARAMS + info.offset, values));
     Ok(())
 }
 

@@ -44,7 +44,7 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables)] // straight-line code for every layout
+            #[allow(unused_mut, unused_variables, non_snake_case)] // straight-line code for every layout; `layer__xhat` locals
             fn __backward<const B: usize>(
                 &self,
                 __x: &#p::SMatrix<T, #inputs, B>,
@@ -58,7 +58,7 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables)] // straight-line code for every layout
+            #[allow(unused_mut, unused_variables, non_snake_case)] // straight-line code for every layout; `layer__xhat` locals
             fn __backward_sgd<const B: usize>(
                 &mut self,
                 __x: &#p::SMatrix<T, #inputs, B>,
@@ -170,6 +170,7 @@ pub fn network_impl(net: &Network) -> TokenStream {
                 #inference
             }
 
+            #[allow(non_snake_case)] // `layer__xhat` locals of checkpointed layers
             fn forward_train<'__t, const B: usize>(
                 &mut self,
                 __x: &#p::SMatrix<T, #inputs, B>,

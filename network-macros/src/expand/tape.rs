@@ -38,6 +38,8 @@ pub fn tape_definition(net: &Network) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug, PartialEq)]
+        // `layer__xhat`: the double underscore cannot collide with a layer's own name.
+        #[allow(non_snake_case)]
         #vis struct #tape<T: #p::Scalar, const B: usize> {
             #(#fields,)*
         }

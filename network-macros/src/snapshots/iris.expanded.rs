@@ -22,6 +22,7 @@ pub struct Iris<T: ::network::__private::Scalar = f32> {
 }
 /// What a training forward pass of [`Iris`] keeps for backward, for a batch of `B` samples: each layer's output after its activation, and what normalization, dropout and GELU need. Checkpointed layers keep their output only. Created by `Network::new_tape`.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(non_snake_case)]
 pub struct IrisTape<T: ::network::__private::Scalar, const B: usize> {
     /// Recorded by the training forward pass: `hidden`.
     pub hidden: ::network::__private::SMatrix<T, 16, B>,
@@ -78,7 +79,7 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     }
     #[doc(hidden)]
     #[inline]
-    #[allow(unused_mut, unused_variables)]
+    #[allow(unused_mut, unused_variables, non_snake_case)]
     fn __backward<const B: usize>(
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
@@ -113,7 +114,7 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     }
     #[doc(hidden)]
     #[inline]
-    #[allow(unused_mut, unused_variables)]
+    #[allow(unused_mut, unused_variables, non_snake_case)]
     fn __backward_sgd<const B: usize>(
         &mut self,
         __x: &::network::__private::SMatrix<T, 4, B>,
@@ -389,6 +390,7 @@ for Iris<T> {
         self.logits.forward(&__i_deeper, &mut __i_logits);
         __i_logits
     }
+    #[allow(non_snake_case)]
     fn forward_train<'__t, const B: usize>(
         &mut self,
         __x: &::network::__private::SMatrix<T, 4, B>,
