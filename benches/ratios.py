@@ -15,16 +15,27 @@ if not root.is_dir():
 
 print("| one SGD step | hand-written nalgebra | generated (`backward` + `Sgd::step`) | ratio | generated fused (`backward_sgd`) | ratio |")
 print("|---|---|---|---|---|---|")
+def median(group, name):
+    data = json.loads((group / name / "new" / "estimates.json").read_text())
+    return data["median"]["point_estimate"]
+
+
+def fmt(ns):
+    return f"{ns / 1000:.1f} us" if ns >= 1000 else f"{ns:.0f} ns"
+
+
 for group in sorted(p for p in root.iterdir() if (p / "generated").is_dir()):
-    def median(name):
-        data = json.loads((group / name / "new" / "estimates.json").read_text())
-        return data["median"]["point_estimate"]
-
-    def fmt(ns):
-        return f"{ns / 1000:.1f} us" if ns >= 1000 else f"{ns:.0f} ns"
-
-    hand, generated, fused = median("hand_written_nalgebra"), median("generated"), median("generated_fused_sgd")
+    hand, generated, fused = (median(group, n) for n in ("hand_written_nalgebra", "generated", "generated_fused_sgd"))
     print(
         f"| {group.name.removeprefix('sgd_step_')} | {fmt(hand)} | {fmt(generated)} | {generated / hand:.2f}x "
         f"| {fmt(fused)} | {fused / hand:.2f}x |"
     )
+
+checkpoint = [p for p in root.iterdir() if (p / "checkpointed").is_dir()]
+if checkpoint:
+    print()
+    print("| training step | plain | checkpointed | overhead |")
+    print("|---|---|---|---|")
+    for group in sorted(checkpoint):
+        plain, checkpointed = median(group, "plain"), median(group, "checkpointed")
+        print(f"| {group.name} | {fmt(plain)} | {fmt(checkpointed)} | {checkpointed / plain:.2f}x |")

@@ -46,11 +46,16 @@
 //!         ELEMENT, ELEMENT, ...
 //!     }
 //! }
-//! ELEMENT := LAYER | ACTIVATION
-//! LAYER   := #[init(he | xavier)]? /// docs? name: Dense<INPUTS, OUTPUTS>
-//!          | #[init(he | xavier)]? /// docs? name: Dense<OUTPUTS>     (inputs inferred)
+//! ELEMENT := NODE | ACTIVATION
+//! NODE    := ATTRS name: Dense<INPUTS, OUTPUTS> | ATTRS name: Dense<OUTPUTS>
+//!          | ATTRS name: BatchNorm | ATTRS name: BatchNorm<SIZE>
+//!          | ATTRS name: LayerNorm | ATTRS name: LayerNorm<SIZE>
+//!          | Dropout(p) | name: Dropout(p)
+//!          | ATTRS name: Residual { ELEMENT, ... }
+//! ATTRS   := doc comments, #[init(he)], #[init(xavier)], #[checkpoint]
 //! SIZE    := an integer literal | a `const` item of type usize | { a const expression }
-//! ACTIVATION := Identity | Relu | LeakyRelu | LeakyRelu(slope) | Sigmoid | Tanh | Softmax
+//! ACTIVATION := Identity | Relu | LeakyRelu | LeakyRelu(slope) | Elu | Elu(alpha)
+//!             | Gelu | Softplus | Sigmoid | Tanh | Softmax
 //! ```
 //!
 //! - Every layer has a name; it names the struct's field, and its tensors are called
@@ -73,8 +78,8 @@
 //! - `struct Iris<T: Scalar = f32>` with one [`Dense`] field per layer, `#[repr(C)]`,
 //!   parameters only: `size_of::<Iris<f32>>() == Iris::<f32>::PARAMS * 4`. A value of
 //!   this type also holds gradients.
-//! - Constants `Iris::INPUTS`, `OUTPUTS`, `PARAMS`, `PARAM_BYTES`,
-//!   `TAPE_SCALARS_PER_SAMPLE` and `Iris::tape_bytes(batch)`.
+//! - Constants `Iris::INPUTS`, `OUTPUTS`, `PARAMS`, `BUFFERS`, `PARAM_BYTES` and
+//!   `Iris::tape_bytes(batch)`.
 //! - `struct IrisTape<T, const B: usize>`: each layer's output after its activation for
 //!   a batch of `B`, the only activations backward needs.
 //! - `impl Params<T>` (the parameter visitor: name, shape, flat slice) and
