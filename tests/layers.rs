@@ -455,3 +455,62 @@ fn the_trainer_resumes_bit_identically_with_batch_norm_and_dropout() {
     assert_eq!(resumed.history(), straight.history());
     std::fs::remove_file(&path).unwrap();
 }
+
+network! {
+    #[derive(Clone, Debug, PartialEq)]
+    struct SingleLayers {
+        g: Dense<3, 5>, Gelu,
+        bn: BatchNorm,
+        ln: LayerNorm, Elu,
+        out: Dense<2>,
+    }
+}
+
+network! {
+    #[derive(Clone, Debug, PartialEq)]
+    struct SingleLayersCheckpointed {
+        #[checkpoint]
+        g: Dense<3, 5>, Gelu,
+        #[checkpoint]
+        bn: BatchNorm,
+        #[checkpoint]
+        ln: LayerNorm, Elu,
+        out: Dense<2>,
+    }
+}
+
+#[test]
+fn checkpointed_single_layers_recompute_their_statistics_and_gelu_inputs() {
+    let plain = SingleLayers::<f64>::random(&mut Rng::seed_from_u64(20));
+    let mut checkpointed = SingleLayersCheckpointed::<f64>::zeros();
+    transplant(&plain, &mut checkpointed);
+    let mut rng = Rng::seed_from_u64(21);
+    let x = matrix::<3, 4>(&mut rng, 2.0);
+    let d_out = matrix::<2, 4>(&mut rng, 1.0);
+    let (mut a, mut b) = (plain.clone(), checkpointed.clone());
+    let (mut tape_a, mut tape_b) = (
+        SingleLayers::<f64>::new_tape::<4>(),
+        SingleLayersCheckpointed::<f64>::new_tape::<4>(),
+    );
+    a.forward_train(&x, &mut tape_a, &mut Rng::seed_from_u64(0));
+    b.forward_train(&x, &mut tape_b, &mut Rng::seed_from_u64(0));
+    let (mut grads_a, mut grads_b) = (SingleLayers::zeros(), SingleLayersCheckpointed::zeros());
+    a.backward(&x, &tape_a, &d_out, &mut grads_a);
+    b.backward(&x, &tape_b, &d_out, &mut grads_b);
+    assert_eq!(flatten(&grads_a), flatten(&grads_b));
+    // Kept: the three outputs; recomputed: g's GELU input, both normalizations'
+    // normalized inputs and deviations (5 per feature for bn, 1 per sample for ln).
+    let f64s = 8;
+    let recomputed = (5 * 4 + 5 * 4 + 5 + 5 * 4 + 4) * f64s;
+    assert_eq!(
+        std::mem::size_of::<SingleLayersTape<f64, 4>>()
+            - std::mem::size_of::<SingleLayersCheckpointedTape<f64, 4>>(),
+        recomputed
+    );
+    check_network(
+        &checkpointed,
+        &x,
+        &one_hot_columns::<2, 4>([1, 0, 0, 1]),
+        SoftmaxCrossEntropy,
+    );
+}
