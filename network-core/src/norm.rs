@@ -205,20 +205,24 @@ impl<T: Scalar, const N: usize> LayerNorm<T, N> {
         x: &SMatrix<T, N, B>,
         out: &mut SMatrix<T, N, B>,
     ) {
-        let count = T::of(N.max(1) as f64);
-        let eps = T::of(NORM_EPS);
         for b in 0..B {
-            let column = x.column(b);
-            let mean = column.sum() / count;
-            let mut squares = T::zero();
-            for &v in column.iter() {
-                squares += (v - mean) * (v - mean);
-            }
-            let inv = T::one() / (squares / count + eps).sqrt();
+            let (mean, inv) = Self::column_statistics(x, b);
             for r in 0..N {
                 out[(r, b)] = self.weight[r] * ((x[(r, b)] - mean) * inv) + self.bias[r];
             }
         }
+    }
+
+    /// Mean and `1 / sqrt(var + eps)` of sample `b`'s features.
+    fn column_statistics<const B: usize>(x: &SMatrix<T, N, B>, b: usize) -> (T, T) {
+        let count = T::of(N.max(1) as f64);
+        let column = x.column(b);
+        let mean = column.sum() / count;
+        let mut squares = T::zero();
+        for &v in column.iter() {
+            squares += (v - mean) * (v - mean);
+        }
+        (mean, T::one() / (squares / count + T::of(NORM_EPS)).sqrt())
     }
 
     /// Forward pass; also writes `xhat` and `1 / sqrt(var + eps)` per sample for
@@ -230,16 +234,8 @@ impl<T: Scalar, const N: usize> LayerNorm<T, N> {
         xhat: &mut SMatrix<T, N, B>,
         inv_std: &mut SMatrix<T, 1, B>,
     ) {
-        let count = T::of(N.max(1) as f64);
-        let eps = T::of(NORM_EPS);
         for b in 0..B {
-            let column = x.column(b);
-            let mean = column.sum() / count;
-            let mut squares = T::zero();
-            for &v in column.iter() {
-                squares += (v - mean) * (v - mean);
-            }
-            let inv = T::one() / (squares / count + eps).sqrt();
+            let (mean, inv) = Self::column_statistics(x, b);
             for r in 0..N {
                 let h = (x[(r, b)] - mean) * inv;
                 xhat[(r, b)] = h;
