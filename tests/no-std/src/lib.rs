@@ -25,7 +25,15 @@ pub fn train_step(
     y: &SMatrix<f32, 3, 2>,
 ) -> Result<f32, network::NumericError> {
     let mut tape = Tiny::<f32>::new_tape::<2>();
-    let loss = compute_gradients(net, x, y, &SoftmaxCrossEntropy, &mut tape, grads, &mut Rng::seed_from_u64(0))?;
+    let loss = compute_gradients(
+        net,
+        x,
+        y,
+        &SoftmaxCrossEntropy,
+        &mut tape,
+        grads,
+        &mut Rng::seed_from_u64(0),
+    )?;
     Sgd::new(0.1).step(net, grads);
     Ok(loss)
 }
@@ -43,6 +51,11 @@ pub fn write_summary(out: &mut impl core::fmt::Write) -> core::fmt::Result {
 /// Counts the problems the diagnostics find in a gradient.
 pub fn count_problems(step: u64, grads: &Tiny<f32>) -> usize {
     let mut problems = 0;
-    network::diagnose::diagnose_gradients(step, grads, &network::diagnose::Thresholds::default(), |_| problems += 1);
+    network::diagnose::diagnose_gradients(
+        step,
+        grads,
+        &network::diagnose::Thresholds::default(),
+        |_| problems += 1,
+    );
     problems
 }

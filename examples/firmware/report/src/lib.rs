@@ -111,7 +111,8 @@ fn training(out: &mut impl Write) -> fmt::Result {
     let mut first = 0.0;
     let mut last = 0.0;
     for step in 0..=400 {
-        let loss = BceWithLogits.loss_and_grad(net.forward_train(&x, &mut tape, &mut rng), &y, &mut d_out);
+        let loss =
+            BceWithLogits.loss_and_grad(net.forward_train(&x, &mut tape, &mut rng), &y, &mut d_out);
         net.backward_sgd(&x, &tape, &d_out, 0.5);
         if step == 0 {
             first = loss;
