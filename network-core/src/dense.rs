@@ -194,6 +194,41 @@ mod tests {
         );
     }
 
+    /// The layer's three products against nalgebra's, for odd sizes.
+    fn check_against_nalgebra<const I: usize, const O: usize, const B: usize>() {
+        let mut rng = Rng::seed_from_u64((I * 1000 + O * 10 + B) as u64);
+        let mut layer = Dense::<f64, I, O>::zeros();
+        layer.initialize(Init::Xavier, &mut rng);
+        layer.bias = SVector::from_fn(|_, _| rng.uniform(-1.0, 1.0));
+        let x = SMatrix::<f64, I, B>::from_fn(|_, _| rng.uniform(-1.0, 1.0));
+        let dy = SMatrix::<f64, O, B>::from_fn(|_, _| rng.uniform(-1.0, 1.0));
+        let mut y = SMatrix::<f64, O, B>::zeros();
+        layer.forward(&x, &mut y);
+        let mut reference = layer.weight * x;
+        for mut column in reference.column_iter_mut() {
+            column += layer.bias;
+        }
+        assert_relative_eq!(y, reference, epsilon = 1e-12);
+        let mut grad = Dense::zeros();
+        layer.backward_params(&x, &dy, &mut grad);
+        assert_relative_eq!(grad.weight, dy * x.transpose(), epsilon = 1e-12);
+        assert_relative_eq!(grad.bias, dy.column_sum(), epsilon = 1e-12);
+        let mut dx = SMatrix::<f64, I, B>::zeros();
+        layer.backward_input(&dy, &mut dx);
+        assert_relative_eq!(dx, layer.weight.transpose() * dy, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn products_match_nalgebra_for_odd_sizes() {
+        check_against_nalgebra::<1, 1, 1>();
+        check_against_nalgebra::<3, 7, 1>();
+        check_against_nalgebra::<7, 3, 17>();
+        check_against_nalgebra::<17, 33, 3>();
+        check_against_nalgebra::<33, 17, 7>();
+        check_against_nalgebra::<129, 1, 33>();
+        check_against_nalgebra::<1, 129, 2>();
+    }
+
     #[test]
     fn size_is_parameters_only() {
         assert_eq!(
