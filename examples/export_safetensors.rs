@@ -23,6 +23,29 @@ network! {
     }
 }
 
+network! {
+    /// The twin of `torch_twin.py`'s batch-norm `nn.Sequential`.
+    struct NormTwin {
+        hidden: Dense<4, 16>, Relu,
+        bn: BatchNorm,
+        logits: Dense<16, 3>,
+    }
+}
+
+/// Writes `inputs` and `outputs` [n, 4] and [n, 3] as safetensors.
+fn write_io(path: &str, inputs: &[u8], outputs: &[u8]) -> Result<(), Box<dyn Error>> {
+    let n = inputs.len() / 16;
+    let views = [
+        ("inputs", TensorView::new(Dtype::F32, vec![n, 4], inputs)?),
+        ("outputs", TensorView::new(Dtype::F32, vec![n, 3], outputs)?),
+    ];
+    std::fs::write(
+        path,
+        safetensors::serialize(views, None::<HashMap<String, String>>)?,
+    )?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut data = Dataset::from_csv_path(format!("{root}/data/iris.csv"))?;
@@ -60,18 +83,50 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .flat_map(|v| v.to_le_bytes()),
         );
     }
-    let n = inputs.len() / 16;
-    let views = [
-        ("inputs", TensorView::new(Dtype::F32, vec![n, 4], &inputs)?),
-        (
-            "outputs",
-            TensorView::new(Dtype::F32, vec![n, 3], &outputs)?,
-        ),
-    ];
-    std::fs::write(
-        format!("{dir}/from-rust-io.safetensors"),
-        safetensors::serialize(views, None::<HashMap<String, String>>)?,
+    write_io(
+        &format!("{dir}/from-rust-io.safetensors"),
+        &inputs,
+        &outputs,
     )?;
-    println!("wrote the trained network and {n} samples to {dir}");
+
+    // With batch norm: its running statistics travel as buffers, with PyTorch's names.
+    let config = TrainConfig {
+        epochs: 20,
+        quiet: true,
+        ..TrainConfig::default()
+    };
+    let net = NormTwin::<f32>::random(&mut Rng::seed_from_u64(1));
+    let mut trainer = Trainer::new(
+        net,
+        Adam::new(AdamConfig::adam(0.01)),
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        config,
+    );
+    trainer.fit::<16>(&data, &all, None)?;
+    network::weights::save_safetensors(
+        trainer.net(),
+        format!("{dir}/from-rust-bn.safetensors").as_ref(),
+    )?;
+    let mut outputs = Vec::new();
+    for i in (0..data.len()).step_by(30) {
+        let x = SVector::<f32, 4>::from_iterator(data.sample(i).iter().map(|&v| v as f32));
+        outputs.extend(
+            trainer
+                .net()
+                .forward(&x)
+                .iter()
+                .flat_map(|v| v.to_le_bytes()),
+        );
+    }
+    write_io(
+        &format!("{dir}/from-rust-bn-io.safetensors"),
+        &inputs,
+        &outputs,
+    )?;
+    println!(
+        "wrote both trained networks and {} samples to {dir}",
+        inputs.len() / 16
+    );
     Ok(())
 }

@@ -203,3 +203,39 @@ fn malformed_files_are_typed_errors_naming_the_tensor() {
     }
     assert_eq!(net, Twin::zeros());
 }
+
+network! {
+    /// The twin of `torch_twin.py`'s batch-norm `nn.Sequential`.
+    #[derive(Clone, Debug, PartialEq)]
+    struct NormTwin {
+        hidden: Dense<4, 16>, Relu,
+        bn: BatchNorm,
+        logits: Dense<16, 3>,
+    }
+}
+
+#[test]
+fn pytorch_batch_norm_statistics_load_and_reproduce_eval_outputs() {
+    let mut net = NormTwin::<f32>::zeros();
+    from_safetensors(
+        &mut net,
+        include_bytes!("fixtures/pytorch/model-bn.safetensors"),
+    )
+    .unwrap();
+    assert!(
+        net.bn.running_var.iter().all(|v| *v != 1.0),
+        "running statistics were not loaded"
+    );
+    let io = include_bytes!("fixtures/pytorch/io-bn.safetensors");
+    let io = SafeTensors::deserialize(io).unwrap();
+    let (inputs, expected) = (
+        f32s(&io.tensor("inputs").unwrap()),
+        f32s(&io.tensor("outputs").unwrap()),
+    );
+    for (x, want) in inputs.chunks_exact(4).zip(expected.chunks_exact(3)) {
+        let y = net.forward(&SVector::<f32, 4>::from_column_slice(x));
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() <= 1e-5, "{a} vs PyTorch's {b}");
+        }
+    }
+}

@@ -4,16 +4,19 @@
     python examples/pytorch/torch_twin.py export   # PyTorch -> fixture the Rust test loads
     python examples/pytorch/torch_twin.py check    # Rust-written file -> loads in PyTorch
 
-`export` trains the twin briefly on Iris and writes, under tests/fixtures/pytorch/:
-  model.safetensors  its state dict (safetensors.torch.save_file)
-  io.safetensors     "inputs" [n, 4] and PyTorch's "outputs" [n, 3], float32
+`export` trains the twins briefly on Iris and writes, under tests/fixtures/pytorch/:
+  model.safetensors     the plain twin's state dict (safetensors.torch.save_file)
+  io.safetensors        "inputs" [n, 4] and PyTorch's "outputs" [n, 3], float32
+  model-bn.safetensors  the batch-norm twin's (with running statistics)
+  io-bn.safetensors     its outputs in eval mode
 `tests/pytorch.rs` loads the model into the `network!` twin and must reproduce the outputs
 within 1e-5.
 
-`check` loads from-rust.safetensors (written by `cargo run --example export_safetensors`)
-into the twin with load_state_dict(strict=True) and compares its outputs on the inputs of
-from-rust-io.safetensors with the outputs Rust computed. Exits 1 on any difference above
-1e-5.
+`check` loads from-rust.safetensors and from-rust-bn.safetensors (written by `cargo run
+--example export_safetensors`; the second has batch norm and its running statistics) into
+the twins with load_state_dict(strict=True) and compares their outputs (in eval mode) on
+the inputs of the matching -io files with the outputs Rust computed. Exits 1 on any
+difference above 1e-5.
 
 Needs: pip install torch safetensors numpy
 """
@@ -38,6 +41,16 @@ def twin():
         ("hidden_relu", torch.nn.ReLU()),
         ("deeper", torch.nn.Linear(16, 16)),
         ("deeper_tanh", torch.nn.Tanh()),
+        ("logits", torch.nn.Linear(16, 3)),
+    ]))
+
+
+def norm_twin():
+    # With batch norm: weight, bias, running_mean, running_var, num_batches_tracked.
+    return torch.nn.Sequential(OrderedDict([
+        ("hidden", torch.nn.Linear(4, 16)),
+        ("hidden_relu", torch.nn.ReLU()),
+        ("bn", torch.nn.BatchNorm1d(16)),
         ("logits", torch.nn.Linear(16, 3)),
     ]))
 
@@ -69,16 +82,34 @@ def export():
     save_file({"inputs": inputs, "outputs": outputs.contiguous()}, FIXTURES / "io.safetensors")
     print(f"torch {torch.__version__}: trained loss {loss.item():.4f}; wrote {len(inputs)} samples to {FIXTURES}")
 
+    # The batch-norm twin: its running statistics must load too; outputs in eval mode.
+    model = norm_twin()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(50):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        outputs = model(inputs)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, FIXTURES / "model-bn.safetensors")
+    save_file({"inputs": inputs, "outputs": outputs.contiguous()}, FIXTURES / "io-bn.safetensors")
+
 
 def check():
-    model = twin()
-    model.load_state_dict(load_file(FIXTURES / "from-rust.safetensors"), strict=True)
-    io = load_file(FIXTURES / "from-rust-io.safetensors")
-    with torch.no_grad():
-        outputs = model(io["inputs"])
-    difference = (outputs - io["outputs"]).abs().max().item()
-    print(f"torch {torch.__version__}: largest difference from Rust's outputs {difference:.3e}")
-    sys.exit(0 if difference <= 1e-5 else 1)
+    worst = 0.0
+    for make, name in [(twin, "from-rust"), (norm_twin, "from-rust-bn")]:
+        model = make()
+        model.load_state_dict(load_file(FIXTURES / f"{name}.safetensors"), strict=True)
+        model.eval()  # batch norm at inference: running statistics
+        io = load_file(FIXTURES / f"{name}-io.safetensors")
+        with torch.no_grad():
+            outputs = model(io["inputs"])
+        difference = (outputs - io["outputs"]).abs().max().item()
+        print(f"torch {torch.__version__}, {name}: largest difference from Rust's outputs {difference:.3e}")
+        worst = max(worst, difference)
+    sys.exit(0 if worst <= 1e-5 else 1)
 
 
 if __name__ == "__main__":
