@@ -64,7 +64,7 @@ fn run<N, O>(
     test: &[usize],
 ) -> Result<(f64, f64, f64), Box<dyn Error>>
 where
-    N: Network<f32, 64, 10>,
+    N: Network<f32, 64, 10> + network::Zeroable,
     O: Optimizer<f32, N>,
 {
     let config = TrainConfig {

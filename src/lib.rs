@@ -112,6 +112,8 @@ extern crate std;
 extern crate self as network;
 
 #[cfg(feature = "std")]
+pub mod boxed;
+#[cfg(feature = "std")]
 pub mod checkpoint;
 #[cfg(feature = "std")]
 pub mod data;
@@ -125,7 +127,7 @@ pub mod weights;
 pub use network_core::{
     activation, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels, loss,
     nalgebra, optim, raw, regularize, schedule, stats, summary, Dense, Init, LayerInfo, Network,
-    NumericError, ParamInfo, ParamKind, Params, Rng, Scalar,
+    NumericError, ParamInfo, ParamKind, Params, Rng, Scalar, Zeroable,
 };
 pub use network_macros::network;
 
@@ -177,6 +179,6 @@ pub mod __private {
     pub use network_core::summary::Summary;
     pub use network_core::{
         mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Dense, Dropout, Init,
-        LayerInfo, LayerNorm, Network, ParamInfo, ParamKind, Params, Rng, Scalar,
+        LayerInfo, LayerNorm, Network, ParamInfo, ParamKind, Params, Rng, Scalar, Zeroable,
     };
 }

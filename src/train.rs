@@ -28,6 +28,7 @@ use crate::schedule::Schedule;
 use crate::stats::layer_grad_norms;
 use crate::{
     argmax, compute_gradients_inspect, kernels, Network, NumericError, Params, Rng, Scalar,
+    Zeroable,
 };
 
 /// How to train. `Default` gives 10 epochs, seed 0, no early stopping, no clipping, no
@@ -238,9 +239,9 @@ fn param_layers<T: Scalar, P: Params<T>>() -> Vec<&'static str> {
     layers
 }
 
-/// A value of type `P` with every parameter zero, built on the heap.
-fn boxed_zeros<T: Scalar, P: Params<T>>() -> Box<P> {
-    Box::new(P::zeros())
+/// A value of type `P` with every parameter zero, allocated on the heap directly.
+fn boxed_zeros<P: Zeroable>() -> Box<P> {
+    crate::boxed::zeroed()
 }
 
 /// Correct predictions in a batch: the largest output against the one-hot target.
@@ -300,19 +301,31 @@ pub struct Trainer<T, N, O, S, L, const IN: usize, const OUT: usize> {
 impl<T, N, O, S, L, const IN: usize, const OUT: usize> Trainer<T, N, O, S, L, IN, OUT>
 where
     T: Scalar,
-    N: Network<T, IN, OUT>,
+    N: Network<T, IN, OUT> + Zeroable,
     O: Optimizer<T, N>,
     S: Schedule,
     L: Loss,
 {
     /// A trainer at epoch 0.
     pub fn new(net: N, optimizer: O, schedule: S, loss: L, config: TrainConfig) -> Self {
+        Self::from_boxed(Box::new(net), Box::new(optimizer), schedule, loss, config)
+    }
+
+    /// A trainer at epoch 0 from a network and optimizer already on the heap (see
+    /// [`crate::boxed`]): nothing large is built on the stack.
+    pub fn from_boxed(
+        net: Box<N>,
+        optimizer: Box<O>,
+        schedule: S,
+        loss: L,
+        config: TrainConfig,
+    ) -> Self {
         let rng = Rng::seed_from_u64(config.seed);
         // A separate stream for dropout masks, so shuffling does not depend on the network.
         let dropout_rng = Rng::seed_from_u64(config.seed ^ 0xD80F_0A75_D80F_0A75);
         Self {
-            net: Box::new(net),
-            optimizer: Box::new(optimizer),
+            net,
+            optimizer,
             schedule,
             loss,
             config,
@@ -549,7 +562,7 @@ where
         };
         let improved = self.best.as_ref().is_none_or(|(best, _)| loss < *best);
         if improved {
-            let mut copy = self.best.take().map_or_else(boxed_zeros, |(_, b)| b);
+            let mut copy = self.best.take().map_or_else(boxed_zeros::<N>, |(_, b)| b);
             copy_params(&mut *copy, &self.net);
             self.best = Some((loss, copy));
             self.bad_epochs = 0;
@@ -797,7 +810,7 @@ where
             .for_each_state_mut(|s| s.iter_mut().zip(&mut values).for_each(|(d, v)| *d = *v));
         self.optimizer.set_steps(optimizer_steps);
         self.best = best.map(|(loss, values)| {
-            let mut net = boxed_zeros::<T, N>();
+            let mut net = boxed_zeros::<N>();
             read_params(&mut *net, &values);
             (loss, net)
         });

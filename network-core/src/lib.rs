@@ -31,6 +31,7 @@ pub mod schedule;
 pub mod stats;
 pub mod summary;
 mod train;
+mod zeroable;
 
 pub use dense::Dense;
 pub use dropout::{mask_words, Dropout};
@@ -41,6 +42,7 @@ pub use norm::{BatchNorm, LayerNorm, BATCH_NORM_MOMENTUM, NORM_EPS};
 pub use rng::Rng;
 pub use scalar::Scalar;
 pub use train::{compute_gradients, compute_gradients_inspect, NumericError};
+pub use zeroable::Zeroable;
 
 /// A residual block's output: `out = skip + body`. The sizes are equal in any network
 /// `network!` accepts; they are separate parameters so that a mismatch of named constants

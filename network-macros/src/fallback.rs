@@ -30,6 +30,8 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
                 }
             }
 
+            unsafe impl<T: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<T> {}
+
             impl<T: #p::Scalar> #p::Params<T> for #ident<T> {
                 const PARAMS: usize = 0;
                 const PARAM_INFO: &'static [#p::ParamInfo] = &[];

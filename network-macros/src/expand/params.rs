@@ -236,6 +236,10 @@ pub fn params_impl(net: &Network) -> TokenStream {
         Some(quote!(#name: #ty::zeros(),))
     });
     quote! {
+        // All-zero bytes are a valid network: every field is a matrix of the scalar.
+        #[automatically_derived]
+        unsafe impl<T: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<T> {}
+
         #[automatically_derived]
         impl<T: #p::Scalar> #p::Params<T> for #ident<T> {
             const PARAMS: usize = #total;

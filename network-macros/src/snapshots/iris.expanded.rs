@@ -145,6 +145,10 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     }
 }
 #[automatically_derived]
+unsafe impl<
+    T: ::network::__private::Scalar + ::network::__private::Zeroable,
+> ::network::__private::Zeroable for Iris<T> {}
+#[automatically_derived]
 impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T> {
     const PARAMS: usize = 0usize + 16 * 4 + 16 + 16 * 16 + 16 + 3 * 16 + 3;
     const PARAM_INFO: &'static [::network::__private::ParamInfo] = &[
