@@ -20,6 +20,9 @@ impl<T: ::network::__private::Scalar> Broken<T> {
         ::network::__private::Summary::new(batch, optimizer_bytes)
     }
 }
+unsafe impl<
+    T: ::network::__private::Scalar + ::network::__private::Zeroable,
+> ::network::__private::Zeroable for Broken<T> {}
 impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Broken<T> {
     const PARAMS: usize = 0;
     const PARAM_INFO: &'static [::network::__private::ParamInfo] = &[];
