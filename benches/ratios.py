@@ -24,7 +24,7 @@ def fmt(ns):
     return f"{ns / 1000:.1f} us" if ns >= 1000 else f"{ns:.0f} ns"
 
 
-for group in sorted(p for p in root.iterdir() if (p / "generated").is_dir()):
+for group in sorted(p for p in root.iterdir() if (p / "hand_written_nalgebra").is_dir()):
     hand, generated, fused = (median(group, n) for n in ("hand_written_nalgebra", "generated", "generated_fused_sgd"))
     print(
         f"| {group.name.removeprefix('sgd_step_')} | {fmt(hand)} | {fmt(generated)} | {generated / hand:.2f}x "
@@ -39,3 +39,12 @@ if checkpoint:
     for group in sorted(checkpoint):
         plain, checkpointed = median(group, "plain"), median(group, "checkpointed")
         print(f"| {group.name} | {fmt(plain)} | {fmt(checkpointed)} | {checkpointed / plain:.2f}x |")
+
+tiny = [p for p in root.iterdir() if (p / "plain_loops").is_dir()]
+if tiny:
+    print()
+    print("| tiny network | hand-written plain loops | generated | ratio |")
+    print("|---|---|---|---|")
+    for group in sorted(tiny):
+        plain, generated = median(group, "plain_loops"), median(group, "generated")
+        print(f"| {group.name.removeprefix('tiny_')} | {fmt(plain)} | {fmt(generated)} | {generated / plain:.2f}x |")

@@ -10,6 +10,15 @@ use crate::Scalar;
 pub fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
+    if n < 8 {
+        // Short vectors (the last layer of a small network): one accumulator, no
+        // reduction of eight partial sums.
+        let mut sum = T::zero();
+        for (x, y) in a.iter().zip(b) {
+            sum += *x * *y;
+        }
+        return sum;
+    }
     let mut acc = [T::zero(); 8];
     let chunks_a = a.chunks_exact(8);
     let chunks_b = b.chunks_exact(8);
