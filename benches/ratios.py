@@ -48,3 +48,20 @@ if tiny:
     for group in sorted(tiny):
         plain, generated = median(group, "plain_loops"), median(group, "generated")
         print(f"| {group.name.removeprefix('tiny_')} | {fmt(plain)} | {fmt(generated)} | {generated / plain:.2f}x |")
+
+batch = root / "batch_784-128-10_b32"
+if batch.is_dir():
+    flops = 2 * (784 * 128 * 32 + 128 * 10 * 32 * 3 + 128 * 784 * 32)
+    peaks = {}
+    for d in batch.iterdir():
+        if d.name.startswith("fma_peak_"):
+            n = int(d.name.rsplit("_", 2)[-2])
+            peaks[d.name.split("_")[2]] = n / median(batch, d.name)
+    peak = max(peaks.values()) if peaks else float("nan")
+    print()
+    print("peaks: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in sorted(peaks.items())))
+    print("| 784-128-10, batch 32, one SGD step | time | GFLOP/s | of peak |")
+    print("|---|---|---|---|")
+    for name in ("matrixmultiply_products", "generated_step", "generated_fused_step"):
+        t = median(batch, name)
+        print(f"| {name} | {fmt(t)} | {flops / t:.0f} | {100 * flops / t / peak:.0f}% |")

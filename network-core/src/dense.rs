@@ -19,6 +19,10 @@ pub struct Dense<T: Scalar, const I: usize, const O: usize> {
     pub bias: SVector<T, O>,
 }
 
+/// Batches of at least this many samples use the `simd` products when enabled.
+#[cfg(feature = "simd")]
+const SIMD_BATCH: usize = 8;
+
 impl<T: Scalar, const I: usize, const O: usize> Default for Dense<T, I, O> {
     fn default() -> Self {
         Self::zeros()
@@ -54,6 +58,16 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
     #[inline]
     pub fn forward<const B: usize>(&self, x: &SMatrix<T, I, B>, out: &mut SMatrix<T, O, B>) {
         let () = Self::NON_EMPTY;
+        #[cfg(feature = "simd")]
+        if B >= SIMD_BATCH {
+            for oc in out.as_mut_slice().chunks_exact_mut(O) {
+                oc.copy_from_slice(self.bias.as_slice());
+            }
+            let (w, xs) = (self.weight.as_slice(), x.as_slice());
+            if crate::simd::gemm(O, B, I, T::one(), w, O, xs, 1, I, out.as_mut_slice(), O) {
+                return;
+            }
+        }
         let w = self.weight.as_slice();
         let bias = self.bias.as_slice();
         for (xc, oc) in x
@@ -105,7 +119,30 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         let () = Self::NON_EMPTY;
         let xs = x.as_slice();
         let dys = dy.as_slice();
-        for (i, wc) in self.weight.as_mut_slice().chunks_exact_mut(O).enumerate() {
+        #[cfg(feature = "simd")]
+        let done = B >= SIMD_BATCH
+            && crate::simd::gemm(
+                O,
+                I,
+                B,
+                alpha,
+                dys,
+                O,
+                xs,
+                I,
+                1,
+                self.weight.as_mut_slice(),
+                O,
+            );
+        #[cfg(not(feature = "simd"))]
+        let done = false;
+        for (i, wc) in self
+            .weight
+            .as_mut_slice()
+            .chunks_exact_mut(O)
+            .enumerate()
+            .filter(|_| !done)
+        {
             for (b, dyc) in dys.chunks_exact(O).enumerate() {
                 kernels::axpy(alpha * xs[b * I + i], dyc, wc);
             }
@@ -227,6 +264,47 @@ mod tests {
         check_against_nalgebra::<33, 17, 7>();
         check_against_nalgebra::<129, 1, 33>();
         check_against_nalgebra::<1, 129, 2>();
+    }
+
+    /// In f32 with batches large enough for the `simd` products when that feature is on.
+    fn check_f32_batches<const I: usize, const O: usize, const B: usize>() {
+        let mut rng = Rng::seed_from_u64((I * 7 + O * 3 + B) as u64);
+        let mut layer = Dense::<f32, I, O>::zeros();
+        layer.initialize(Init::Xavier, &mut rng);
+        layer.bias = SVector::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32);
+        let x = SMatrix::<f32, I, B>::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32);
+        let dy = SMatrix::<f32, O, B>::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32);
+        let mut y = SMatrix::<f32, O, B>::zeros();
+        layer.forward(&x, &mut y);
+        let mut reference = layer.weight * x;
+        for mut column in reference.column_iter_mut() {
+            column += layer.bias;
+        }
+        assert_relative_eq!(y, reference, epsilon = 1e-4, max_relative = 1e-4);
+        let mut grad = Dense::zeros();
+        layer.backward_params(&x, &dy, &mut grad);
+        assert_relative_eq!(
+            grad.weight,
+            dy * x.transpose(),
+            epsilon = 1e-4,
+            max_relative = 1e-4
+        );
+        let mut updated = layer.clone();
+        updated.sgd_update(&x, &dy, 0.1);
+        assert_relative_eq!(
+            updated.weight,
+            layer.weight - dy * x.transpose() * 0.1,
+            epsilon = 1e-4,
+            max_relative = 1e-4
+        );
+    }
+
+    #[test]
+    fn f32_batch_products_match_nalgebra() {
+        check_f32_batches::<7, 33, 8>();
+        check_f32_batches::<129, 17, 33>();
+        check_f32_batches::<33, 129, 17>();
+        check_f32_batches::<65, 48, 32>();
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub mod regularize;
 mod rng;
 mod scalar;
 pub mod schedule;
+#[cfg(feature = "simd")]
+pub mod simd;
 pub mod stats;
 pub mod summary;
 mod train;
