@@ -3,7 +3,7 @@
 //! uses the portable kernels; so does any product this module declines.
 //!
 //! FMA rounds once where the portable kernels round twice, so results differ from the
-//! portable path in the last bits: turn `simd` off for bit-identical results across
+//! portable path (and a batch from its samples run one at a time) in the last bits: turn `simd` off for bit-identical results across
 //! targets (the firmware comparison does, by building without `std`).
 
 use core::any::TypeId;
