@@ -244,14 +244,17 @@ fn boxed_zeros<P: Zeroable>() -> Box<P> {
     crate::boxed::zeroed()
 }
 
-/// Correct predictions in a batch: the largest output against the one-hot target.
+/// Correct predictions among the first `samples` columns of a batch: the largest output
+/// against the one-hot target.
 fn count_correct<T: Scalar, const R: usize, const B: usize>(
     output: &SMatrix<T, R, B>,
     target: &SMatrix<T, R, B>,
+    samples: usize,
 ) -> usize {
     output
         .column_iter()
         .zip(target.column_iter())
+        .take(samples)
         .filter(|(o, t)| argmax(o.as_slice()) == argmax(t.as_slice()))
         .count()
 }
@@ -608,9 +611,10 @@ where
                 tape,
                 &mut *self.grads,
                 &mut self.dropout_rng,
-                |out| correct = count_correct(out, &y),
+                // Only the chunk's own samples count, not the ones completing the batch.
+                |out| correct = count_correct(out, &y, chunk.len()),
             )?;
-            return Ok((loss, correct.min(chunk.len())));
+            return Ok((loss, correct));
         }
         self.grads.set_zero();
         let weight = T::one() / T::of(chunk.len() as f64);
@@ -628,7 +632,7 @@ where
                     single,
                     &mut *self.partial,
                     &mut self.dropout_rng,
-                    |out| correct += count_correct(out, &y),
+                    |out| correct += count_correct(out, &y, 1),
                 )?;
             self.grads
                 .zip_params_mut(&self.partial, |_, g, p| kernels::axpy(weight, p, g));
@@ -649,13 +653,13 @@ where
                 let (x, y) = data.batch::<T, IN, OUT, B>(chunk)?;
                 let out = self.net.forward(&x);
                 loss += self.loss.loss(&out, &y).as_f64() * B as f64;
-                correct += count_correct(&out, &y);
+                correct += count_correct(&out, &y, B);
             } else {
                 for &index in chunk {
                     let (x, y) = data.batch::<T, IN, OUT, 1>(&[index])?;
                     let out = self.net.forward(&x);
                     loss += self.loss.loss(&out, &y).as_f64();
-                    correct += count_correct(&out, &y);
+                    correct += count_correct(&out, &y, 1);
                 }
             }
         }

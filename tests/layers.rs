@@ -514,3 +514,38 @@ fn checkpointed_single_layers_recompute_their_statistics_and_gelu_inputs() {
         SoftmaxCrossEntropy,
     );
 }
+
+network! {
+    struct AlwaysZero { bn: BatchNorm<2>, logits: Dense<3> }
+}
+
+#[test]
+fn a_completed_last_batch_counts_only_its_own_samples_toward_accuracy() {
+    // Ten samples, half of class 0, a network that always answers 0 and does not learn:
+    // the epoch's accuracy must be exactly 0.5, although the last batch of 8 is completed
+    // with 6 samples from the start of the epoch.
+    let mut text = String::from("a,b,label\n");
+    for i in 0..10 {
+        text.push_str(&format!("{i},{},{}\n", 10 - i, i % 2));
+    }
+    let data = network::data::Dataset::from_csv_str(&text).unwrap();
+    let mut net = AlwaysZero::<f64>::random(&mut Rng::seed_from_u64(1));
+    net.logits.weight.fill(0.0);
+    net.logits.bias = SVector::<f64, 3>::new(1.0, 0.0, 0.0);
+    let config = TrainConfig {
+        epochs: 3,
+        quiet: true,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(
+        net,
+        Sgd::new(0.0),
+        Constant(0.0),
+        SoftmaxCrossEntropy,
+        config,
+    );
+    let indices: Vec<usize> = (0..10).collect();
+    for record in &trainer.fit::<8>(&data, &indices, None).unwrap().epochs {
+        assert_eq!(record.train_accuracy, 0.5, "epoch {}", record.epoch);
+    }
+}
