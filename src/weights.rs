@@ -223,17 +223,16 @@ pub fn from_safetensors<T: Scalar, P: Params<T>>(
             tensor: extra.to_string(),
         });
     }
-    for (k, is_buffer, values) in &loaded {
-        if !is_buffer {
-            params.tensor_mut(*k).copy_from_slice(values);
-        }
+    let (buffers, tensors): (Vec<_>, Vec<_>) =
+        loaded.into_iter().partition(|(_, is_buffer, _)| *is_buffer);
+    for (k, _, values) in &tensors {
+        params.tensor_mut(*k).copy_from_slice(values);
     }
-    let mut buffer = 0;
+    let mut buffers = buffers.iter();
     params.for_each_buffer_mut(|_, dst| {
-        if let Some((_, _, values)) = loaded.iter().filter(|(_, b, _)| *b).nth(buffer) {
+        if let Some((_, _, values)) = buffers.next() {
             dst.copy_from_slice(values);
         }
-        buffer += 1;
     });
     Ok(())
 }

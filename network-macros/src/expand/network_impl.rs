@@ -76,7 +76,6 @@ pub fn network_impl(net: &Network) -> TokenStream {
     let p = private();
     let (ident, tape) = (&net.ident, tape_ident(net));
     let (inputs, outputs) = io(net);
-    let tape_bytes = tape::tape_bytes(net);
     let nodes = walk(&net.nodes);
     let layer_infos = nodes.iter().map(|(node, _)| {
         let name = node.name.to_string();
@@ -150,7 +149,8 @@ pub fn network_impl(net: &Network) -> TokenStream {
             const LAYERS: &'static [#p::LayerInfo] = &[#(#layer_infos),*];
 
             fn tape_bytes(__batch: usize) -> usize {
-                #tape_bytes
+                // The inherent `const fn` of the same name.
+                Self::tape_bytes(__batch)
             }
 
             fn initialize(&mut self, __rng: &mut #p::Rng) {

@@ -339,17 +339,7 @@ for Iris<T> {
         },
     ];
     fn tape_bytes(__batch: usize) -> usize {
-        {
-            const fn max(a: usize, b: usize) -> usize {
-                if a > b { a } else { b }
-            }
-            let __raw = 0usize + 16 * __batch * ::core::mem::size_of::<T>()
-                + 16 * __batch * ::core::mem::size_of::<T>()
-                + 3 * __batch * ::core::mem::size_of::<T>();
-            let __align = ::core::mem::align_of::<T>();
-            let _ = max;
-            __raw.div_ceil(__align) * __align
-        }
+        Self::tape_bytes(__batch)
     }
     fn initialize(&mut self, __rng: &mut ::network::__private::Rng) {
         let _ = &__rng;
