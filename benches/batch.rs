@@ -225,6 +225,11 @@ fn batch(c: &mut Criterion) {
             )
         })
     });
+    group.bench_function("generated_forward_train", |b| {
+        b.iter(|| {
+            net.forward_train(black_box(&x), &mut tape, &mut rng);
+        })
+    });
     group.bench_function("generated_step", |b| {
         b.iter(|| {
             let mut d = SMatrix::<f32, 10, 32>::zeros();

@@ -64,7 +64,19 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 oc.copy_from_slice(self.bias.as_slice());
             }
             let (w, xs) = (self.weight.as_slice(), x.as_slice());
-            if crate::simd::gemm(O, B, I, T::one(), w, O, xs, 1, I, out.as_mut_slice(), O) {
+            let (strides_w, strides_x) = ((1, O), (1, I));
+            if crate::simd::gemm(
+                O,
+                B,
+                I,
+                T::one(),
+                w,
+                strides_w,
+                xs,
+                strides_x,
+                out.as_mut_slice(),
+                O,
+            ) {
                 return;
             }
         }
@@ -127,10 +139,9 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 B,
                 alpha,
                 dys,
-                O,
+                (1, O),
                 xs,
-                I,
-                1,
+                (I, 1),
                 self.weight.as_mut_slice(),
                 O,
             );
@@ -158,6 +169,26 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
     pub fn backward_input<const B: usize>(&self, dy: &SMatrix<T, O, B>, dx: &mut SMatrix<T, I, B>) {
         let () = Self::NON_EMPTY;
         let w = self.weight.as_slice();
+        #[cfg(feature = "simd")]
+        if B >= SIMD_BATCH {
+            // W^T: element (i, o) at w[i * O + o].
+            dx.as_mut_slice().fill(T::zero());
+            let dys = dy.as_slice();
+            if crate::simd::gemm(
+                I,
+                B,
+                O,
+                T::one(),
+                w,
+                (O, 1),
+                dys,
+                (1, O),
+                dx.as_mut_slice(),
+                I,
+            ) {
+                return;
+            }
+        }
         for (dyc, dxc) in dy
             .as_slice()
             .chunks_exact(O)

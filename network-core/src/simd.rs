@@ -1,19 +1,26 @@
-//! Matrix products for batches on x86-64 with AVX2 and FMA, chosen at run time (feature
-//! `simd`, which needs `std` for CPU detection). Everything else, and every other target,
-//! uses the portable kernels; so does any product this module declines.
+//! Matrix products for batches on x86-64, with AVX-512 or with AVX2 and FMA, chosen at
+//! run time (feature `simd`, which needs `std` for CPU detection). Everything else, and
+//! every other target, uses the portable kernels; so does any product this module declines.
+//!
+//! The kernel keeps a tile of `C` in registers (32 x 8 with AVX-512, 16 x 6 with AVX2)
+//! while it walks a block of 64 products along `k`, so that the block of `A` it reads is
+//! reused from L1 by every tile of the same rows; rows past the last full vector are
+//! loaded and stored with masks, never by scalar code.
 //!
 //! FMA rounds once where the portable kernels round twice, so results differ from the
-//! portable path (and a batch from its samples run one at a time) in the last bits: turn `simd` off for bit-identical results across
-//! targets (the firmware comparison does, by building without `std`).
+//! portable path (and a batch from its samples run one at a time) in the last bits: turn
+//! `simd` off for bit-identical results across targets (the firmware comparison does, by
+//! building without `std`).
 
 use core::any::TypeId;
 
 use crate::Scalar;
 
-/// `C[m x n] += A[m x k] B[k x n]` where `A` is column-major (`a[i + p * lda]`), `B` is
-/// read at `b[p * bsk + j * bsn]` and `C` is column-major (`c[i + j * ldc]`), with `B`'s
-/// values scaled by `alpha`. Returns `false` (and does nothing) unless `T` is `f32` and
-/// the CPU has AVX2 and FMA.
+/// `C[m x n] += alpha A[m x k] B[k x n]`: element `(i, p)` of `A` is
+/// `a[i * a_strides.0 + p * a_strides.1]`, element `(p, j)` of `B` is
+/// `b[p * b_strides.0 + j * b_strides.1]`, and `C` is column-major (`c[i + j * ldc]`).
+/// Returns `false` (and does nothing) unless `T` is `f32`, one stride of `A` and one of
+/// `B` is 1, and the CPU has AVX-512F, or AVX2 and FMA.
 #[allow(clippy::too_many_arguments)] // a GEMM's shape and strides
 pub fn gemm<T: Scalar>(
     m: usize,
@@ -21,243 +28,590 @@ pub fn gemm<T: Scalar>(
     k: usize,
     alpha: T,
     a: &[T],
-    lda: usize,
+    a_strides: (usize, usize),
     b: &[T],
-    bsk: usize,
-    bsn: usize,
+    b_strides: (usize, usize),
     c: &mut [T],
     ldc: usize,
 ) -> bool {
-    if TypeId::of::<T>() != TypeId::of::<f32>() || m == 0 || n == 0 || k == 0 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let isa = if std::is_x86_feature_detected!("avx512f") {
+            x86::Choice::Avx512
+        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            x86::Choice::Avx2
+        } else {
+            return false;
+        };
+        gemm_with(isa, m, n, k, alpha, a, a_strides, b, b_strides, c, ldc)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (m, n, k, alpha, a, a_strides, b, b_strides, c, ldc);
+        false
+    }
+}
+
+/// [`gemm`] with the instruction set chosen by the caller, who has checked that the CPU
+/// supports it.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)] // a GEMM's shape and strides
+fn gemm_with<T: Scalar>(
+    isa: x86::Choice,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    a_strides: (usize, usize),
+    b: &[T],
+    b_strides: (usize, usize),
+    c: &mut [T],
+    ldc: usize,
+) -> bool {
+    if TypeId::of::<T>() != TypeId::of::<f32>()
+        || m == 0
+        || n == 0
+        || k == 0
+        || (a_strides.0 != 1 && a_strides.1 != 1)
+        || (b_strides.0 != 1 && b_strides.1 != 1)
+    {
         return false;
     }
     // Bounds, checked once: every index the kernel touches is inside the slices.
-    let last_a = (m - 1) + (k - 1) * lda;
-    let last_b = (k - 1) * bsk + (n - 1) * bsn;
+    let last_a = (m - 1) * a_strides.0 + (k - 1) * a_strides.1;
+    let last_b = (k - 1) * b_strides.0 + (n - 1) * b_strides.1;
     let last_c = (m - 1) + (n - 1) * ldc;
     if last_a >= a.len() || last_b >= b.len() || last_c >= c.len() {
         return false;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: T is f32 (checked above), so the slices are slices of f32; the
-            // bounds were checked above; the CPU supports the enabled features.
-            unsafe {
-                x86::gemm(
-                    m,
-                    n,
-                    k,
-                    alpha.as_f64() as f32,
-                    a.as_ptr() as *const f32,
-                    lda,
-                    b.as_ptr() as *const f32,
-                    bsk,
-                    bsn,
-                    c.as_mut_ptr() as *mut f32,
-                    ldc,
-                );
-            }
-            return true;
+    let product = x86::Product {
+        m,
+        n,
+        k,
+        alpha: alpha.as_f64() as f32,
+        a: a.as_ptr() as *const f32,
+        a_strides,
+        b: b.as_ptr() as *const f32,
+        b_strides,
+        c: c.as_mut_ptr() as *mut f32,
+        ldc,
+    };
+    // SAFETY: T is f32 (checked above), so the slices are slices of f32; every index the
+    // kernels touch was bounds-checked above (masked lanes are not accessed); the caller
+    // checked that the CPU supports the chosen instructions.
+    unsafe {
+        match isa {
+            x86::Choice::Avx512 => x86::gemm_avx512(&product),
+            x86::Choice::Avx2 => x86::gemm_avx2(&product),
         }
     }
-    let _ = (alpha, lda, bsk, bsn, ldc);
-    false
+    true
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::*;
 
-    const MR: usize = 16;
-    const NR: usize = 6;
+    /// An instruction set the kernels can use.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Choice {
+        /// AVX-512F: 16 lanes, 32 registers.
+        Avx512,
+        /// AVX2 and FMA: 8 lanes, 16 registers.
+        Avx2,
+    }
 
-    /// See [`super::gemm`]. Tiles of 16 x 6 kept in twelve registers; edges by scalar FMA.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gemm(
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        bsk: usize,
-        bsn: usize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        let (m_full, n_full) = (m - m % MR, n - n % NR);
-        let mut i = 0;
-        while i < m_full {
-            let mut j = 0;
-            while j < n_full {
-                unsafe {
-                    tile::<NR>(
-                        k,
-                        alpha,
-                        a.add(i),
-                        lda,
-                        b.add(j * bsn),
-                        bsk,
-                        bsn,
-                        c.add(i + j * ldc),
-                        ldc,
-                    )
-                };
-                j += NR;
-            }
-            // The last columns, one at a time, still 16 rows wide.
-            while j < n {
-                unsafe {
-                    tile::<1>(
-                        k,
-                        alpha,
-                        a.add(i),
-                        lda,
-                        b.add(j * bsn),
-                        bsk,
-                        bsn,
-                        c.add(i + j * ldc),
-                        ldc,
-                    )
-                };
-                j += 1;
-            }
-            i += MR;
+    /// Products along `k` done per visit of a tile: a 32 x 64 block of `A` is 8 KiB.
+    const KC: usize = 256;
+
+    /// The vector operations the kernel needs from one instruction set. Every method is
+    /// `#[inline(always)]` and only called from a function compiled with the features.
+    trait Isa {
+        type V: Copy;
+        type Mask: Copy;
+        /// Lanes per vector.
+        const LANES: usize;
+        /// Vectors per column of a tile (`MV * LANES` rows).
+        const MV: usize;
+        /// Columns per tile.
+        const NR: usize;
+        unsafe fn zero() -> Self::V;
+        /// The first `rows` lanes, `1 <= rows <= LANES`.
+        unsafe fn mask(rows: usize) -> Self::Mask;
+        unsafe fn load(p: *const f32) -> Self::V;
+        unsafe fn load_masked(p: *const f32, mask: Self::Mask) -> Self::V;
+        unsafe fn store(p: *mut f32, v: Self::V);
+        unsafe fn store_masked(p: *mut f32, mask: Self::Mask, v: Self::V);
+        unsafe fn broadcast(p: *const f32) -> Self::V;
+        unsafe fn splat(x: f32) -> Self::V;
+        /// `a * b + c`, rounded once.
+        unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    }
+
+    struct Avx512;
+
+    impl Isa for Avx512 {
+        type V = __m512;
+        type Mask = __mmask16;
+        const LANES: usize = 16;
+        const MV: usize = 2;
+        const NR: usize = 12;
+        #[inline(always)]
+        unsafe fn zero() -> __m512 {
+            unsafe { _mm512_setzero_ps() }
         }
-        // The last rows (fewer than 16) of every column, by scalar FMA.
-        for jj in 0..n {
-            for ii in m_full..m {
-                let mut acc = unsafe { *c.add(ii + jj * ldc) };
-                for p in 0..k {
-                    let bv = alpha * unsafe { *b.add(p * bsk + jj * bsn) };
-                    acc = unsafe { *a.add(ii + p * lda) }.mul_add(bv, acc);
-                }
-                unsafe { *c.add(ii + jj * ldc) = acc };
-            }
+        #[inline(always)]
+        unsafe fn mask(rows: usize) -> __mmask16 {
+            ((1u32 << rows) - 1) as __mmask16
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn load_masked(p: *const f32, mask: __mmask16) -> __m512 {
+            unsafe { _mm512_maskz_loadu_ps(mask, p) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            unsafe { _mm512_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn store_masked(p: *mut f32, mask: __mmask16, v: __m512) {
+            unsafe { _mm512_mask_storeu_ps(p, mask, v) }
+        }
+        #[inline(always)]
+        unsafe fn broadcast(p: *const f32) -> __m512 {
+            unsafe { _mm512_set1_ps(*p) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> __m512 {
+            unsafe { _mm512_set1_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
+    struct Avx2;
+
+    impl Isa for Avx2 {
+        type V = __m256;
+        type Mask = __m256i;
+        const LANES: usize = 8;
+        const MV: usize = 2;
+        const NR: usize = 6;
+        #[inline(always)]
+        unsafe fn zero() -> __m256 {
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn mask(rows: usize) -> __m256i {
+            // Lane l is on when l < rows (its sign bit set).
+            unsafe {
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(rows as i32), lanes)
+            }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m256 {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn load_masked(p: *const f32, mask: __m256i) -> __m256 {
+            unsafe { _mm256_maskload_ps(p, mask) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m256) {
+            unsafe { _mm256_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn store_masked(p: *mut f32, mask: __m256i, v: __m256) {
+            unsafe { _mm256_maskstore_ps(p, mask, v) }
+        }
+        #[inline(always)]
+        unsafe fn broadcast(p: *const f32) -> __m256 {
+            unsafe { _mm256_broadcast_ss(&*p) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> __m256 {
+            unsafe { _mm256_set1_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
+            unsafe { _mm256_fmadd_ps(a, b, c) }
+        }
+    }
+
+    /// A product as [`super::gemm`] takes it, bounds checked.
+    pub struct Product {
+        pub m: usize,
+        pub n: usize,
+        pub k: usize,
+        pub alpha: f32,
+        pub a: *const f32,
+        pub a_strides: (usize, usize),
+        pub b: *const f32,
+        pub b_strides: (usize, usize),
+        pub c: *mut f32,
+        pub ldc: usize,
+    }
+
+    /// See [`super::gemm`], with AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn gemm_avx512(product: &Product) {
+        unsafe { blocked::<Avx512>(product) }
+    }
+
+    /// See [`super::gemm`], with AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const N: usize>(
+    pub unsafe fn gemm_avx2(product: &Product) {
+        unsafe { blocked::<Avx2>(product) }
+    }
+
+    /// The most rows of a tile on any instruction set.
+    const MAX_MR: usize = 32;
+
+    /// Walks `k` in blocks of [`KC`] and, inside a block, every tile. The loop over tiles
+    /// keeps the smaller operand's block in L1: with more rows than columns (a forward
+    /// pass: many outputs, few samples) all the column tiles of one row panel run
+    /// together, else all the row panels of one column tile. When `A`'s rows are not
+    /// contiguous (a transposed weight matrix), each row panel's block is first copied
+    /// into a buffer laid out as the kernel reads it.
+    #[inline(always)]
+    unsafe fn blocked<I: Isa>(product: &Product) {
+        let &Product {
+            m,
+            n,
+            k,
+            alpha,
+            a,
+            a_strides: (asi, asp),
+            b,
+            b_strides: (bsk, bsn),
+            c,
+            ldc,
+        } = product;
+        let mr = I::MV * I::LANES;
+        // Row panels of a transposed A, copied column after column; only the values
+        // written are ever read (the kernel masks the rows past a panel's last).
+        let mut buffer = core::mem::MaybeUninit::<[f32; MAX_MR * KC]>::uninit();
+        let packed = buffer.as_mut_ptr() as *mut f32;
+        // Blocks of equal length, none longer than KC.
+        let kc_max = k.div_ceil(k.div_ceil(KC));
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = kc_max.min(k - p0);
+            let (a, b) = unsafe { (a.add(p0 * asp), b.add(p0 * bsk)) };
+            // A macro, not a closure: a closure would not inherit the target features.
+            macro_rules! visit {
+                ($i:expr, $j:expr, $a:expr, $lda:expr) => {{
+                    let (i, j) = ($i, $j);
+                    let tile = Tile {
+                        rows: (m - i).min(mr),
+                        cols: (n - j).min(I::NR),
+                        k: kc,
+                        alpha,
+                        a: $a,
+                        lda: $lda,
+                        b: unsafe { b.add(j * bsn) },
+                        // The stride that is not 1.
+                        bs: if bsn == 1 { bsk } else { bsn },
+                        c: unsafe { c.add(i + j * ldc) },
+                        ldc,
+                    };
+                    unsafe {
+                        if bsn == 1 {
+                            tile.run::<I, true>()
+                        } else {
+                            tile.run::<I, false>()
+                        }
+                    }
+                }};
+            }
+            if asi != 1 {
+                // A transposed A: copy each row panel first, so that its columns are
+                // contiguous for the kernel; the panel then serves every column tile.
+                for i in (0..m).step_by(mr) {
+                    let rows = (m - i).min(mr);
+                    for p in 0..kc {
+                        for r in 0..rows {
+                            unsafe { packed.add(p * mr + r).write(*a.add((i + r) * asi + p)) };
+                        }
+                    }
+                    for j in (0..n).step_by(I::NR) {
+                        visit!(i, j, packed as *const f32, mr);
+                    }
+                }
+            } else if m > n {
+                for i in (0..m).step_by(mr) {
+                    for j in (0..n).step_by(I::NR) {
+                        visit!(i, j, unsafe { a.add(i) }, asp);
+                    }
+                }
+            } else {
+                for j in (0..n).step_by(I::NR) {
+                    for i in (0..m).step_by(mr) {
+                        visit!(i, j, unsafe { a.add(i) }, asp);
+                    }
+                }
+            }
+            p0 += kc;
+        }
+    }
+
+    /// One tile's product: `C[rows x cols] += alpha A[rows x k] B[k x cols]`, with
+    /// `rows <= MV * LANES` and `cols <= NR`. `B` is read at `b[p * bs + j]` when its rows
+    /// are contiguous, else at `b[p + j * bs]`.
+    struct Tile {
+        rows: usize,
+        cols: usize,
         k: usize,
         alpha: f32,
         a: *const f32,
         lda: usize,
         b: *const f32,
-        bsk: usize,
-        bsn: usize,
+        bs: usize,
         c: *mut f32,
         ldc: usize,
-    ) {
-        unsafe {
-            let mut acc = [[_mm256_setzero_ps(); 2]; N];
-            for (j, column) in acc.iter_mut().enumerate() {
-                column[0] = _mm256_loadu_ps(c.add(j * ldc));
-                column[1] = _mm256_loadu_ps(c.add(j * ldc + 8));
+    }
+
+    impl Tile {
+        /// Dispatches to a kernel whose vector count, column count and masking are
+        /// constants.
+        #[inline(always)]
+        unsafe fn run<I: Isa, const ROWS: bool>(&self) {
+            let vectors = self.rows.div_ceil(I::LANES);
+            let tail = self.rows - (vectors - 1) * I::LANES;
+            macro_rules! by_columns {
+                ($mv:literal, $masked:literal) => {
+                    unsafe {
+                        match self.cols {
+                            1 => self.kernel::<I, ROWS, $mv, 1, $masked>(tail),
+                            2 => self.kernel::<I, ROWS, $mv, 2, $masked>(tail),
+                            3 => self.kernel::<I, ROWS, $mv, 3, $masked>(tail),
+                            4 => self.kernel::<I, ROWS, $mv, 4, $masked>(tail),
+                            5 => self.kernel::<I, ROWS, $mv, 5, $masked>(tail),
+                            6 => self.kernel::<I, ROWS, $mv, 6, $masked>(tail),
+                            7 => self.kernel::<I, ROWS, $mv, 7, $masked>(tail),
+                            8 => self.kernel::<I, ROWS, $mv, 8, $masked>(tail),
+                            9 => self.kernel::<I, ROWS, $mv, 9, $masked>(tail),
+                            10 => self.kernel::<I, ROWS, $mv, 10, $masked>(tail),
+                            11 => self.kernel::<I, ROWS, $mv, 11, $masked>(tail),
+                            _ => self.kernel::<I, ROWS, $mv, 12, $masked>(tail),
+                        }
+                    }
+                };
             }
-            let scale = _mm256_set1_ps(alpha);
-            for p in 0..k {
-                let a0 = _mm256_loadu_ps(a.add(p * lda));
-                let a1 = _mm256_loadu_ps(a.add(p * lda + 8));
-                let row = b.add(p * bsk);
-                for (j, column) in acc.iter_mut().enumerate() {
-                    let bj = _mm256_mul_ps(_mm256_broadcast_ss(&*row.add(j * bsn)), scale);
-                    column[0] = _mm256_fmadd_ps(a0, bj, column[0]);
-                    column[1] = _mm256_fmadd_ps(a1, bj, column[1]);
+            match (vectors, tail == I::LANES) {
+                (1, true) => by_columns!(1, false),
+                (1, false) => by_columns!(1, true),
+                (_, true) => by_columns!(2, false),
+                (_, false) => by_columns!(2, true),
+            }
+        }
+
+        /// The sums kept in `MV * N` registers; the last vector of each column has only
+        /// `tail` rows when `MASKED`.
+        #[inline(always)]
+        unsafe fn kernel<
+            I: Isa,
+            const ROWS: bool,
+            const MV: usize,
+            const N: usize,
+            const MASKED: bool,
+        >(
+            &self,
+            tail: usize,
+        ) {
+            unsafe {
+                let mask = I::mask(tail);
+                let mut acc = [[I::zero(); MV]; N];
+                let mut column = self.a;
+                for p in 0..self.k {
+                    let mut av = [I::zero(); MV];
+                    for (v, x) in av.iter_mut().enumerate() {
+                        *x = if MASKED && v == MV - 1 {
+                            I::load_masked(column.add(v * I::LANES), mask)
+                        } else {
+                            I::load(column.add(v * I::LANES))
+                        };
+                    }
+                    column = column.add(self.lda);
+                    for (j, sums) in acc.iter_mut().enumerate() {
+                        let bj = if ROWS {
+                            I::broadcast(self.b.add(p * self.bs + j))
+                        } else {
+                            I::broadcast(self.b.add(j * self.bs + p))
+                        };
+                        for (s, x) in sums.iter_mut().zip(&av) {
+                            *s = I::fma(*x, bj, *s);
+                        }
+                    }
                 }
-            }
-            for (j, column) in acc.iter().enumerate() {
-                _mm256_storeu_ps(c.add(j * ldc), column[0]);
-                _mm256_storeu_ps(c.add(j * ldc + 8), column[1]);
+                let alpha = I::splat(self.alpha);
+                for (j, sums) in acc.iter().enumerate() {
+                    for (v, s) in sums.iter().enumerate() {
+                        let p = self.c.add(j * self.ldc + v * I::LANES);
+                        if MASKED && v == MV - 1 {
+                            I::store_masked(p, mask, I::fma(*s, alpha, I::load_masked(p, mask)));
+                        } else {
+                            I::store(p, I::fma(*s, alpha, I::load(p)));
+                        }
+                    }
+                }
             }
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     extern crate std;
     use std::vec::Vec;
 
     use super::*;
 
-    /// The product by plain loops in f64.
+    /// The product by plain loops in f64, same arguments as [`gemm`].
     #[allow(clippy::too_many_arguments)] // the GEMM's shape and strides
     fn reference(
-        m: usize,
-        n: usize,
-        k: usize,
+        (m, n, k): (usize, usize, usize),
         alpha: f32,
         a: &[f32],
-        lda: usize,
+        (asi, asp): (usize, usize),
         b: &[f32],
-        bsk: usize,
-        bsn: usize,
+        (bsk, bsn): (usize, usize),
         c: &mut [f32],
         ldc: usize,
     ) {
         for j in 0..n {
             for i in 0..m {
-                let mut acc = f64::from(c[i + j * ldc]);
+                let mut acc = 0.0;
                 for p in 0..k {
-                    acc += f64::from(a[i + p * lda]) * f64::from(alpha * b[p * bsk + j * bsn]);
+                    acc += f64::from(a[i * asi + p * asp]) * f64::from(b[p * bsk + j * bsn]);
                 }
-                c[i + j * ldc] = acc as f32;
+                c[i + j * ldc] = (f64::from(c[i + j * ldc]) + f64::from(alpha) * acc) as f32;
+            }
+        }
+    }
+
+    /// The instruction sets this CPU has.
+    fn available() -> Vec<x86::Choice> {
+        let mut isas = Vec::new();
+        if std::is_x86_feature_detected!("avx512f") {
+            isas.push(x86::Choice::Avx512);
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            isas.push(x86::Choice::Avx2);
+        }
+        isas
+    }
+
+    #[test]
+    fn every_instruction_set_and_layout_matches_a_naive_product_for_odd_sizes() {
+        let mut rng = crate::Rng::seed_from_u64(1);
+        let isas = available();
+        // The CI machines have AVX2 and FMA: the kernels must run, not decline.
+        assert!(!isas.is_empty(), "no instruction set to test");
+        let sizes = [1, 3, 7, 17, 33, 129];
+        let shapes = sizes
+            .iter()
+            .flat_map(|&m| sizes.iter().map(move |&n| (m, n)))
+            .zip(sizes.iter().cycle().skip(2))
+            .map(|((m, n), &k)| (m, n, k))
+            .chain([(16, 6, 8), (32, 12, 64), (48, 24, 65), (784, 32, 130)]);
+        let mut random =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.uniform(-1.0, 1.0) as f32).collect() };
+        for isa in isas {
+            for (m, n, k) in shapes.clone() {
+                for layout in 0..4 {
+                    // Leading dimensions larger than the matrices: the kernels must use
+                    // them. A's rows or columns contiguous, and B's.
+                    let (transposed_a, transposed_b) = (layout & 1 == 1, layout & 2 == 2);
+                    let a_strides = if transposed_a { (k + 2, 1) } else { (1, m + 3) };
+                    let b_strides = if transposed_b { (n, 1) } else { (1, k) };
+                    let ldc = m + 1;
+                    let a = random((m + 3) * (k + 2));
+                    let b = random(k * n);
+                    let c0 = random(ldc * n);
+                    let (mut c, mut expected) = (c0.clone(), c0.clone());
+                    assert!(gemm_with(
+                        isa, m, n, k, -0.5f32, &a, a_strides, &b, b_strides, &mut c, ldc
+                    ));
+                    reference(
+                        (m, n, k),
+                        -0.5,
+                        &a,
+                        a_strides,
+                        &b,
+                        b_strides,
+                        &mut expected,
+                        ldc,
+                    );
+                    for (index, (x, y)) in c.iter().zip(&expected).enumerate() {
+                        let tolerance = 2e-6 * (1.0 + y.abs()) * (k as f32).sqrt();
+                        assert!(
+                            (x - y).abs() <= tolerance,
+                            "{isa:?} {m}x{n}x{k} layout {layout} at {index}: {x} vs {y}"
+                        );
+                    }
+                    // The rows between `m` and `ldc` are not the product's: untouched.
+                    for j in 0..n {
+                        assert_eq!(
+                            c[m + j * ldc..(j + 1) * ldc],
+                            c0[m + j * ldc..(j + 1) * ldc]
+                        );
+                    }
+                }
             }
         }
     }
 
     #[test]
-    fn matches_a_naive_product_for_odd_sizes_or_declines() {
-        let mut rng = crate::Rng::seed_from_u64(1);
-        let mut handled = 0;
-        for (m, n, k) in [
-            (1, 1, 1),
-            (3, 7, 17),
-            (17, 33, 3),
-            (33, 17, 129),
-            (129, 7, 33),
-            (16, 6, 8),
-            (32, 12, 1),
-        ] {
-            for transposed_b in [false, true] {
-                let (bsk, bsn) = if transposed_b { (n, 1) } else { (1, k) };
-                let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
-                let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
-                let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
-                let (mut c, mut expected) = (c0.clone(), c0.clone());
-                if !gemm(m, n, k, 0.5f32, &a, m, &b, bsk, bsn, &mut c, m) {
-                    assert_eq!(c, c0, "a declined product wrote");
-                    continue;
-                }
-                handled += 1;
-                reference(m, n, k, 0.5, &a, m, &b, bsk, bsn, &mut expected, m);
-                for (x, y) in c.iter().zip(&expected) {
-                    assert!(
-                        (x - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f32).sqrt(),
-                        "{m}x{n}x{k}: {x} vs {y}"
-                    );
-                }
-            }
-        }
-        // This machine's CI has AVX2 and FMA: the kernel must have run, not declined.
-        assert!(
-            !std::is_x86_feature_detected!("avx2") || handled > 0,
-            "the AVX2 kernel never ran"
-        );
-        // Never for f64, nor out of bounds.
+    fn declines_f64_empty_strided_and_out_of_bounds_products() {
         let mut c = [0.0f64; 4];
         assert!(!gemm(
-            2, 2, 2, 1.0f64, &[1.0; 4], 2, &[1.0; 4], 1, 2, &mut c, 2
+            2,
+            2,
+            2,
+            1.0f64,
+            &[1.0; 4],
+            (1, 2),
+            &[1.0; 4],
+            (1, 2),
+            &mut c,
+            2
         ));
-        let mut c = [0.0f32; 3];
+        let mut c = [7.0f32; 4];
+        // Neither stride of A is 1.
         assert!(!gemm(
-            2, 2, 2, 1.0f32, &[1.0; 4], 2, &[1.0; 4], 1, 2, &mut c, 2
+            2,
+            2,
+            2,
+            1.0f32,
+            &[1.0; 8],
+            (2, 4),
+            &[1.0; 4],
+            (1, 2),
+            &mut c,
+            2
         ));
+        assert!(!gemm(2, 2, 0, 1.0f32, &[], (1, 2), &[], (1, 2), &mut c, 2));
+        // C one element short.
+        assert!(!gemm(
+            2,
+            2,
+            2,
+            1.0f32,
+            &[1.0; 4],
+            (1, 2),
+            &[1.0; 4],
+            (1, 2),
+            &mut c[..3],
+            2
+        ));
+        assert_eq!(c, [7.0; 4]);
     }
 }
