@@ -147,20 +147,24 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
             );
         #[cfg(not(feature = "simd"))]
         let done = false;
-        for (i, wc) in self
-            .weight
-            .as_mut_slice()
-            .chunks_exact_mut(O)
-            .enumerate()
-            .filter(|_| !done)
-        {
-            for (b, dyc) in dys.chunks_exact(O).enumerate() {
-                kernels::axpy(alpha * xs[b * I + i], dyc, wc);
+        if !done {
+            let w = self.weight.as_mut_slice();
+            for b in 0..B {
+                // Column i of W gains x[i] alpha dy: index loops over constant bounds,
+                // which LLVM unrolls and vectorizes best for small layers.
+                let dy = &dys[b * O..(b + 1) * O];
+                for i in 0..I {
+                    let xi = xs[b * I + i];
+                    let column = &mut w[i * O..(i + 1) * O];
+                    for o in 0..O {
+                        column[o] += alpha * dy[o] * xi;
+                    }
+                }
             }
         }
         let bias = self.bias.as_mut_slice();
-        for dyc in dys.chunks_exact(O) {
-            kernels::axpy(alpha, dyc, bias);
+        for b in 0..B {
+            kernels::axpy(alpha, &dys[b * O..(b + 1) * O], bias);
         }
     }
 
@@ -189,13 +193,11 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 return;
             }
         }
-        for (dyc, dxc) in dy
-            .as_slice()
-            .chunks_exact(O)
-            .zip(dx.as_mut_slice().chunks_exact_mut(I))
-        {
-            for (wc, d) in w.chunks_exact(O).zip(dxc) {
-                *d = kernels::dot(wc, dyc);
+        let (dys, dxs) = (dy.as_slice(), dx.as_mut_slice());
+        for b in 0..B {
+            let dyc = &dys[b * O..(b + 1) * O];
+            for i in 0..I {
+                dxs[b * I + i] = kernels::dot(&w[i * O..(i + 1) * O], dyc);
             }
         }
     }

@@ -34,7 +34,7 @@ impl Loss for SoftmaxCrossEntropy {
     ) -> T {
         let rows = R.max(1);
         let scale = inverse_count::<T>(B);
-        grad.copy_from(output);
+        grad.as_mut_slice().copy_from_slice(output.as_slice());
         let mut total = T::zero();
         for ((zc, tc), gc) in output
             .as_slice()
