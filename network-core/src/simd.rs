@@ -2,7 +2,7 @@
 //! run time (feature `simd`, which needs `std` for CPU detection). Everything else, and
 //! every other target, uses the portable kernels; so does any product this module declines.
 //!
-//! The kernel keeps a tile of `C` in registers (32 x 8 with AVX-512, 16 x 6 with AVX2)
+//! The kernel keeps a tile of `C` in registers (32 x 12 with AVX-512, 16 x 6 with AVX2)
 //! while it walks a block of 64 products along `k`, so that the block of `A` it reads is
 //! reused from L1 by every tile of the same rows; rows past the last full vector are
 //! loaded and stored with masks, never by scalar code.
@@ -260,15 +260,48 @@ mod x86 {
     }
 
     /// See [`super::gemm`], with AVX-512F.
-    #[target_feature(enable = "avx512f")]
     pub unsafe fn gemm_avx512(product: &Product) {
-        unsafe { blocked::<Avx512>(product) }
+        unsafe {
+            if product.b_strides.1 == 1 {
+                avx512_rows(product)
+            } else {
+                avx512_columns(product)
+            }
+        }
     }
 
     /// See [`super::gemm`], with AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gemm_avx2(product: &Product) {
-        unsafe { blocked::<Avx2>(product) }
+        unsafe {
+            if product.b_strides.1 == 1 {
+                avx2_rows(product)
+            } else {
+                avx2_columns(product)
+            }
+        }
+    }
+
+    // One function per instruction set and layout of B: four functions of moderate size
+    // compile much faster than two holding every kernel.
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512_rows(product: &Product) {
+        unsafe { blocked::<Avx512, true>(product) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512_columns(product: &Product) {
+        unsafe { blocked::<Avx512, false>(product) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_rows(product: &Product) {
+        unsafe { blocked::<Avx2, true>(product) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_columns(product: &Product) {
+        unsafe { blocked::<Avx2, false>(product) }
     }
 
     /// The most rows of a tile on any instruction set.
@@ -281,7 +314,7 @@ mod x86 {
     /// contiguous (a transposed weight matrix), each row panel's block is first copied
     /// into a buffer laid out as the kernel reads it.
     #[inline(always)]
-    unsafe fn blocked<I: Isa>(product: &Product) {
+    unsafe fn blocked<I: Isa, const ROWS: bool>(product: &Product) {
         let &Product {
             m,
             n,
@@ -318,17 +351,11 @@ mod x86 {
                         lda: $lda,
                         b: unsafe { b.add(j * bsn) },
                         // The stride that is not 1.
-                        bs: if bsn == 1 { bsk } else { bsn },
+                        bs: if ROWS { bsk } else { bsn },
                         c: unsafe { c.add(i + j * ldc) },
                         ldc,
                     };
-                    unsafe {
-                        if bsn == 1 {
-                            tile.run::<I, true>()
-                        } else {
-                            tile.run::<I, false>()
-                        }
-                    }
+                    unsafe { tile.run::<I, ROWS>() }
                 }};
             }
             if asi != 1 {
@@ -426,6 +453,10 @@ mod x86 {
             &self,
             tail: usize,
         ) {
+            if N > I::NR {
+                // Never dispatched: lets the compiler drop the kernel.
+                return;
+            }
             unsafe {
                 let mask = I::mask(tail);
                 let mut acc = [[I::zero(); MV]; N];
