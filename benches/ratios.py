@@ -65,3 +65,9 @@ if batch.is_dir():
     for name in ("matrixmultiply_products", "generated_step", "generated_fused_step"):
         t = median(batch, name)
         print(f"| {name} | {fmt(t)} | {flops / t:.0f} | {100 * flops / t / peak:.0f}% |")
+    forward_flops = 2 * (784 * 128 * 32 + 128 * 10 * 32)
+    t = median(batch, "generated_forward_train")
+    print(f"| generated_forward_train (forward products only) | {fmt(t)} | "
+          f"{forward_flops / t:.0f} | {100 * forward_flops / t / peak:.0f}% |")
+    mm = median(batch, "matrixmultiply_products")
+    print(f"fused step / matrixmultiply: {median(batch, 'generated_fused_step') / mm:.2f}x")
