@@ -8,7 +8,8 @@
 //!
 //! FLOPs count 2 per multiply-add of the products the step performs: forward 784x128x32
 //! and 128x10x32; backward dW2 10x128x32, dH 128x10x32, dW1 128x784x32 (no input gradient
-//! for the first layer).
+//! for the first layer). `generated_forward_train` times the forward pass alone (its two
+//! products, bias and ReLU), to tell the forward kernel from the backward ones.
 
 use std::hint::black_box;
 
