@@ -555,7 +555,14 @@ mod tests {
             .flat_map(|&m| sizes.iter().map(move |&n| (m, n)))
             .zip(sizes.iter().cycle().skip(2))
             .map(|((m, n), &k)| (m, n, k))
-            .chain([(16, 6, 8), (32, 12, 64), (48, 24, 65), (784, 32, 130)]);
+            // Tile edges, and products longer than one block along k (KC = 256).
+            .chain([
+                (16, 6, 8),
+                (32, 12, 64),
+                (48, 24, 65),
+                (784, 32, 130),
+                (40, 13, 777),
+            ]);
         let mut random =
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.uniform(-1.0, 1.0) as f32).collect() };
         for isa in isas {
