@@ -31,8 +31,17 @@ pub fn backward_body(net: &Network, mode: Mode) -> TokenStream {
     let last = net.nodes.last().expect("validated: at least one layer");
     let d = format_ident!("__d_{}", last.name);
     let nodes = backward_nodes(&net.nodes, false, &quote!(__x), &d, None, mode, true);
+    // A last Dense layer without activation only reads its output gradient: borrow it
+    // instead of copying `OUT x B` values onto the stack. Anything else changes it in
+    // place (an activation's or a norm's backward, dropout's mask), so gets a copy.
+    let read_only = matches!(last.kind, NodeKind::Dense { .. }) && activation_value(last).is_none();
+    let bind = if read_only {
+        quote!(let #d = __d_out;)
+    } else {
+        quote!(let mut #d = *__d_out;)
+    };
     quote! {
-        let mut #d = *__d_out;
+        #bind
         #nodes
     }
 }

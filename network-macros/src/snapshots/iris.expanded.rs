@@ -88,7 +88,7 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         __grads: &mut Self,
         __d_x: ::core::option::Option<&mut ::network::__private::SMatrix<T, 4, B>>,
     ) {
-        let mut __d_logits = *__d_out;
+        let __d_logits = __d_out;
         self.logits.backward_params(&__tape.deeper, &__d_logits, &mut __grads.logits);
         let mut __d_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.logits.backward_input(&__d_logits, &mut __d_deeper);
@@ -122,7 +122,7 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         __d_out: &::network::__private::SMatrix<T, 3, B>,
         __lr: T,
     ) {
-        let mut __d_logits = *__d_out;
+        let __d_logits = __d_out;
         let mut __d_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.logits.backward_input(&__d_logits, &mut __d_deeper);
         self.logits.sgd_update(&__tape.deeper, &__d_logits, __lr);
