@@ -64,16 +64,15 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 oc.copy_from_slice(self.bias.as_slice());
             }
             let (w, xs) = (self.weight.as_slice(), x.as_slice());
-            let (strides_w, strides_x) = ((1, O), (1, I));
             if crate::simd::gemm(
                 O,
                 B,
                 I,
                 T::one(),
                 w,
-                strides_w,
+                (1, O),
                 xs,
-                strides_x,
+                (1, I),
                 out.as_mut_slice(),
                 O,
             ) {
