@@ -19,7 +19,9 @@ pub struct Dense<T: Scalar, const I: usize, const O: usize> {
     pub bias: SVector<T, O>,
 }
 
-/// Batches of at least this many samples use the `simd` products when enabled.
+/// Batches of at least this many samples use the `simd` matrix products when enabled;
+/// smaller ones use its one-sample products, sample after sample. (A one-sample product
+/// declines exactly when every other would: by type and CPU, never midway.)
 #[cfg(feature = "simd")]
 const SIMD_BATCH: usize = 8;
 
@@ -76,6 +78,15 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 out.as_mut_slice(),
                 O,
             ) {
+                return;
+            }
+        } else {
+            let (w, bias) = (self.weight.as_slice(), self.bias.as_slice());
+            let chunks = x.as_slice().chunks_exact(I);
+            if chunks
+                .zip(out.as_mut_slice().chunks_exact_mut(O))
+                .all(|(xc, oc)| crate::simd::gemv::<T, O, I>(w, xc, bias, oc))
+            {
                 return;
             }
         }
@@ -144,6 +155,15 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 self.weight.as_mut_slice(),
                 O,
             );
+        #[cfg(feature = "simd")]
+        let done = done
+            || (B < SIMD_BATCH
+                && xs
+                    .chunks_exact(I)
+                    .zip(dys.chunks_exact(O))
+                    .all(|(xc, dyc)| {
+                        crate::simd::ger::<T, O, I>(alpha, dyc, xc, self.weight.as_mut_slice())
+                    }));
         #[cfg(not(feature = "simd"))]
         let done = false;
         if !done {
@@ -189,6 +209,14 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 dx.as_mut_slice(),
                 I,
             ) {
+                return;
+            }
+        } else {
+            let chunks = dy.as_slice().chunks_exact(O);
+            if chunks
+                .zip(dx.as_mut_slice().chunks_exact_mut(I))
+                .all(|(dyc, dxc)| crate::simd::gemv_t::<T, O, I>(w, dyc, dxc))
+            {
                 return;
             }
         }
@@ -321,6 +349,14 @@ mod tests {
             epsilon = 1e-4,
             max_relative = 1e-4
         );
+        let mut dx = SMatrix::<f32, I, B>::zeros();
+        layer.backward_input(&dy, &mut dx);
+        assert_relative_eq!(
+            dx,
+            layer.weight.transpose() * dy,
+            epsilon = 1e-4,
+            max_relative = 1e-4
+        );
         let mut updated = layer.clone();
         updated.sgd_update(&x, &dy, 0.1);
         assert_relative_eq!(
@@ -333,6 +369,13 @@ mod tests {
 
     #[test]
     fn f32_batch_products_match_nalgebra() {
+        // One sample and small batches (the `simd` one-sample products, or portable code
+        // for small layers), then batches of 8 and more (the `simd` matrix products).
+        check_f32_batches::<16, 16, 1>();
+        check_f32_batches::<17, 33, 3>();
+        check_f32_batches::<9, 129, 1>();
+        check_f32_batches::<4, 16, 1>();
+        check_f32_batches::<33, 7, 7>();
         check_f32_batches::<7, 33, 8>();
         check_f32_batches::<129, 17, 33>();
         check_f32_batches::<33, 129, 17>();

@@ -1,6 +1,8 @@
 //! Matrix products for batches on x86-64, with AVX-512 or with AVX2 and FMA, chosen at
-//! run time (feature `simd`, which needs `std` for CPU detection). Everything else, and
-//! every other target, uses the portable kernels; so does any product this module declines.
+//! run time (feature `simd`, which needs `std` for CPU detection), and the one-sample
+//! products of a dense layer ([`gemv`], [`gemv_t`], [`ger`]) with AVX2 and FMA. Everything
+//! else, and every other target, uses the portable kernels; so does any product this
+//! module declines.
 //!
 //! The kernel keeps a tile of `C` in registers (32 x 12 with AVX-512, 16 x 6 with AVX2)
 //! while it walks a block of at most 256 products along `k`, applying `alpha` once at
@@ -37,14 +39,10 @@ pub fn gemm<T: Scalar>(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        let isa = if std::is_x86_feature_detected!("avx512f") {
-            x86::Choice::Avx512
-        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            x86::Choice::Avx2
-        } else {
-            return false;
-        };
-        gemm_with(isa, m, n, k, alpha, a, a_strides, b, b_strides, c, ldc)
+        match x86::Choice::detect() {
+            Some(isa) => gemm_with(isa, m, n, k, alpha, a, a_strides, b, b_strides, c, ldc),
+            None => false,
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -110,6 +108,96 @@ fn gemm_with<T: Scalar>(
     true
 }
 
+/// One sample through a dense layer: `y = A x + b`, where `A` is the `M x N`
+/// column-major matrix `a` (`A(i, j) = a[i + j * M]`, a layer's weights), `x` has `N`
+/// elements and `b` and `y` have `M`. Returns `false` (and does nothing) unless `T` is
+/// `f32`, `M >= 8`, the slices have those lengths, and the CPU has AVX2 and FMA.
+///
+/// The one-sample products use 8-lane AVX2 even where AVX-512 is available: a tiny
+/// network's training step is a chain of short dependent steps, most of them scalar or
+/// SSE code (activations, the loss), and on the Xeon we measure, mixing 512-bit
+/// instructions into that chain made the 4-16-16-3 step 27% slower than AVX2 did. The
+/// sizes are constants, so that a small layer's product is straight-line code; columns
+/// shorter than a vector are left to the portable kernels, which LLVM unrolls for the
+/// constant sizes.
+pub fn gemv<T: Scalar, const M: usize, const N: usize>(
+    a: &[T],
+    x: &[T],
+    b: &[T],
+    y: &mut [T],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if b.len() == M {
+        if let Some((a, x, y)) = one_sample::<T, M, N>((a, x, y), (M * N, N, M)) {
+            // SAFETY: `one_sample` checked the CPU, the type and the lengths (and `b`'s
+            // above).
+            unsafe { x86::gemv::<M, N>(a, x, b.as_ptr() as *const f32, y) };
+            return true;
+        }
+    }
+    let _ = (a, x, b, y);
+    false
+}
+
+/// One sample's input gradient: `y = A^T x`, with `A` as in [`gemv`], `x` of `M`
+/// elements and `y` of `N` (overwritten). Same conditions as [`gemv`].
+pub fn gemv_t<T: Scalar, const M: usize, const N: usize>(a: &[T], x: &[T], y: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some((a, x, y)) = one_sample::<T, M, N>((a, x, y), (M * N, M, N)) {
+        // SAFETY: `one_sample` checked the CPU, the type and the lengths.
+        unsafe { x86::gemv_t::<M, N>(a, x, y) };
+        return true;
+    }
+    let _ = (a, x, y);
+    false
+}
+
+/// One sample's weight update: `A += alpha x y^T`, with `A` as in [`gemv`] (here
+/// mutable), `x` of `M` elements and `y` of `N`. Same conditions as [`gemv`].
+pub fn ger<T: Scalar, const M: usize, const N: usize>(
+    alpha: T,
+    x: &[T],
+    y: &[T],
+    a: &mut [T],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some((x, y, a)) = one_sample::<T, M, N>((x, y, a), (M, N, M * N)) {
+        // SAFETY: `one_sample` checked the CPU, the type and the lengths.
+        unsafe { x86::ger::<M, N>(alpha.as_f64() as f32, x, y, a) };
+        return true;
+    }
+    let _ = (alpha, x, y, a);
+    false
+}
+
+/// Below this many multiply-adds a one-sample product stays portable: the call and the
+/// CPU check cost more than they save (measured on 2-8-1 and 4-16-16-3: only the 16 x 16
+/// layer gained).
+#[cfg(target_arch = "x86_64")]
+const MIN_PRODUCTS: usize = 128;
+
+/// The pointers of two input slices and one output slice of `f32`, if the CPU has AVX2
+/// and FMA, `T` is `f32`, `M >= 8` (a column fills a vector), the product has at least
+/// [`MIN_PRODUCTS`] multiply-adds, and the slices have exactly the given lengths.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::type_complexity)] // three pointers
+fn one_sample<T: Scalar, const M: usize, const N: usize>(
+    (p, q, out): (&[T], &[T], &mut [T]),
+    lengths: (usize, usize, usize),
+) -> Option<(*const f32, *const f32, *mut f32)> {
+    (TypeId::of::<T>() == TypeId::of::<f32>()
+        && M >= 8
+        && M * N >= MIN_PRODUCTS
+        && (p.len(), q.len(), out.len()) == lengths
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma"))
+    .then_some((
+        p.as_ptr() as *const f32,
+        q.as_ptr() as *const f32,
+        out.as_mut_ptr() as *mut f32,
+    ))
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::*;
@@ -121,6 +209,22 @@ mod x86 {
         Avx512,
         /// AVX2 and FMA: 8 lanes, 16 registers.
         Avx2,
+    }
+
+    impl Choice {
+        /// The best instruction set this CPU has, if any (a cached load after the first
+        /// call).
+        #[inline]
+        pub fn detect() -> Option<Choice> {
+            if std::is_x86_feature_detected!("avx512f") {
+                Some(Choice::Avx512)
+            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            {
+                Some(Choice::Avx2)
+            } else {
+                None
+            }
+        }
     }
 
     /// Products along `k` done per visit of a tile (a block of 32 rows of `A` is 32 KiB);
@@ -499,11 +603,178 @@ mod x86 {
             }
         }
     }
+    // The one-sample products, AVX2 and FMA only (see `super::gemv` for why). One small
+    // function per product and size: with the sizes constant, a small layer's product is
+    // unrolled into straight-line code. `M >= 8` throughout.
+
+    const LANES: usize = 8;
+
+    /// Vector `v` of a column of `M` rows: the last one is masked when `M` is not a
+    /// multiple of the lanes.
+    #[inline(always)]
+    unsafe fn load_part<const M: usize>(p: *const f32, v: usize) -> __m256 {
+        unsafe {
+            if !M.is_multiple_of(LANES) && v == M / LANES {
+                _mm256_maskload_ps(p, Avx2::mask(M % LANES))
+            } else {
+                _mm256_loadu_ps(p)
+            }
+        }
+    }
+
+    /// `y = A x + b`: panels of up to two vectors of rows, each summed over the columns
+    /// in four independent chains (one chain would wait on the FMA latency). `y` is only
+    /// written: reading it back as a vector right after the caller's narrower stores
+    /// would stall until they complete.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gemv<const M: usize, const N: usize>(
+        a: *const f32,
+        x: *const f32,
+        b: *const f32,
+        y: *mut f32,
+    ) {
+        const CHAINS: usize = 4;
+        let vectors = M.div_ceil(LANES);
+        let mut v0 = 0;
+        while v0 < vectors {
+            let mut acc = [[_mm256_setzero_ps(); 2]; CHAINS];
+            // A macro, not a closure: a closure would not inherit the target features.
+            macro_rules! column {
+                ($j:expr, $sums:expr) => {{
+                    let (j, sums): (usize, &mut [__m256; 2]) = ($j, $sums);
+                    unsafe {
+                        let xj = _mm256_broadcast_ss(&*x.add(j));
+                        for (dv, s) in sums.iter_mut().enumerate() {
+                            let v = v0 + dv;
+                            if v < vectors {
+                                let w = load_part::<M>(a.add(j * M + v * LANES), v);
+                                *s = _mm256_fmadd_ps(w, xj, *s);
+                            }
+                        }
+                    }
+                }};
+            }
+            let full = N - N % CHAINS;
+            for j in (0..full).step_by(CHAINS) {
+                for (c, sums) in acc.iter_mut().enumerate() {
+                    column!(j + c, sums);
+                }
+            }
+            for (c, sums) in acc.iter_mut().enumerate().take(N % CHAINS) {
+                column!(full + c, sums);
+            }
+            let [c0, c1, c2, c3] = acc;
+            for (dv, (((s0, s1), s2), s3)) in c0.iter().zip(c1).zip(c2).zip(c3).enumerate() {
+                let v = v0 + dv;
+                if v < vectors {
+                    unsafe {
+                        let sum = _mm256_add_ps(_mm256_add_ps(*s0, s1), _mm256_add_ps(s2, s3));
+                        let sum = _mm256_add_ps(load_part::<M>(b.add(v * LANES), v), sum);
+                        let p = y.add(v * LANES);
+                        if !M.is_multiple_of(LANES) && v == M / LANES {
+                            _mm256_maskstore_ps(p, Avx2::mask(M % LANES), sum);
+                        } else {
+                            _mm256_storeu_ps(p, sum);
+                        }
+                    }
+                }
+            }
+            v0 += 2;
+        }
+    }
+
+    /// `y = A^T x`: each column's dot product with `x` stays a vector of partial sums,
+    /// and eight of them are summed across lanes together into one vector of `y`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gemv_t<const M: usize, const N: usize>(
+        a: *const f32,
+        x: *const f32,
+        y: *mut f32,
+    ) {
+        let vectors = M.div_ceil(LANES);
+        let mut j0 = 0;
+        while j0 < N {
+            let columns = (N - j0).min(LANES);
+            // The loop over columns is innermost and of constant length, so that it is
+            // unrolled and the sums stay in registers.
+            let mut dots = [_mm256_setzero_ps(); LANES];
+            for v in 0..vectors {
+                unsafe {
+                    let xv = load_part::<M>(x.add(v * LANES), v);
+                    for (c, dot) in dots.iter_mut().enumerate() {
+                        if c < columns {
+                            let w = load_part::<M>(a.add((j0 + c) * M + v * LANES), v);
+                            *dot = _mm256_fmadd_ps(w, xv, *dot);
+                        }
+                    }
+                }
+            }
+            unsafe {
+                let sums = sum_lanes(&dots);
+                if columns == LANES {
+                    _mm256_storeu_ps(y.add(j0), sums);
+                } else {
+                    _mm256_maskstore_ps(y.add(j0), Avx2::mask(columns), sums);
+                }
+            }
+            j0 += LANES;
+        }
+    }
+
+    /// Lane `j` of the result is the sum of the eight lanes of `v[j]`.
+    #[inline(always)]
+    unsafe fn sum_lanes(v: &[__m256; LANES]) -> __m256 {
+        unsafe {
+            // [v0 01, v0 23, v1 01, v1 23, v0 45, v0 67, v1 45, v1 67], ...
+            let t0 = _mm256_hadd_ps(v[0], v[1]);
+            let t1 = _mm256_hadd_ps(v[2], v[3]);
+            let t2 = _mm256_hadd_ps(v[4], v[5]);
+            let t3 = _mm256_hadd_ps(v[6], v[7]);
+            // [v0 0123, v1 0123, v2 0123, v3 0123, v0 4567, v1 4567, v2 4567, v3 4567]
+            let u0 = _mm256_hadd_ps(t0, t1);
+            let u1 = _mm256_hadd_ps(t2, t3);
+            // The low halves of u0 and u1 plus their high halves.
+            _mm256_add_ps(
+                _mm256_permute2f128_ps(u0, u1, 0x20),
+                _mm256_permute2f128_ps(u0, u1, 0x31),
+            )
+        }
+    }
+
+    /// `A += alpha x y^T`, a column at a time. The rows past the last full vector are
+    /// updated by scalar code: a masked store followed by a load of the next column,
+    /// which shares its vector, stalls until the store completes (measured with masks:
+    /// 3 x 16 took 112 ns).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn ger<const M: usize, const N: usize>(
+        alpha: f32,
+        x: *const f32,
+        y: *const f32,
+        a: *mut f32,
+    ) {
+        let vectors = M / LANES;
+        for j in 0..N {
+            unsafe {
+                let yj = alpha * *y.add(j);
+                let scale = _mm256_set1_ps(yj);
+                let column = a.add(j * M);
+                for v in 0..vectors {
+                    let p = column.add(v * LANES);
+                    let xv = _mm256_loadu_ps(x.add(v * LANES));
+                    _mm256_storeu_ps(p, _mm256_fmadd_ps(scale, xv, _mm256_loadu_ps(p)));
+                }
+                for r in vectors * LANES..M {
+                    *column.add(r) += yj * *x.add(r);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     extern crate std;
+    use std::vec;
     use std::vec::Vec;
 
     use super::*;
@@ -608,6 +879,108 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The three one-sample products of an `M x N` matrix against f64 loops.
+    fn check_one_sample<const M: usize, const N: usize>(rng: &mut crate::Rng) {
+        let mut random =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.uniform(-1.0, 1.0) as f32).collect() };
+        let (a, x_m, x_n, b) = (random(M * N), random(M), random(N), random(M));
+        let close = |got: &[f32], expected: &[f64], what: &str| {
+            for (index, (g, e)) in got.iter().zip(expected).enumerate() {
+                let tolerance = 2e-6 * (1.0 + e.abs()) * ((M + N) as f64).sqrt();
+                assert!(
+                    (f64::from(*g) - e).abs() <= tolerance,
+                    "{what} {M}x{N} at {index}: {g} vs {e}"
+                );
+            }
+        };
+        let element = |i: usize, j: usize| f64::from(a[i + j * M]);
+
+        let mut y = vec![f32::NAN; M];
+        assert!(gemv::<f32, M, N>(&a, &x_n, &b, &mut y), "gemv {M}x{N}");
+        let expected: Vec<f64> = (0..M)
+            .map(|i| {
+                f64::from(b[i])
+                    + (0..N)
+                        .map(|j| element(i, j) * f64::from(x_n[j]))
+                        .sum::<f64>()
+            })
+            .collect();
+        close(&y, &expected, "gemv");
+
+        let mut y = vec![f32::NAN; N];
+        assert!(gemv_t::<f32, M, N>(&a, &x_m, &mut y), "gemv_t {M}x{N}");
+        let expected: Vec<f64> = (0..N)
+            .map(|j| {
+                (0..M)
+                    .map(|i| element(i, j) * f64::from(x_m[i]))
+                    .sum::<f64>()
+            })
+            .collect();
+        close(&y, &expected, "gemv_t");
+
+        let mut updated = a.clone();
+        assert!(
+            ger::<f32, M, N>(-0.5, &x_m, &x_n, &mut updated),
+            "ger {M}x{N}"
+        );
+        let expected: Vec<f64> = (0..M * N)
+            .map(|k| element(k % M, k / M) - 0.5 * f64::from(x_m[k % M]) * f64::from(x_n[k / M]))
+            .collect();
+        close(&updated, &expected, "ger");
+    }
+
+    #[test]
+    fn one_sample_products_match_naive_loops_for_odd_sizes() {
+        // The CI machines have AVX2 and FMA: the kernels must run, not decline.
+        assert!(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"));
+        let mut rng = crate::Rng::seed_from_u64(2);
+        // Columns of one vector exactly, one vector and a masked tail, many vectors;
+        // row counts that leave partial groups of eight columns for `gemv_t`.
+        check_one_sample::<8, 16>(&mut rng);
+        check_one_sample::<16, 16>(&mut rng);
+        check_one_sample::<9, 17>(&mut rng);
+        check_one_sample::<17, 17>(&mut rng);
+        check_one_sample::<17, 129>(&mut rng);
+        check_one_sample::<33, 7>(&mut rng);
+        check_one_sample::<33, 33>(&mut rng);
+        check_one_sample::<129, 1>(&mut rng);
+        check_one_sample::<129, 3>(&mut rng);
+        check_one_sample::<129, 129>(&mut rng);
+    }
+
+    #[test]
+    fn one_sample_products_decline_small_f64_and_misshapen_operands() {
+        let mut y = [7.0f32; 16];
+        // Columns shorter than a vector, and products too small to gain.
+        assert!(!gemv::<f32, 3, 129>(
+            &[1.0; 387],
+            &[1.0; 129],
+            &[0.0; 3],
+            &mut y[..3]
+        ));
+        assert!(!gemv_t::<f32, 8, 2>(&[1.0; 16], &[1.0; 8], &mut y[..2]));
+        assert!(!gemv_t::<f64, 16, 16>(
+            &[1.0; 256],
+            &[1.0; 16],
+            &mut [0.0; 16]
+        ));
+        // A matrix one element short, a bias of the wrong length.
+        assert!(!gemv_t::<f32, 16, 16>(&[1.0; 255], &[1.0; 16], &mut y));
+        assert!(!gemv::<f32, 16, 16>(
+            &[1.0; 256],
+            &[1.0; 16],
+            &[0.0; 15],
+            &mut y
+        ));
+        assert!(!ger::<f32, 16, 16>(
+            1.0,
+            &[1.0; 16],
+            &[1.0; 15],
+            &mut [0.0; 256]
+        ));
+        assert_eq!(y, [7.0; 16]);
     }
 
     #[test]
