@@ -43,11 +43,17 @@ if checkpoint:
 tiny = [p for p in root.iterdir() if (p / "plain_loops").is_dir()]
 if tiny:
     print()
-    print("| tiny network | hand-written plain loops | generated | ratio |")
-    print("|---|---|---|---|")
+    print("| tiny network | hand-written plain loops | generated | ratio | plain loops, crate's tanh | ratio |")
+    print("|---|---|---|---|---|---|")
     for group in sorted(tiny):
         plain, generated = median(group, "plain_loops"), median(group, "generated")
-        print(f"| {group.name.removeprefix('tiny_')} | {fmt(plain)} | {fmt(generated)} | {generated / plain:.2f}x |")
+        row = f"| {group.name.removeprefix('tiny_')} | {fmt(plain)} | {fmt(generated)} | {generated / plain:.2f}x |"
+        if (group / "plain_loops_tanh_f32").is_dir():
+            ours = median(group, "plain_loops_tanh_f32")
+            row += f" {fmt(ours)} | {generated / ours:.2f}x |"
+        else:
+            row += " | |"
+        print(row)
 
 batch = root / "batch_784-128-10_b32"
 if batch.is_dir():

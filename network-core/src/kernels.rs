@@ -42,9 +42,101 @@ pub fn axpy<T: Scalar>(alpha: T, x: &[T], y: &mut [T]) {
     }
 }
 
+/// `tanh(x)` for `f32` without branches or calls, so that LLVM vectorizes a loop of them
+/// (libm's `tanhf` is a call with branches, one element at a time). Below 0.625 in
+/// magnitude an odd polynomial (Cephes' `tanhf` coefficients), above it
+/// `1 - 2 / (exp(2|x|) + 1)` with the sign of `x`. At most 2 ulp from the exact value
+/// (1.27 measured over every 97th `f32` in `[-12, 12]`; libm's `tanhf` is within 1),
+/// `NaN` stays `NaN`, and plain `f32` arithmetic gives the same bits on every target.
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' coefficients as published
+pub fn tanh_f32(x: f32) -> f32 {
+    const SIGN: u32 = 0x8000_0000;
+    let a = f32::from_bits(x.to_bits() & !SIGN);
+    let z = a * a;
+    let small =
+        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328_2e-1)
+            * z
+            * a
+            + a;
+    // Past 9.02 the result rounds to 1; clamping keeps exp finite. Not `min`: it would
+    // turn NaN into a number.
+    let clamped = if a > 10.0 { 10.0 } else { a };
+    let large = 1.0 - 2.0 / (exp_f32(2.0 * clamped) + 1.0);
+    let magnitude = if a < 0.625 { small } else { large };
+    // tanh is odd: the sign of x (which also keeps -0).
+    f32::from_bits(magnitude.to_bits() | (x.to_bits() & SIGN))
+}
+
+/// `exp(x)` for `x` in `[-87, 88]` without branches (Cephes' `expf`): `x = n ln 2 + r`
+/// with `n` rounded to nearest (a magic-number addition, exact in IEEE arithmetic),
+/// a degree-7 polynomial in `r`, and `2^n` built in the exponent bits.
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' coefficients as published
+fn exp_f32(x: f32) -> f32 {
+    // 1.5 * 2^23: adding it rounds to an integer kept in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
+    let shifted = x * core::f32::consts::LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
+    let k = shifted.to_bits().wrapping_sub(MAGIC.to_bits());
+    // ln 2 in two parts, the first exact in a few bits, so that `n * C1` is exact.
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1)
+        * (r * r)
+        + r
+        + 1.0;
+    p * f32::from_bits(k.wrapping_add(127) << 23)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Distance in units in the last place between an `f32` and the exact value.
+    fn ulps(got: f32, exact: f64) -> f64 {
+        let rounded = exact as f32;
+        let ulp = f64::from(f32::from_bits(rounded.abs().to_bits() + 1) - rounded.abs());
+        (f64::from(got) - exact).abs() / ulp
+    }
+
+    #[test]
+    fn tanh_is_within_two_ulp_everywhere() {
+        let mut worst = (0.0f64, 0.0f32);
+        let mut bits = (-12.0f32).to_bits();
+        // Every 97th f32 from -12 down to -0 (bits decreasing), then from 0 to 12.
+        while f32::from_bits(bits) < 0.0 || bits == (-0.0f32).to_bits() {
+            let x = f32::from_bits(bits);
+            let error = ulps(tanh_f32(x), libm::tanh(f64::from(x)));
+            if error > worst.0 {
+                worst = (error, x);
+            }
+            bits = bits.saturating_sub(97);
+            if bits < 0x8000_0000 {
+                break;
+            }
+        }
+        let mut x = 0.0f32;
+        while x <= 12.0 {
+            let error = ulps(tanh_f32(x), libm::tanh(f64::from(x)));
+            if error > worst.0 {
+                worst = (error, x);
+            }
+            x = f32::from_bits(x.to_bits() + 97);
+        }
+        assert!(worst.0 <= 2.0, "{} ulp at {}", worst.0, worst.1);
+        // The ends and the special values.
+        assert_eq!(tanh_f32(0.0).to_bits(), 0.0f32.to_bits());
+        assert_eq!(tanh_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh_f32(1e30), 1.0);
+        assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
+        assert!(tanh_f32(f32::NAN).is_nan());
+        assert_eq!(tanh_f32(1e-30), 1e-30);
+    }
 
     #[test]
     fn dot_and_axpy_match_naive_loops_for_odd_lengths() {

@@ -39,6 +39,14 @@ pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'stat
     /// The error function, from `libm` on every target (GELU needs it; nalgebra's
     /// `RealField` has none).
     fn erf(self) -> Self;
+
+    /// `tanh` as the [`Tanh`](crate::activation::Tanh) activation computes it: for `f32`
+    /// [`kernels::tanh_f32`](crate::kernels::tanh_f32), branch-free so that a layer's
+    /// activations vectorize; otherwise `libm`'s.
+    #[inline(always)]
+    fn branchless_tanh(self) -> Self {
+        self.tanh()
+    }
 }
 
 impl Scalar for f32 {
@@ -67,6 +75,11 @@ impl Scalar for f32 {
 
     fn erf(self) -> Self {
         libm::erff(self)
+    }
+
+    #[inline(always)]
+    fn branchless_tanh(self) -> Self {
+        crate::kernels::tanh_f32(self)
     }
 }
 
