@@ -8,7 +8,8 @@ use core::fmt::{Debug, Display};
 /// Transcendental functions come from nalgebra's [`RealField`](nalgebra::RealField),
 /// which this crate builds with `libm-force`: `exp`, `tanh` and friends are computed by
 /// the `libm` crate on every target, so a host and a microcontroller produce the same
-/// bits for the same operations.
+/// bits for the same operations. (The f32 [`Tanh`](crate::activation::Tanh) activation
+/// uses [`branchless_tanh`](Self::branchless_tanh), plain arithmetic, equally portable.)
 pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'static {
     /// The type's name as written in Rust (`"f32"`).
     const NAME: &'static str;
