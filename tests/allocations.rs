@@ -60,6 +60,15 @@ fn a_training_step_allocates_nothing() {
     let x = SMatrix::<f32, 8, 16>::from_fn(|r, c| ((r * 16 + c) as f32).sin());
     let y = SMatrix::<f32, 3, 16>::from_fn(|r, c| if c % 3 == r { 1.0 } else { 0.0 });
 
+    // One sample and a batch of 3: the `simd` one-sample products (layers a and b are
+    // large enough for them), sample after sample.
+    let one = SMatrix::<f32, 8, 1>::from_fn(|r, _| (r as f32).cos());
+    let one_y = SMatrix::<f32, 3, 1>::new(0.0, 1.0, 0.0);
+    let mut one_tape = Net::<f32>::new_tape::<1>();
+    let few = x.fixed_columns::<3>(0).into_owned();
+    let few_y = y.fixed_columns::<3>(0).into_owned();
+    let mut few_tape = Net::<f32>::new_tape::<3>();
+
     // Once per process, the standard library's CPU feature detection (which the `simd`
     // products consult) reads an environment variable: warm it up, then count.
     compute_gradients(
@@ -105,6 +114,27 @@ fn a_training_step_allocates_nothing() {
         );
         net.backward_sgd(&x, &tape, &d_out, 1e-3);
         assert!(loss.is_finite() && grad_norm(&grads).is_finite());
+
+        let _ = net.forward(&one);
+        let mut d_one = SMatrix::<f32, 3, 1>::zeros();
+        SoftmaxCrossEntropy.loss_and_grad(
+            net.forward_train(&one, &mut one_tape, &mut rng),
+            &one_y,
+            &mut d_one,
+        );
+        net.backward_sgd(&one, &one_tape, &d_one, 1e-3);
+        let few_loss = compute_gradients(
+            &mut net,
+            &few,
+            &few_y,
+            &SoftmaxCrossEntropy,
+            &mut few_tape,
+            &mut grads,
+            &mut rng,
+        )
+        .unwrap();
+        adam.step(&mut net, &grads);
+        assert!(few_loss.is_finite());
     }
     assert_eq!(
         ALLOCATIONS.load(Ordering::SeqCst) - before,
