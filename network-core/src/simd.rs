@@ -111,7 +111,8 @@ fn gemm_with<T: Scalar>(
 /// One sample through a dense layer: `y = A x + b`, where `A` is the `M x N`
 /// column-major matrix `a` (`A(i, j) = a[i + j * M]`, a layer's weights), `x` has `N`
 /// elements and `b` and `y` have `M`. Returns `false` (and does nothing) unless `T` is
-/// `f32`, `M >= 8`, the slices have those lengths, and the CPU has AVX2 and FMA.
+/// `f32`, `M >= 8` and `M * N >= 128` (smaller products are faster in portable code), the
+/// slices have those lengths, and the CPU has AVX2 and FMA.
 ///
 /// The one-sample products use 8-lane AVX2 even where AVX-512 is available: a tiny
 /// network's training step is a chain of short dependent steps, most of them scalar or
