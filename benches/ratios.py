@@ -55,6 +55,15 @@ if tiny:
             row += " | |"
         print(row)
 
+activations = sorted(p for p in root.iterdir() if p.name.startswith("activation_"))
+if activations:
+    print()
+    print("| 16 activations | libm | network (branch-free) | ratio |")
+    print("|---|---|---|---|")
+    for group in activations:
+        libm, ours = median(group, "libm"), median(group, "network")
+        print(f"| {group.name.removeprefix('activation_')} | {fmt(libm)} | {fmt(ours)} | {ours / libm:.2f}x |")
+
 batch = root / "batch_784-128-10_b32"
 if batch.is_dir():
     flops = 2 * (784 * 128 * 32 + 128 * 10 * 32 * 3 + 128 * 784 * 32)

@@ -230,5 +230,41 @@ fn tiny(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tiny);
+/// The activations alone over a 16-wide layer output: libm (a call with branches per
+/// element) against the crate's branch-free kernels, which LLVM vectorizes.
+fn activations(c: &mut Criterion) {
+    let x: [f32; 16] = core::array::from_fn(|i| (i as f32 - 8.0) * 0.7);
+    let libm_sigmoid = |v: f32| {
+        if v >= 0.0 {
+            1.0 / (1.0 + libm::expf(-v))
+        } else {
+            let e = libm::expf(v);
+            e / (1.0 + e)
+        }
+    };
+    let mut group = c.benchmark_group("activation_tanh_16");
+    group.bench_function("libm", |b| b.iter(|| black_box(x).map(libm::tanhf)));
+    group.bench_function("network", |b| {
+        b.iter(|| {
+            let mut v = black_box(x);
+            v.iter_mut()
+                .for_each(|e| *e = network::kernels::tanh_f32(*e));
+            v
+        })
+    });
+    group.finish();
+    let mut group = c.benchmark_group("activation_sigmoid_16");
+    group.bench_function("libm", |b| b.iter(|| black_box(x).map(libm_sigmoid)));
+    group.bench_function("network", |b| {
+        b.iter(|| {
+            let mut v = black_box(x);
+            v.iter_mut()
+                .for_each(|e| *e = network::kernels::sigmoid_f32(*e));
+            v
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tiny, activations);
 criterion_main!(benches);

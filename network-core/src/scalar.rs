@@ -8,8 +8,10 @@ use core::fmt::{Debug, Display};
 /// Transcendental functions come from nalgebra's [`RealField`](nalgebra::RealField),
 /// which this crate builds with `libm-force`: `exp`, `tanh` and friends are computed by
 /// the `libm` crate on every target, so a host and a microcontroller produce the same
-/// bits for the same operations. (The f32 [`Tanh`](crate::activation::Tanh) activation
-/// uses [`branchless_tanh`](Self::branchless_tanh), plain arithmetic, equally portable.)
+/// bits for the same operations. (The f32 [`Tanh`](crate::activation::Tanh) and
+/// [`Sigmoid`](crate::activation::Sigmoid) activations use
+/// [`branchless_tanh`](Self::branchless_tanh) and
+/// [`branchless_sigmoid`](Self::branchless_sigmoid): plain arithmetic, equally portable.)
 pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'static {
     /// The type's name as written in Rust (`"f32"`).
     const NAME: &'static str;
@@ -48,6 +50,20 @@ pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'stat
     fn branchless_tanh(self) -> Self {
         self.tanh()
     }
+
+    /// The logistic sigmoid as the [`Sigmoid`](crate::activation::Sigmoid) activation
+    /// computes it: for `f32` [`kernels::sigmoid_f32`](crate::kernels::sigmoid_f32),
+    /// branch-free; otherwise `1 / (1 + e^-x)`, or `e^x / (1 + e^x)` for negative `x`,
+    /// with `libm`'s `exp`.
+    #[inline(always)]
+    fn branchless_sigmoid(self) -> Self {
+        if self >= Self::zero() {
+            Self::one() / (Self::one() + (-self).exp())
+        } else {
+            let e = self.exp();
+            e / (Self::one() + e)
+        }
+    }
 }
 
 impl Scalar for f32 {
@@ -81,6 +97,11 @@ impl Scalar for f32 {
     #[inline(always)]
     fn branchless_tanh(self) -> Self {
         crate::kernels::tanh_f32(self)
+    }
+
+    #[inline(always)]
+    fn branchless_sigmoid(self) -> Self {
+        crate::kernels::sigmoid_f32(self)
     }
 }
 
