@@ -142,28 +142,15 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         let xs = x.as_slice();
         let dys = dy.as_slice();
         #[cfg(feature = "simd")]
-        let done = B >= SIMD_BATCH
-            && crate::simd::gemm(
-                O,
-                I,
-                B,
-                alpha,
-                dys,
-                (1, O),
-                xs,
-                (I, 1),
-                self.weight.as_mut_slice(),
-                O,
-            );
-        #[cfg(feature = "simd")]
-        let done = done
-            || (B < SIMD_BATCH
-                && xs
-                    .chunks_exact(I)
-                    .zip(dys.chunks_exact(O))
-                    .all(|(xc, dyc)| {
-                        crate::simd::ger::<T, O, I>(alpha, dyc, xc, self.weight.as_mut_slice())
-                    }));
+        let done = {
+            let w = self.weight.as_mut_slice();
+            if B >= SIMD_BATCH {
+                crate::simd::gemm(O, I, B, alpha, dys, (1, O), xs, (I, 1), w, O)
+            } else {
+                let mut samples = xs.chunks_exact(I).zip(dys.chunks_exact(O));
+                samples.all(|(xc, dyc)| crate::simd::ger::<T, O, I>(alpha, dyc, xc, w))
+            }
+        };
         #[cfg(not(feature = "simd"))]
         let done = false;
         if !done {

@@ -608,17 +608,35 @@ mod x86 {
     // function per product and size: with the sizes constant, a small layer's product is
     // unrolled into straight-line code. `M >= 8` throughout.
 
-    const LANES: usize = 8;
+    const LANES: usize = <Avx2 as Isa>::LANES;
 
-    /// Vector `v` of a column of `M` rows: the last one is masked when `M` is not a
-    /// multiple of the lanes.
+    /// Whether vector `v` of a column of `M` rows is the partial last one.
+    #[inline(always)]
+    fn is_partial<const M: usize>(v: usize) -> bool {
+        !M.is_multiple_of(LANES) && v == M / LANES
+    }
+
+    /// Vector `v` of a column of `M` rows, masked if it is the partial last one.
     #[inline(always)]
     unsafe fn load_part<const M: usize>(p: *const f32, v: usize) -> __m256 {
         unsafe {
-            if !M.is_multiple_of(LANES) && v == M / LANES {
-                _mm256_maskload_ps(p, Avx2::mask(M % LANES))
+            if is_partial::<M>(v) {
+                Avx2::load_masked(p, Avx2::mask(M % LANES))
             } else {
-                _mm256_loadu_ps(p)
+                Avx2::load(p)
+            }
+        }
+    }
+
+    /// Stores vector `v` of a column of `M` rows, masked like [`load_part`]. For outputs
+    /// only: see [`ger`] on masked stores into the matrix.
+    #[inline(always)]
+    unsafe fn store_part<const M: usize>(p: *mut f32, v: usize, value: __m256) {
+        unsafe {
+            if is_partial::<M>(v) {
+                Avx2::store_masked(p, Avx2::mask(M % LANES), value)
+            } else {
+                Avx2::store(p, value)
             }
         }
     }
@@ -638,18 +656,18 @@ mod x86 {
         let vectors = M.div_ceil(LANES);
         let mut v0 = 0;
         while v0 < vectors {
-            let mut acc = [[_mm256_setzero_ps(); 2]; CHAINS];
+            let mut acc = [[unsafe { Avx2::zero() }; 2]; CHAINS];
             // A macro, not a closure: a closure would not inherit the target features.
             macro_rules! column {
                 ($j:expr, $sums:expr) => {{
                     let (j, sums): (usize, &mut [__m256; 2]) = ($j, $sums);
                     unsafe {
-                        let xj = _mm256_broadcast_ss(&*x.add(j));
+                        let xj = Avx2::broadcast(x.add(j));
                         for (dv, s) in sums.iter_mut().enumerate() {
                             let v = v0 + dv;
                             if v < vectors {
                                 let w = load_part::<M>(a.add(j * M + v * LANES), v);
-                                *s = _mm256_fmadd_ps(w, xj, *s);
+                                *s = Avx2::fma(w, xj, *s);
                             }
                         }
                     }
@@ -671,12 +689,7 @@ mod x86 {
                     unsafe {
                         let sum = _mm256_add_ps(_mm256_add_ps(*s0, s1), _mm256_add_ps(s2, s3));
                         let sum = _mm256_add_ps(load_part::<M>(b.add(v * LANES), v), sum);
-                        let p = y.add(v * LANES);
-                        if !M.is_multiple_of(LANES) && v == M / LANES {
-                            _mm256_maskstore_ps(p, Avx2::mask(M % LANES), sum);
-                        } else {
-                            _mm256_storeu_ps(p, sum);
-                        }
+                        store_part::<M>(y.add(v * LANES), v, sum);
                     }
                 }
             }
@@ -698,14 +711,14 @@ mod x86 {
             let columns = (N - j0).min(LANES);
             // The loop over columns is innermost and of constant length, so that it is
             // unrolled and the sums stay in registers.
-            let mut dots = [_mm256_setzero_ps(); LANES];
+            let mut dots = [unsafe { Avx2::zero() }; LANES];
             for v in 0..vectors {
                 unsafe {
                     let xv = load_part::<M>(x.add(v * LANES), v);
                     for (c, dot) in dots.iter_mut().enumerate() {
                         if c < columns {
                             let w = load_part::<M>(a.add((j0 + c) * M + v * LANES), v);
-                            *dot = _mm256_fmadd_ps(w, xv, *dot);
+                            *dot = Avx2::fma(w, xv, *dot);
                         }
                     }
                 }
@@ -713,9 +726,9 @@ mod x86 {
             unsafe {
                 let sums = sum_lanes(&dots);
                 if columns == LANES {
-                    _mm256_storeu_ps(y.add(j0), sums);
+                    Avx2::store(y.add(j0), sums);
                 } else {
-                    _mm256_maskstore_ps(y.add(j0), Avx2::mask(columns), sums);
+                    Avx2::store_masked(y.add(j0), Avx2::mask(columns), sums);
                 }
             }
             j0 += LANES;
@@ -757,12 +770,14 @@ mod x86 {
         for j in 0..N {
             unsafe {
                 let yj = alpha * *y.add(j);
-                let scale = _mm256_set1_ps(yj);
+                let scale = Avx2::splat(yj);
                 let column = a.add(j * M);
                 for v in 0..vectors {
                     let p = column.add(v * LANES);
-                    let xv = _mm256_loadu_ps(x.add(v * LANES));
-                    _mm256_storeu_ps(p, _mm256_fmadd_ps(scale, xv, _mm256_loadu_ps(p)));
+                    Avx2::store(
+                        p,
+                        Avx2::fma(scale, Avx2::load(x.add(v * LANES)), Avx2::load(p)),
+                    );
                 }
                 for r in vectors * LANES..M {
                     *column.add(r) += yj * *x.add(r);
