@@ -126,30 +126,29 @@ mod tests {
         (f64::from(got) - exact).abs() / ulp
     }
 
+    /// The largest error of `f` against `exact`, in ulp, over every 97th f32 from `low`
+    /// (negative) up to -0 and from 0 up to `high`, with the input where it occurs.
+    fn worst_ulps(
+        f: impl Fn(f32) -> f32,
+        exact: impl Fn(f32) -> f64,
+        low: f32,
+        high: f32,
+    ) -> (f64, f32) {
+        let negative = (0x8000_0000..=low.to_bits()).rev().step_by(97);
+        let positive = (0..=high.to_bits()).step_by(97);
+        negative
+            .chain(positive)
+            .map(f32::from_bits)
+            .map(|x| (ulps(f(x), exact(x)), x))
+            .fold(
+                (0.0, 0.0),
+                |worst, next| if next.0 > worst.0 { next } else { worst },
+            )
+    }
+
     #[test]
     fn tanh_is_within_two_ulp_everywhere() {
-        let mut worst = (0.0f64, 0.0f32);
-        let mut bits = (-12.0f32).to_bits();
-        // Every 97th f32 from -12 down to -0 (bits decreasing), then from 0 to 12.
-        while f32::from_bits(bits) < 0.0 || bits == (-0.0f32).to_bits() {
-            let x = f32::from_bits(bits);
-            let error = ulps(tanh_f32(x), libm::tanh(f64::from(x)));
-            if error > worst.0 {
-                worst = (error, x);
-            }
-            bits = bits.saturating_sub(97);
-            if bits < 0x8000_0000 {
-                break;
-            }
-        }
-        let mut x = 0.0f32;
-        while x <= 12.0 {
-            let error = ulps(tanh_f32(x), libm::tanh(f64::from(x)));
-            if error > worst.0 {
-                worst = (error, x);
-            }
-            x = f32::from_bits(x.to_bits() + 97);
-        }
+        let worst = worst_ulps(tanh_f32, |x| libm::tanh(f64::from(x)), -12.0, 12.0);
         assert!(worst.0 <= 2.0, "{} ulp at {}", worst.0, worst.1);
         // The ends and the special values.
         assert_eq!(tanh_f32(0.0).to_bits(), 0.0f32.to_bits());
@@ -163,24 +162,7 @@ mod tests {
     #[test]
     fn sigmoid_is_within_two_and_a_half_ulp_down_to_the_smallest_normal() {
         let exact = |x: f32| 1.0 / (1.0 + libm::exp(-f64::from(x)));
-        let mut worst = (0.0f64, 0.0f32);
-        let mut check = |x: f32| {
-            let error = ulps(sigmoid_f32(x), exact(x));
-            if error > worst.0 {
-                worst = (error, x);
-            }
-        };
-        // Every 97th f32 from -87 up to -0, then from 0 up to 20.
-        let mut bits = (-87.0f32).to_bits();
-        while bits > 0x8000_0000 {
-            check(f32::from_bits(bits));
-            bits -= 97;
-        }
-        let mut x = 0.0f32;
-        while x <= 20.0 {
-            check(x);
-            x = f32::from_bits(x.to_bits() + 97);
-        }
+        let worst = worst_ulps(sigmoid_f32, exact, -87.0, 20.0);
         assert!(worst.0 <= 2.5, "{} ulp at {}", worst.0, worst.1);
         assert_eq!(sigmoid_f32(0.0), 0.5);
         assert_eq!(sigmoid_f32(-0.0), 0.5);
