@@ -2,7 +2,7 @@
 
 use nalgebra::{SMatrix, SVector};
 
-use crate::{kernels, Init, Rng, Scalar};
+use crate::{kernels, Init, Rng, Scalar, Zeroable};
 
 /// A fully connected layer `y = W x + b` with `I` inputs and `O` outputs.
 ///
@@ -18,6 +18,8 @@ pub struct Dense<T: Scalar, const I: usize, const O: usize> {
     /// Biases, `[O]`.
     pub bias: SVector<T, O>,
 }
+
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, const I: usize, const O: usize] Dense<T, I, O> { weight, bias });
 
 /// Batches of at least this many samples use the `simd` matrix products when enabled;
 /// smaller ones use its one-sample products, sample after sample. (A one-sample product
@@ -317,7 +319,10 @@ mod tests {
     fn check_f32_batches<const I: usize, const O: usize, const B: usize>() {
         let mut rng = Rng::seed_from_u64((I * 7 + O * 3 + B) as u64);
         let mut layer = Dense::<f32, I, O>::zeros();
-        layer.initialize(Init::Xavier, &mut rng);
+        // Drawn directly, not by `initialize`: its libm `sqrt` is inline assembly, which
+        // Miri (`scripts/miri.sh` runs this test) cannot run.
+        let bound = 1.0 / (I as f64 + 1.0);
+        layer.weight = SMatrix::from_fn(|_, _| rng.uniform(-bound, bound) as f32);
         layer.bias = SVector::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32);
         let x = SMatrix::<f32, I, B>::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32);
         let dy = SMatrix::<f32, O, B>::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32);
@@ -360,10 +365,15 @@ mod tests {
         // for small layers), then batches of 8 and more (the `simd` matrix products).
         check_f32_batches::<16, 16, 1>();
         check_f32_batches::<17, 33, 3>();
+        check_f32_batches::<7, 33, 8>();
+        // Under Miri (`scripts/miri.sh`) the sizes above reach every kernel (one sample,
+        // a masked column, several row panels at batch 8); the larger ones take hours.
+        if cfg!(miri) {
+            return;
+        }
         check_f32_batches::<9, 129, 1>();
         check_f32_batches::<4, 16, 1>();
         check_f32_batches::<33, 7, 7>();
-        check_f32_batches::<7, 33, 8>();
         check_f32_batches::<129, 17, 33>();
         check_f32_batches::<33, 129, 17>();
         check_f32_batches::<65, 48, 32>();

@@ -77,11 +77,19 @@ fn gemm_with<T: Scalar>(
     {
         return false;
     }
-    // Bounds, checked once: every index the kernel touches is inside the slices.
-    let last_a = (m - 1) * a_strides.0 + (k - 1) * a_strides.1;
-    let last_b = (k - 1) * b_strides.0 + (n - 1) * b_strides.1;
-    let last_c = (m - 1) + (n - 1) * ldc;
-    if last_a >= a.len() || last_b >= b.len() || last_c >= c.len() {
+    // Bounds, checked once: every index the kernel touches is inside the slices. The
+    // arithmetic is checked too: a stride large enough to wrap `usize` would otherwise
+    // pass and let the kernel read and write outside the slices.
+    let last = |rows: usize, cols: usize, (s0, s1): (usize, usize)| {
+        (rows - 1)
+            .checked_mul(s0)?
+            .checked_add((cols - 1).checked_mul(s1)?)
+    };
+    let inside = |last: Option<usize>, len: usize| last.is_some_and(|last| last < len);
+    if !inside(last(m, k, a_strides), a.len())
+        || !inside(last(k, n, b_strides), b.len())
+        || !inside(last(m, n, (1, ldc)), c.len())
+    {
         return false;
     }
     let product = x86::Product {
@@ -568,8 +576,10 @@ mod x86 {
             unsafe {
                 let mask = I::mask(tail);
                 let mut acc = [[I::zero(); MV]; N];
-                let mut column = self.a;
                 for p in 0..self.k {
+                    // Computed from `p`, never advanced past the last column: a pointer
+                    // beyond its allocation is undefined behaviour even if never read.
+                    let column = self.a.add(p * self.lda);
                     let mut av = [I::zero(); MV];
                     for (v, x) in av.iter_mut().enumerate() {
                         *x = if MASKED && v == MV - 1 {
@@ -578,7 +588,6 @@ mod x86 {
                             I::load(column.add(v * I::LANES))
                         };
                     }
-                    column = column.add(self.lda);
                     for (j, sums) in acc.iter_mut().enumerate() {
                         let bj = if ROWS {
                             I::broadcast(self.b.add(p * self.bs + j))
@@ -836,32 +845,49 @@ mod tests {
         let isas = available();
         // The CI machines have AVX2 and FMA: the kernels must run, not decline.
         assert!(!isas.is_empty(), "no instruction set to test");
-        let sizes = [1, 3, 7, 17, 33, 129];
+        // Under Miri (`scripts/miri.sh`), fewer and smaller shapes that still reach
+        // every kernel: one and two vectors of rows, masked and full, several row panels
+        // and column tiles, and a product longer than one block along k (KC = 256).
+        let (sizes, edges): (&[usize], &[(usize, usize, usize)]) = if cfg!(miri) {
+            (&[1, 3, 17], &[(16, 6, 8), (33, 13, 3), (9, 2, 300)])
+        } else {
+            (
+                &[1, 3, 7, 17, 33, 129],
+                &[
+                    (16, 6, 8),
+                    (32, 12, 64),
+                    (48, 24, 65),
+                    (784, 32, 130),
+                    (40, 13, 777),
+                ],
+            )
+        };
         let shapes = sizes
             .iter()
             .flat_map(|&m| sizes.iter().map(move |&n| (m, n)))
             .zip(sizes.iter().cycle().skip(2))
             .map(|((m, n), &k)| (m, n, k))
-            // Tile edges, and products longer than one block along k (KC = 256).
-            .chain([
-                (16, 6, 8),
-                (32, 12, 64),
-                (48, 24, 65),
-                (784, 32, 130),
-                (40, 13, 777),
-            ]);
+            // Tile edges, and products longer than one block along k.
+            .chain(edges.iter().copied());
         let mut random =
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.uniform(-1.0, 1.0) as f32).collect() };
         for isa in isas {
             for (m, n, k) in shapes.clone() {
-                for layout in 0..4 {
-                    // Leading dimensions larger than the matrices: the kernels must use
-                    // them. A's rows or columns contiguous, and B's.
+                for layout in 0..8 {
+                    // A's rows or columns contiguous, and B's. Leading dimensions larger
+                    // than the matrices (the kernels must use them), or A exactly as long
+                    // as the matrix, as a layer's weights are (no pointer may step past
+                    // its end).
                     let (transposed_a, transposed_b) = (layout & 1 == 1, layout & 2 == 2);
-                    let a_strides = if transposed_a { (k + 2, 1) } else { (1, m + 3) };
+                    let pad = if layout & 4 == 4 { 0 } else { 1 };
+                    let a_strides = if transposed_a {
+                        (k + 2 * pad, 1)
+                    } else {
+                        (1, m + 3 * pad)
+                    };
                     let b_strides = if transposed_b { (n, 1) } else { (1, k) };
                     let ldc = m + 1;
-                    let a = random((m + 3) * (k + 2));
+                    let a = random((m + 3 * pad) * (k + 2 * pad));
                     let b = random(k * n);
                     let c0 = random(ldc * n);
                     let (mut c, mut expected) = (c0.clone(), c0.clone());
@@ -997,6 +1023,34 @@ mod tests {
             &mut [0.0; 256]
         ));
         assert_eq!(y, [7.0; 16]);
+    }
+
+    #[test]
+    fn declines_strides_whose_bounds_would_wrap() {
+        // Each product's last index overflows `usize`; wrapping arithmetic would land it
+        // back inside the slices (which are large enough for the product otherwise) and
+        // let the kernel read and write far outside them.
+        let (a, b) = ([1.0f32; 16], [1.0f32; 16]);
+        let mut c = [7.0f32; 16];
+        let (max, half) = (usize::MAX, 1usize << (usize::BITS - 1));
+        for ((m, n, k), a_strides, b_strides, ldc) in [
+            // A: (m - 1) * 1 + (k - 1) * MAX = 1 + MAX wraps to 0.
+            ((2, 2, 2), (1, max), (1, 2), 2),
+            // A: (m - 1) * 2^63 = 2 * 2^63 wraps to 0 (a transposed A).
+            ((3, 2, 2), (half, 1), (1, 2), 3),
+            // B: (k - 1) * 2^63 = 2 * 2^63 wraps to 0.
+            ((2, 2, 3), (1, 2), (half, 1), 2),
+            // C: (m - 1) + (n - 1) * MAX = 1 + MAX wraps to 0.
+            ((2, 2, 2), (1, 2), (1, 2), max),
+            // C: (n - 1) * 2^63 = 2 * 2^63 wraps to 0.
+            ((1, 3, 2), (1, 1), (1, 2), half),
+        ] {
+            assert!(
+                !gemm(m, n, k, 1.0f32, &a, a_strides, &b, b_strides, &mut c, ldc),
+                "accepted {m}x{n}x{k} with strides {a_strides:?} {b_strides:?} ldc {ldc}"
+            );
+        }
+        assert_eq!(c, [7.0; 16]);
     }
 
     #[test]
