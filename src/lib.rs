@@ -178,7 +178,8 @@ pub mod __private {
     pub use network_core::nalgebra::SMatrix;
     pub use network_core::summary::Summary;
     pub use network_core::{
-        mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Dense, Dropout, Init,
-        LayerInfo, LayerNorm, Network, ParamInfo, ParamKind, Params, Rng, Scalar, Zeroable,
+        assert_zeroable, mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Dense,
+        Dropout, Init, LayerInfo, LayerNorm, Network, ParamInfo, ParamKind, Params, Rng, Scalar,
+        Zeroable,
     };
 }

@@ -44,6 +44,8 @@ pub use norm::{BatchNorm, LayerNorm, BATCH_NORM_MOMENTUM, NORM_EPS};
 pub use rng::Rng;
 pub use scalar::Scalar;
 pub use train::{compute_gradients, compute_gradients_inspect, NumericError};
+#[doc(hidden)]
+pub use zeroable::assert_zeroable;
 pub use zeroable::Zeroable;
 
 /// A residual block's output: `out = skip + body`. The sizes are equal in any network

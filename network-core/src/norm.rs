@@ -3,7 +3,7 @@
 
 use nalgebra::{SMatrix, SVector};
 
-use crate::Scalar;
+use crate::{Scalar, Zeroable};
 
 /// Batch normalization over the batch, per feature, with PyTorch's semantics
 /// (`BatchNorm1d(N)`, momentum 0.1, eps 1e-5):
@@ -28,6 +28,8 @@ pub struct BatchNorm<T: Scalar, const N: usize> {
     /// Running variance `[N]` (buffer).
     pub running_var: SVector<T, N>,
 }
+
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, const N: usize] BatchNorm<T, N> { weight, bias, running_mean, running_var });
 
 /// PyTorch's default momentum of the running estimates.
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
@@ -173,6 +175,8 @@ pub struct LayerNorm<T: Scalar, const N: usize> {
     /// Shift `[N]` (β).
     pub bias: SVector<T, N>,
 }
+
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, const N: usize] LayerNorm<T, N> { weight, bias });
 
 impl<T: Scalar, const N: usize> LayerNorm<T, N> {
     /// Trainable scalars: `2 N`.

@@ -1,5 +1,5 @@
 use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
-use crate::{Params, Scalar};
+use crate::{Params, Scalar, Zeroable};
 
 /// AdaGrad, as PyTorch's `Adagrad(lr, lr_decay, weight_decay,
 /// initial_accumulator_value, eps)`:
@@ -29,6 +29,8 @@ pub struct AdaGrad<T, P> {
     steps: u64,
 }
 
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] AdaGrad<T, P> { lr, lr_decay, weight_decay, eps, decay_bias, sum, steps });
+
 impl<T: Scalar, P: Params<T>> AdaGrad<T, P> {
     /// Bytes of optimizer state: one parameter-shaped buffer.
     pub const STATE_BYTES: usize = core::mem::size_of::<P>();
@@ -55,6 +57,8 @@ impl<T: Scalar, P: Params<T>> AdaGrad<T, P> {
 }
 
 impl<T: Scalar, P: Params<T>> Optimizer<T, P> for AdaGrad<T, P> {
+    const NAME: &'static str = "AdaGrad";
+
     fn lr(&self) -> T {
         self.lr
     }
@@ -79,7 +83,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for AdaGrad<T, P> {
                 *p -= clr * g / (s.sqrt() + self.eps);
             }
         }
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
     }
 
     fn steps(&self) -> u64 {

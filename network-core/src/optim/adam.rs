@@ -1,5 +1,5 @@
 use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
-use crate::{Params, Scalar};
+use crate::{Params, Scalar, Zeroable};
 
 /// Hyper-parameters of [`Adam`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,6 +82,9 @@ pub struct Adam<T, P> {
     steps: u64,
 }
 
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] Adam<T, P> { config, m, v, v_max, steps });
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable] AdamConfig<T> { lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, decay_bias });
+
 impl<T: Scalar, P: Params<T>> Adam<T, P> {
     /// Bytes of optimizer state: three parameter-shaped buffers.
     pub const STATE_BYTES: usize = 3 * core::mem::size_of::<P>();
@@ -99,6 +102,8 @@ impl<T: Scalar, P: Params<T>> Adam<T, P> {
 }
 
 impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Adam<T, P> {
+    const NAME: &'static str = "Adam";
+
     fn lr(&self) -> T {
         self.config.lr
     }
@@ -109,7 +114,10 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Adam<T, P> {
 
     fn step(&mut self, params: &mut P, grads: &P) {
         let c = self.config;
-        let t = (self.steps + 1) as i32;
+        // The step number of the bias corrections, saturated at `i32::MAX` (`powi` takes
+        // an `i32`; a wrapped, negative `t` would turn every weight into NaN at step
+        // 2^31). By then `beta^t` is 0 for any `beta < 1`, as it is at every larger `t`.
+        let t = i32::try_from(self.steps.saturating_add(1)).unwrap_or(i32::MAX);
         let correction1 = T::one() - c.beta1.powi(t);
         let correction2_sqrt = (T::one() - c.beta2.powi(t)).sqrt();
         let step_size = c.lr / correction1;
@@ -143,7 +151,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Adam<T, P> {
                 *p -= step_size * m[i] / (second.sqrt() / correction2_sqrt + c.eps);
             }
         }
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
     }
 
     fn steps(&self) -> u64 {
@@ -192,6 +200,34 @@ mod tests {
             run(Adam::new(adamw)),
             [0.7526387941542629, -1.8003800507027052, 0.3717589010479696],
         );
+    }
+
+    #[test]
+    fn a_step_count_past_i32_or_at_u64_max_stays_finite() {
+        type Toy = super::super::testing::Toy;
+        // Bias corrections at a huge step count are those of the limit: 1. A step then
+        // is plain `lr * m / (sqrt(v) + eps)` of the first moments.
+        for steps in [(1 << 31) - 1, 1 << 31, 1 << 40, u64::MAX - 1, u64::MAX] {
+            let mut params = Toy::new([1.0, -2.0], 0.5);
+            let grads = Toy::new([0.5, -1.0], 2.0);
+            let mut adam = Adam::<f64, Toy>::new(AdamConfig::adam(0.1));
+            adam.set_steps(steps);
+            adam.step(&mut params, &grads);
+            for (p, (start, g)) in params
+                .all()
+                .iter()
+                .zip([1.0, -2.0, 0.5].iter().zip(grads.all()))
+            {
+                let m = 0.1 * g;
+                let v = 0.001 * g * g;
+                let expected = start - 0.1 * m / (v.sqrt() + 1e-8);
+                assert!(
+                    (p - expected).abs() < 1e-12,
+                    "step {steps}: {p} vs {expected}"
+                );
+            }
+            assert_eq!(adam.steps(), steps.saturating_add(1));
+        }
     }
 
     #[test]

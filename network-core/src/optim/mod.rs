@@ -25,6 +25,10 @@ use crate::{ParamKind, Params, Scalar};
 
 /// An optimizer: updates parameters from their gradients.
 pub trait Optimizer<T: Scalar, P: Params<T>> {
+    /// The optimizer's name (`"Adam"`, `"Sgd"`, ...), stored in checkpoints so that one
+    /// optimizer's state is never loaded into another whose state has the same size.
+    const NAME: &'static str;
+
     /// The learning rate the next step uses.
     fn lr(&self) -> T;
 

@@ -1,5 +1,5 @@
 use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
-use crate::{Params, Scalar};
+use crate::{Params, Scalar, Zeroable};
 
 /// SGD with momentum, optional dampening and Nesterov momentum, as PyTorch's
 /// `SGD(lr, momentum, dampening, weight_decay, nesterov)`:
@@ -32,6 +32,8 @@ pub struct Momentum<T, P> {
     steps: u64,
 }
 
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] Momentum<T, P> { lr, momentum, dampening, nesterov, weight_decay, decay_bias, buffer, steps });
+
 impl<T: Scalar, P: Params<T>> Momentum<T, P> {
     /// Bytes of optimizer state: one parameter-shaped buffer.
     pub const STATE_BYTES: usize = core::mem::size_of::<P>();
@@ -60,6 +62,8 @@ impl<T: Scalar, P: Params<T>> Momentum<T, P> {
 }
 
 impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Momentum<T, P> {
+    const NAME: &'static str = "Momentum";
+
     fn lr(&self) -> T {
         self.lr
     }
@@ -94,7 +98,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Momentum<T, P> {
                 *p -= self.lr * direction;
             }
         }
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
     }
 
     fn steps(&self) -> u64 {

@@ -1,5 +1,5 @@
 use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
-use crate::{Params, Scalar};
+use crate::{Params, Scalar, Zeroable};
 
 /// Hyper-parameters of [`RmsProp`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,6 +56,9 @@ pub struct RmsProp<T, P> {
     steps: u64,
 }
 
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] RmsProp<T, P> { config, square_avg, grad_avg, buffer, steps });
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable] RmsPropConfig<T> { lr, alpha, eps, weight_decay, momentum, centered, decay_bias });
+
 impl<T: Scalar, P: Params<T>> RmsProp<T, P> {
     /// Bytes of optimizer state: three parameter-shaped buffers.
     pub const STATE_BYTES: usize = 3 * core::mem::size_of::<P>();
@@ -73,6 +76,8 @@ impl<T: Scalar, P: Params<T>> RmsProp<T, P> {
 }
 
 impl<T: Scalar, P: Params<T>> Optimizer<T, P> for RmsProp<T, P> {
+    const NAME: &'static str = "RmsProp";
+
     fn lr(&self) -> T {
         self.config.lr
     }
@@ -107,7 +112,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for RmsProp<T, P> {
                 }
             }
         }
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
     }
 
     fn steps(&self) -> u64 {

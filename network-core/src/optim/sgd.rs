@@ -1,5 +1,5 @@
 use super::{decay_for, Optimizer};
-use crate::{kernels, Params, Scalar};
+use crate::{kernels, Params, Scalar, Zeroable};
 
 /// Plain stochastic gradient descent: `p -= lr * (g + weight_decay * p)` (PyTorch's
 /// `SGD(lr, weight_decay=...)` without momentum). It has no state.
@@ -16,6 +16,8 @@ pub struct Sgd<T> {
     pub decay_bias: bool,
     steps: u64,
 }
+
+crate::zeroable::zeroable_struct!([T: Scalar + Zeroable] Sgd<T> { lr, weight_decay, decay_bias, steps });
 
 impl<T: Scalar> Sgd<T> {
     /// SGD with learning rate `lr` and no weight decay.
@@ -36,6 +38,8 @@ impl<T: Scalar> Sgd<T> {
 }
 
 impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Sgd<T> {
+    const NAME: &'static str = "Sgd";
+
     fn lr(&self) -> T {
         self.lr
     }
@@ -57,7 +61,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Sgd<T> {
                 kernels::axpy(rate, grads.tensor(k), p);
             }
         }
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
     }
 
     fn steps(&self) -> u64 {

@@ -235,10 +235,25 @@ pub fn params_impl(net: &Network) -> TokenStream {
         };
         Some(quote!(#name: #ty::zeros(),))
     });
+    let fields: Vec<_> = walk(&net.nodes)
+        .into_iter()
+        .filter(|(node, _)| field_type(node).is_some())
+        .map(|(node, _)| &node.name)
+        .collect();
     quote! {
-        // All-zero bytes are a valid network: every field is a matrix of the scalar.
+        // All-zero bytes are a valid network: every field is a layer of the scalar. The
+        // function below proves it at compile time: its pattern names every field (it is
+        // exhaustive) and each field must be `Zeroable`.
         #[automatically_derived]
         unsafe impl<T: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<T> {}
+
+        const _: () = {
+            #[allow(dead_code)]
+            fn __every_field_is_zeroable<T: #p::Scalar + #p::Zeroable>(__value: &#ident<T>) {
+                let #ident { #(#fields: _),* } = __value;
+                #(#p::assert_zeroable(&__value.#fields);)*
+            }
+        };
 
         #[automatically_derived]
         impl<T: #p::Scalar> #p::Params<T> for #ident<T> {

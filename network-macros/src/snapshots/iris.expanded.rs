@@ -148,6 +148,17 @@ impl<T: ::network::__private::Scalar> Iris<T> {
 unsafe impl<
     T: ::network::__private::Scalar + ::network::__private::Zeroable,
 > ::network::__private::Zeroable for Iris<T> {}
+const _: () = {
+    #[allow(dead_code)]
+    fn __every_field_is_zeroable<
+        T: ::network::__private::Scalar + ::network::__private::Zeroable,
+    >(__value: &Iris<T>) {
+        let Iris { hidden: _, deeper: _, logits: _ } = __value;
+        ::network::__private::assert_zeroable(&__value.hidden);
+        ::network::__private::assert_zeroable(&__value.deeper);
+        ::network::__private::assert_zeroable(&__value.logits);
+    }
+};
 #[automatically_derived]
 impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T> {
     const PARAMS: usize = 0usize + 16 * 4 + 16 + 16 * 16 + 16 + 3 * 16 + 3;
