@@ -49,13 +49,23 @@ pub enum RawError {
         /// The file's.
         found: u8,
     },
-    /// A different number of parameters or tensors.
+    /// A different number of values (parameters and buffers).
     Count {
-        /// This network's parameter count.
+        /// This network's value count.
         expected: u32,
         /// The file's.
         found: u32,
     },
+    /// The same number of values in a different number of tensors (another network of
+    /// the same size).
+    TensorCount {
+        /// This network's tensor count.
+        expected: u32,
+        /// The file's.
+        found: u32,
+    },
+    /// The reserved header byte is not 0 (written by a newer format, or damaged).
+    Reserved(u8),
     /// A tensor has another shape.
     Shape {
         /// The tensor.
@@ -93,7 +103,19 @@ impl fmt::Display for RawError {
             RawError::Count { expected, found } => {
                 write!(
                     f,
-                    "raw weights hold {found} parameters but this network has {expected}"
+                    "raw weights hold {found} values but this network has {expected} (parameters and buffers)"
+                )
+            }
+            RawError::TensorCount { expected, found } => {
+                write!(
+                    f,
+                    "raw weights hold {found} tensors but this network has {expected}"
+                )
+            }
+            RawError::Reserved(byte) => {
+                write!(
+                    f,
+                    "raw weights have {byte} in the reserved header byte, expected 0"
                 )
             }
             RawError::Shape {
@@ -221,13 +243,23 @@ pub fn load_bytes<T: Scalar, P: Params<T>>(params: &mut P, bytes: &[u8]) -> Resu
             found: bytes[6],
         });
     }
+    if bytes[7] != 0 {
+        return Err(RawError::Reserved(bytes[7]));
+    }
     let count = u32_at(bytes, 8);
     let expected = (P::PARAMS + P::BUFFERS) as u32;
-    if count != expected || u32_at(bytes, 12) != (P::PARAM_INFO.len() + P::BUFFER_INFO.len()) as u32
-    {
+    if count != expected {
         return Err(RawError::Count {
             expected,
             found: count,
+        });
+    }
+    let tensors_found = u32_at(bytes, 12);
+    let tensors_expected = (P::PARAM_INFO.len() + P::BUFFER_INFO.len()) as u32;
+    if tensors_found != tensors_expected {
+        return Err(RawError::TensorCount {
+            expected: tensors_expected,
+            found: tensors_found,
         });
     }
     let needed = raw_len::<T, P>();
@@ -353,6 +385,27 @@ mod tests {
                 found: [1, 2]
             })
         );
+        // The same three values claimed as one tensor: the counts that differ are named.
+        let (mut out, n) = written();
+        out[12..16].copy_from_slice(&1u32.to_le_bytes());
+        let c = fnv1a32(&out[..n - 4]);
+        out[n - 4..n].copy_from_slice(&c.to_le_bytes());
+        let error = load_bytes(&mut p, &out[..n]).unwrap_err();
+        assert_eq!(
+            error,
+            RawError::TensorCount {
+                expected: 2,
+                found: 1
+            }
+        );
+        assert_eq!(
+            std::format!("{error}"),
+            "raw weights hold 1 tensors but this network has 2"
+        );
+        // A reserved byte that is not 0.
+        let (mut out, n) = written();
+        out[7] = 1;
+        assert_eq!(load_bytes(&mut p, &out[..n]), Err(RawError::Reserved(1)));
         let mut nan = [0u8; 64];
         let n = to_bytes(&Toy::new([1.0, 2.0], f64::NAN), &mut nan).unwrap();
         assert_eq!(
