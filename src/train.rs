@@ -70,6 +70,48 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks every setting that could silently do something else than asked: a
+    /// clipping threshold must be finite and positive (a negative norm would flip the
+    /// gradient, a NaN one turn clipping off), penalties finite and not negative. The
+    /// trainer checks this before any step of [`Trainer::fit`].
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let check = |setting, value: f64, ok: bool, requirement| {
+            if ok {
+                Ok(())
+            } else {
+                Err(TrainError::InvalidSetting {
+                    setting,
+                    value,
+                    requirement,
+                })
+            }
+        };
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let not_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if let Some(v) = self.clip_norm {
+            check("clip_norm", v, positive(v), "finite and positive")?;
+        }
+        if let Some(v) = self.clip_value {
+            check("clip_value", v, positive(v), "finite and positive")?;
+        }
+        let p = &self.penalty;
+        check(
+            "penalty.l1",
+            p.l1,
+            not_negative(p.l1),
+            "finite and not negative",
+        )?;
+        check(
+            "penalty.l2",
+            p.l2,
+            not_negative(p.l2),
+            "finite and not negative",
+        )?;
+        Ok(())
+    }
+}
+
 /// Metrics of one epoch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochRecord {
@@ -174,6 +216,28 @@ pub enum TrainError {
     EmptyTrainingSet,
     /// Early stopping was asked for without a validation set.
     PatienceWithoutValidation,
+    /// A validation set was given but holds no sample (its loss would read 0).
+    EmptyValidationSet,
+    /// A batch of 0 samples.
+    ZeroBatch,
+    /// A setting of [`TrainConfig`] that would silently do something else than asked (a
+    /// negative clipping norm flips the gradient, a NaN one turns clipping off).
+    InvalidSetting {
+        /// The field, `"clip_norm"`.
+        setting: &'static str,
+        /// Its value.
+        value: f64,
+        /// What it must be.
+        requirement: &'static str,
+    },
+    /// The schedule's learning rate is negative, NaN or infinite (in `f64` or in the
+    /// network's scalar type) at this step, checked before the step changes anything.
+    LearningRate {
+        /// 0-based optimizer step.
+        step: u64,
+        /// The rate.
+        lr: f64,
+    },
     /// NaN or infinity appeared.
     Numeric {
         /// 1-based epoch.
@@ -193,6 +257,17 @@ impl fmt::Display for TrainError {
             TrainError::PatienceWithoutValidation => {
                 write!(f, "early stopping needs a validation set")
             }
+            TrainError::EmptyValidationSet => write!(f, "the validation set is empty"),
+            TrainError::ZeroBatch => write!(f, "a batch must hold at least one sample"),
+            TrainError::InvalidSetting {
+                setting,
+                value,
+                requirement,
+            } => write!(f, "`{setting}` is {value} but must be {requirement}"),
+            TrainError::LearningRate { step, lr } => write!(
+                f,
+                "the learning rate at step {step} is {lr} but must be finite and not negative"
+            ),
             TrainError::Numeric {
                 epoch,
                 step,
@@ -216,6 +291,12 @@ impl From<ShapeError> for TrainError {
     fn from(e: ShapeError) -> Self {
         TrainError::Shape(e)
     }
+}
+
+/// Whether a learning rate is one a step can use: finite and not negative, also once
+/// converted to the scalar type (1e300 is finite in f64 but infinite in f32).
+fn valid_lr<T: Scalar>(lr: f64) -> bool {
+    lr.is_finite() && lr >= 0.0 && T::of(lr).is_finite()
 }
 
 /// Copies every parameter and buffer of `src` into `dst`.
@@ -298,6 +379,10 @@ pub struct Trainer<T, N, O, S, L, const IN: usize, const OUT: usize> {
     bad_epochs: usize,
     grads: Box<N>,
     partial: Box<N>,
+    /// The parameters and optimizer state before the current step, to undo a step that
+    /// makes them non-finite.
+    backup: Box<N>,
+    backup_state: Vec<T>,
     scalar: PhantomData<T>,
 }
 
@@ -344,6 +429,8 @@ where
             bad_epochs: 0,
             grads: boxed_zeros(),
             partial: boxed_zeros(),
+            backup: boxed_zeros(),
+            backup_state: Vec::new(),
             scalar: PhantomData,
         }
     }
@@ -386,6 +473,10 @@ where
         train: &[usize],
         validation: Option<&[usize]>,
     ) -> Result<&History, TrainError> {
+        if B == 0 {
+            return Err(TrainError::ZeroBatch);
+        }
+        self.config.validate()?;
         data.check_shape::<IN, OUT>()?;
         for &index in train.iter().chain(validation.unwrap_or(&[])) {
             if index >= data.len() {
@@ -402,6 +493,19 @@ where
         if self.config.patience.is_some() && validation.is_none() {
             return Err(TrainError::PatienceWithoutValidation);
         }
+        if validation.is_some_and(<[usize]>::is_empty) {
+            return Err(TrainError::EmptyValidationSet);
+        }
+        let lr = self.schedule.lr(self.step);
+        if !valid_lr::<T>(lr) {
+            return Err(TrainError::LearningRate {
+                step: self.step,
+                lr,
+            });
+        }
+        let mut state_len = 0;
+        self.optimizer.for_each_state(|s| state_len += s.len());
+        self.backup_state.reserve_exact(state_len);
         let mut tape = Box::new(N::new_tape::<B>());
         let mut single = Box::new(N::new_tape::<1>());
         let batches = train.len().div_ceil(B);
@@ -486,8 +590,28 @@ where
                     clip_grad_value(&mut *self.grads, T::of(limit));
                 }
                 lr = self.schedule.lr(self.step);
+                if !valid_lr::<T>(lr) {
+                    return Err(TrainError::LearningRate {
+                        step: self.step,
+                        lr,
+                    });
+                }
                 self.optimizer.set_lr(T::of(lr));
-                self.optimizer.step(&mut self.net, &self.grads);
+                if let Err(source) = self.checked_step() {
+                    let step = self.step;
+                    self.report(
+                        &bar,
+                        Diagnosis::NonFinite {
+                            step,
+                            error: source,
+                        },
+                    );
+                    return Err(TrainError::Numeric {
+                        epoch,
+                        step,
+                        source,
+                    });
+                }
                 self.step += 1;
                 self.history.step_losses.push(loss);
                 self.history.step_lrs.push(lr);
@@ -540,6 +664,48 @@ where
             copy_params(&mut *self.net, best);
         }
         Ok(&self.history)
+    }
+
+    /// One optimizer step, undone (parameters and optimizer state restored) if it makes
+    /// any of them NaN or infinite, so that an error always leaves the last good weights.
+    /// Costs a copy of both per step: a pass over memory the step reads anyway.
+    fn checked_step(&mut self) -> Result<(), NumericError> {
+        self.backup
+            .zip_params_mut(&self.net, |_, b, p| b.copy_from_slice(p));
+        self.backup_state.clear();
+        let backup_state = &mut self.backup_state;
+        self.optimizer
+            .for_each_state(|s| backup_state.extend_from_slice(s));
+        self.optimizer.step(&mut self.net, &self.grads);
+
+        let mut bad = None;
+        self.net.for_each_param(|info, values| {
+            if bad.is_none() && !values.iter().all(|v| v.is_finite()) {
+                bad = Some(info.name);
+            }
+        });
+        let mut index = 0;
+        self.optimizer.for_each_state(|s| {
+            if bad.is_none() && !s.iter().all(|v| v.is_finite()) {
+                // State tensors follow the parameters' order, one parameter set per
+                // buffer (Adam: m, v, v_max).
+                bad = N::PARAM_INFO
+                    .get(index % N::PARAM_INFO.len().max(1))
+                    .map(|i| i.name);
+            }
+            index += 1;
+        });
+        let Some(param) = bad else {
+            return Ok(());
+        };
+        self.net
+            .zip_params_mut(&self.backup, |_, p, b| p.copy_from_slice(b));
+        let mut saved = self.backup_state.iter();
+        self.optimizer
+            .for_each_state_mut(|s| s.iter_mut().zip(&mut saved).for_each(|(d, v)| *d = *v));
+        let steps = self.optimizer.steps();
+        self.optimizer.set_steps(steps.saturating_sub(1));
+        Err(NumericError::NonFiniteUpdate { param })
     }
 
     /// Records a diagnosis the first time its problem is seen, and prints it.
@@ -646,6 +812,9 @@ where
         data: &Dataset,
         indices: &[usize],
     ) -> Result<(f64, f64), TrainError> {
+        if B == 0 {
+            return Err(TrainError::ZeroBatch);
+        }
         data.check_shape::<IN, OUT>()?;
         let (mut loss, mut correct) = (0.0, 0);
         for chunk in indices.chunks(B) {
@@ -671,7 +840,14 @@ where
     /// state and step count, schedule position, epoch, the shuffling and dropout RNGs,
     /// early-stopping state and the history. The previous file survives a failed save.
     pub fn save_checkpoint(&self, path: &Path) -> Result<(), CheckpointError> {
+        checkpoint::write_atomically(path, &self.checkpoint_bytes())
+    }
+
+    /// The checkpoint [`save_checkpoint`](Self::save_checkpoint) writes, in memory.
+    pub fn checkpoint_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new::<T>();
+        w.tensors(N::PARAM_INFO.iter().chain(N::BUFFER_INFO));
+        w.string(O::NAME);
         w.u64(self.epoch as u64);
         w.u64(self.step);
         for word in self.rng.state().into_iter().chain(self.dropout_rng.state()) {
@@ -721,20 +897,39 @@ where
         }
         w.u64(h.best_epoch.map_or(0, |e| e as u64 + 1));
         w.u64(u64::from(h.stopped_early));
-        checkpoint::write_atomically(path, &w.finish())
+        w.finish()
     }
 
     /// Restores a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) for
     /// the same network and optimizer types. Everything is read and checked before
     /// anything changes: on error the trainer is untouched.
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<(), CheckpointError> {
-        let bytes = checkpoint::read(path)?;
-        let mut r = Reader::open::<T>(&bytes)?;
-        let epoch = r.u64()? as usize;
+        self.load_checkpoint_bytes(&checkpoint::read(path)?)
+    }
+
+    /// [`load_checkpoint`](Self::load_checkpoint) from bytes in memory: on error the
+    /// trainer is untouched.
+    pub fn load_checkpoint_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let mut r = Reader::open::<T>(bytes)?;
+        r.expect_tensors(N::PARAM_INFO.iter().chain(N::BUFFER_INFO))?;
+        let optimizer = r.string("optimizer")?;
+        if optimizer != O::NAME {
+            return Err(CheckpointError::Optimizer {
+                expected: O::NAME,
+                found: optimizer,
+            });
+        }
+        let invalid = |section| CheckpointError::Invalid { section };
+        let count = |value: u64, section| usize::try_from(value).map_err(|_| invalid(section));
+        let epoch = count(r.u64()?, "epoch")?;
         let step = r.u64()?;
         let rng = [r.u64()?, r.u64()?, r.u64()?, r.u64()?];
         let dropout_rng = [r.u64()?, r.u64()?, r.u64()?, r.u64()?];
-        let bad_epochs = r.u64()? as usize;
+        // Never written: a generator's state is never all zero.
+        if rng == [0; 4] || dropout_rng == [0; 4] {
+            return Err(invalid("random generators"));
+        }
+        let bad_epochs = count(r.u64()?, "early stopping")?;
         let params: Vec<T> = r.scalars("parameters", N::PARAMS + N::BUFFERS)?;
         let optimizer_steps = r.u64()?;
         let mut state_len = 0;
@@ -742,28 +937,54 @@ where
         let state: Vec<T> = r.scalars("optimizer state", state_len)?;
         let best = match r.u64()? {
             0 => None,
-            _ => {
+            1 => {
                 let loss = r.f64()?;
+                if !loss.is_finite() {
+                    return Err(CheckpointError::NonFinite {
+                        section: "early stopping",
+                    });
+                }
                 Some((
                     loss,
                     r.scalars::<T>("best parameters", N::PARAMS + N::BUFFERS)?,
                 ))
             }
+            _ => return Err(invalid("early stopping")),
         };
         let mut history = History {
             layers: param_layers::<T, N>(),
             ..History::default()
         };
+        // Metrics: losses, norms and rates are finite and not negative; accuracies are
+        // fractions.
+        let metric = |value: f64| value.is_finite() && value >= 0.0;
+        let fraction = |value: f64| (0.0..=1.0).contains(&value);
         for _ in 0..r.u64()? {
-            let epoch = r.u64()? as usize;
+            let record = r.u64()?;
+            // Records are numbered 1, 2, 3, ...
+            if record != history.epochs.len() as u64 + 1 {
+                return Err(invalid("history"));
+            }
             let [train_loss, train_accuracy, lr, grad_norm] =
                 [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
-            let mut optional = || -> Result<Option<f64>, CheckpointError> {
-                let present = r.u64()? != 0;
-                let value = r.f64()?;
-                Ok(present.then_some(value))
-            };
-            let (validation_loss, validation_accuracy) = (optional()?, optional()?);
+            if !(metric(train_loss) && fraction(train_accuracy) && metric(lr) && metric(grad_norm))
+            {
+                return Err(invalid("history"));
+            }
+            let mut optional =
+                |valid: &dyn Fn(f64) -> bool| -> Result<Option<f64>, CheckpointError> {
+                    let present = r.u64()?;
+                    let value = r.f64()?;
+                    match present {
+                        0 => Ok(None),
+                        1 if valid(value) => Ok(Some(value)),
+                        _ => Err(invalid("history")),
+                    }
+                };
+            let (validation_loss, validation_accuracy) = (optional(&metric)?, optional(&fraction)?);
+            if validation_loss.is_some() != validation_accuracy.is_some() {
+                return Err(invalid("history"));
+            }
             let layers = r.u64()?;
             let expected = param_layers::<T, N>().len() as u64;
             if layers != expected {
@@ -775,10 +996,14 @@ where
             }
             let mut layer_grad_norms = Vec::with_capacity(layers as usize);
             for _ in 0..layers {
-                layer_grad_norms.push(r.f64()?);
+                let norm = r.f64()?;
+                if !metric(norm) {
+                    return Err(invalid("history"));
+                }
+                layer_grad_norms.push(norm);
             }
             history.epochs.push(EpochRecord {
-                epoch,
+                epoch: history.epochs.len() + 1,
                 train_loss,
                 train_accuracy,
                 validation_loss,
@@ -789,8 +1014,12 @@ where
             });
         }
         for _ in 0..r.u64()? {
-            history.step_losses.push(r.f64()?);
-            history.step_lrs.push(r.f64()?);
+            let (loss, lr) = (r.f64()?, r.f64()?);
+            if !(metric(loss) && metric(lr)) {
+                return Err(invalid("history"));
+            }
+            history.step_losses.push(loss);
+            history.step_lrs.push(lr);
         }
         for _ in 0..r.u64()? {
             let words = [r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?];
@@ -803,9 +1032,28 @@ where
                     },
                 )?);
         }
-        history.best_epoch = r.u64()?.checked_sub(1).map(|e| e as usize);
-        history.stopped_early = r.u64()? != 0;
+        history.best_epoch = match r.u64()? {
+            0 => None,
+            e => Some(count(e - 1, "early stopping")?),
+        };
+        history.stopped_early = match r.u64()? {
+            0 => false,
+            1 => true,
+            _ => return Err(invalid("early stopping")),
+        };
         r.finish()?;
+        // The counters agree with what they count: one record per epoch, one loss per
+        // step, and early-stopping state within the epochs run. (A step count of
+        // `u64::MAX` would otherwise overflow at the next step.)
+        if epoch != history.epochs.len() || step != history.step_losses.len() as u64 {
+            return Err(invalid("epoch and step counters"));
+        }
+        if bad_epochs > epoch
+            || history.best_epoch.is_some_and(|e| e == 0 || e > epoch)
+            || history.best_epoch.is_some() != best.is_some()
+        {
+            return Err(invalid("early stopping"));
+        }
 
         // Everything is valid: commit.
         read_params(&mut *self.net, &params);
@@ -902,6 +1150,7 @@ fn encode_diagnosis<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OU
                 NumericError::NonFiniteForward { layer } => (2, 0, name(layer)),
                 NumericError::NonFiniteLoss => (3, 0, 0),
                 NumericError::NonFiniteGradient { param } => (4, 0, name(param)),
+                NumericError::NonFiniteUpdate { param } => (5, 0, name(param)),
             };
             ([2, step, code, sample, n], [0.0, 0.0])
         }
@@ -958,6 +1207,7 @@ fn decode_diagnosis<T: Scalar, N: Network<T, IN, OUT>, const IN: usize, const OU
                 2 => NumericError::NonFiniteForward { layer: name(n)? },
                 3 => NumericError::NonFiniteLoss,
                 4 => NumericError::NonFiniteGradient { param: name(n)? },
+                5 => NumericError::NonFiniteUpdate { param: name(n)? },
                 _ => return None,
             },
         },

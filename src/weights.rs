@@ -237,13 +237,16 @@ pub fn from_safetensors<T: Scalar, P: Params<T>>(
     Ok(())
 }
 
-/// Writes the network's parameters to a safetensors file.
+/// Writes the network's parameters to a safetensors file, atomically: through a
+/// temporary file of its own that is flushed and renamed over `path`, exactly as
+/// checkpoints are written (see [`crate::checkpoint::write_atomically`] for the
+/// guarantees with concurrent saves). A failed or killed save leaves the previous file.
 pub fn save_safetensors<T: Scalar, P: Params<T>>(
     params: &P,
     path: &Path,
 ) -> Result<(), WeightsError> {
     let bytes = to_safetensors(params)?;
-    std::fs::write(path, bytes).map_err(|source| WeightsError::Io {
+    crate::checkpoint::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
         source,
     })

@@ -8,6 +8,7 @@ use network::checkpoint::CheckpointError;
 use network::data::{Dataset, ShapeError};
 use network::prelude::*;
 use network::train::TrainError;
+use network::{NumericError, Zeroable};
 
 network! {
     #[derive(Clone, Debug, PartialEq)]
@@ -132,7 +133,7 @@ fn truncated_or_corrupted_checkpoints_are_typed_errors_and_change_nothing() {
     assert_eq!(other.net(), &before);
     assert_eq!(other.epoch(), 0);
 
-    // A checkpoint of another optimizer has another state size.
+    // A checkpoint of another optimizer is refused by name.
     std::fs::write(&path, &good).unwrap();
     let mut sgd = Trainer::new(
         before.clone(),
@@ -143,8 +144,8 @@ fn truncated_or_corrupted_checkpoints_are_typed_errors_and_change_nothing() {
     );
     assert!(matches!(
         sgd.load_checkpoint(&path),
-        Err(CheckpointError::Shape {
-            section: "optimizer state",
+        Err(CheckpointError::Optimizer {
+            expected: "Sgd",
             ..
         })
     ));
@@ -363,4 +364,349 @@ fn clipping_and_penalties_are_applied() {
     );
     c.fit::<8>(&data, &train, None).unwrap();
     assert!(b.history().epochs[0].train_loss > c.history().epochs[0].train_loss + 0.1);
+}
+
+network! {
+    /// 4-11-3: 91 values.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Wide { a: Dense<4, 11>, Relu, b: Dense<11, 3> }
+}
+
+network! {
+    /// 4-8-4-3: also 91 values.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Deep { a: Dense<4, 8>, Relu, b: Dense<8, 4>, Relu, c: Dense<4, 3> }
+}
+
+/// Trains `net` for one epoch with `optimizer` and saves a checkpoint to `path`.
+fn saved<N, O>(net: N, optimizer: O, path: &std::path::Path)
+where
+    N: Network<f32, 4, 3> + Zeroable,
+    O: network::optim::Optimizer<f32, N>,
+{
+    let (data, train, _) = iris();
+    let mut t = Trainer::new(
+        net,
+        optimizer,
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    t.fit::<16>(&data, &train, None).unwrap();
+    t.save_checkpoint(path).unwrap();
+}
+
+#[test]
+fn a_checkpoint_loads_only_into_the_network_and_optimizer_that_wrote_it() {
+    let path = scratch("kinds");
+    assert_eq!(Wide::<f32>::PARAMS, Deep::<f32>::PARAMS);
+    let wide = Wide::<f32>::random(&mut Rng::seed_from_u64(1));
+    let deep = Deep::<f32>::random(&mut Rng::seed_from_u64(2));
+
+    // Same value count, another network: the first tensor that differs is named.
+    saved(wide.clone(), Adam::new(AdamConfig::adam(0.01)), &path);
+    let mut other = Trainer::new(
+        deep.clone(),
+        Adam::new(AdamConfig::adam(0.01)),
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    let error = other.load_checkpoint(&path).unwrap_err();
+    assert!(
+        matches!(&error, CheckpointError::Tensor { index: 0, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the checkpoint's tensor 0 is `a.weight` [11, 4] but this network's is `a.weight` [8, 4]: it was saved from another network"
+    );
+    assert_eq!(other.net(), &deep);
+
+    // Same network and state size, another optimizer: Adam's three moments are not
+    // RmsProp's three buffers; Momentum's buffer is not AdaGrad's sum.
+    let mut rms = Trainer::new(
+        wide.clone(),
+        RmsProp::new(RmsPropConfig::default()),
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    let error = rms.load_checkpoint(&path).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the checkpoint holds the state of optimizer `Adam` but this trainer uses `RmsProp`"
+    );
+    saved(wide.clone(), Momentum::new(0.01, 0.9), &path);
+    let mut adagrad = Trainer::new(
+        wide.clone(),
+        AdaGrad::new(0.01),
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    assert!(matches!(
+        adagrad.load_checkpoint(&path),
+        Err(CheckpointError::Optimizer {
+            expected: "AdaGrad",
+            ..
+        })
+    ));
+    assert_eq!((rms.net(), adagrad.net()), (&wide, &wide));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+/// FNV-1a 64, as checkpoints end with: an edit that keeps the checksum valid.
+fn reseal(bytes: &mut [u8]) {
+    let n = bytes.len() - 8;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in &bytes[..n] {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    bytes[n..].copy_from_slice(&hash.to_le_bytes());
+}
+
+#[test]
+fn edited_checkpoints_with_a_valid_checksum_are_refused() {
+    let (data, train, test) = iris();
+    let path = scratch("edited");
+    let mut trainer = adam_trainer(1, 2);
+    trainer.config.patience = Some(5);
+    trainer.fit::<16>(&data, &train, Some(&test)).unwrap();
+    trainer.save_checkpoint(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // The counters follow the optimizer's name: epoch, step, two generators, bad epochs.
+    let at = good.windows(4).position(|w| w == b"Adam").unwrap() + 4;
+    let word = |i: usize| at + 8 * i;
+    let end = good.len() - 8;
+    let edits: Vec<(&str, usize, u64)> = vec![
+        // u64::MAX steps overflowed at the next step of training.
+        ("step count", word(1), u64::MAX),
+        ("step count", word(1), 3),
+        ("epoch", word(0), u64::MAX),
+        ("epoch", word(0), 7),
+        ("generator", word(2), 0),
+        ("bad epochs", word(10), 1 << 40),
+        // The last two words: best epoch + 1, stopped early.
+        ("best epoch", end - 16, 99),
+        ("stopped early", end - 8, 2),
+    ];
+    for (what, offset, value) in edits {
+        let mut bytes = good.clone();
+        if what == "generator" {
+            // A whole generator state of zeros.
+            bytes[word(2)..word(6)].fill(0);
+        } else {
+            bytes[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+        }
+        reseal(&mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut fresh = adam_trainer(3, 4);
+        let before = fresh.net().clone();
+        let error = fresh.load_checkpoint(&path);
+        assert!(
+            matches!(error, Err(CheckpointError::Invalid { .. })),
+            "{what} = {value}: {error:?}"
+        );
+        assert_eq!((fresh.net(), fresh.step()), (&before, 0));
+    }
+    // The unedited file still loads and training continues from it.
+    std::fs::write(&path, &good).unwrap();
+    let mut fresh = adam_trainer(3, 4);
+    fresh.config.patience = Some(5);
+    fresh.load_checkpoint(&path).unwrap();
+    fresh.fit::<16>(&data, &train, Some(&test)).unwrap();
+    assert_eq!(fresh.epoch(), 4);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn settings_that_would_do_something_else_are_refused_before_any_step() {
+    let (data, train, test) = iris();
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(4));
+    let setting = |config: TrainConfig| {
+        let mut t = Trainer::new(
+            net.clone(),
+            Sgd::new(0.1),
+            Constant(0.1),
+            SoftmaxCrossEntropy,
+            config,
+        );
+        let error = t.fit::<8>(&data, &train, Some(&test)).unwrap_err();
+        assert_eq!((t.net(), t.step()), (&net, 0));
+        error
+    };
+    for (config, name) in [
+        (
+            TrainConfig {
+                clip_norm: Some(-1.0),
+                ..quiet(1)
+            },
+            "clip_norm",
+        ),
+        (
+            TrainConfig {
+                clip_norm: Some(f64::NAN),
+                ..quiet(1)
+            },
+            "clip_norm",
+        ),
+        (
+            TrainConfig {
+                clip_value: Some(f64::NAN),
+                ..quiet(1)
+            },
+            "clip_value",
+        ),
+        (
+            TrainConfig {
+                clip_value: Some(f64::INFINITY),
+                ..quiet(1)
+            },
+            "clip_value",
+        ),
+        (
+            TrainConfig {
+                penalty: Penalty {
+                    l1: 0.0,
+                    l2: f64::NAN,
+                    include_bias: false,
+                },
+                ..quiet(1)
+            },
+            "penalty.l2",
+        ),
+        (
+            TrainConfig {
+                penalty: Penalty {
+                    l1: -1.0,
+                    l2: 0.0,
+                    include_bias: false,
+                },
+                ..quiet(1)
+            },
+            "penalty.l1",
+        ),
+    ] {
+        match setting(config) {
+            TrainError::InvalidSetting { setting, .. } => assert_eq!(setting, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        setting(TrainConfig {
+            clip_norm: Some(-1.0),
+            ..quiet(1)
+        })
+        .to_string(),
+        "`clip_norm` is -1 but must be finite and positive"
+    );
+
+    // Learning rates: NaN, infinite or negative, from the start or from a later step.
+    for lr in [f64::NAN, f64::INFINITY, -0.1] {
+        let mut t = Trainer::new(
+            net.clone(),
+            Sgd::new(0.1),
+            Constant(lr),
+            SoftmaxCrossEntropy,
+            quiet(1),
+        );
+        assert!(matches!(
+            t.fit::<8>(&data, &train, None),
+            Err(TrainError::LearningRate { step: 0, .. })
+        ));
+        assert_eq!((t.net(), t.step()), (&net, 0));
+    }
+    // A rate that turns infinite at step 7, mid-epoch: refused at that step, after the
+    // 7 good ones. And one that is finite in f64 but not in f32 (1e300): refused too.
+    let schedule = Then {
+        first: Constant(0.01),
+        switch_at: 7,
+        second: Constant(f64::INFINITY),
+    };
+    let mut t = Trainer::new(
+        net.clone(),
+        Sgd::new(0.1),
+        schedule,
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    assert_eq!(
+        t.fit::<8>(&data, &train, None).unwrap_err(),
+        TrainError::LearningRate {
+            step: 7,
+            lr: f64::INFINITY
+        }
+    );
+    assert_eq!(t.step(), 7);
+    assert!(t.net().is_finite());
+    let mut t = Trainer::new(
+        net.clone(),
+        Sgd::new(0.1),
+        Constant(1e300),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    assert!(matches!(
+        t.fit::<8>(&data, &train, None),
+        Err(TrainError::LearningRate { step: 0, .. })
+    ));
+
+    // An empty validation set, with or without early stopping; batches of 0.
+    let mut t = Trainer::new(
+        net.clone(),
+        Sgd::new(0.1),
+        Constant(0.1),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    t.config.patience = Some(2);
+    assert_eq!(
+        t.fit::<8>(&data, &train, Some(&[])).unwrap_err(),
+        TrainError::EmptyValidationSet
+    );
+    assert_eq!(
+        t.fit::<0>(&data, &train, None).unwrap_err(),
+        TrainError::ZeroBatch
+    );
+    assert_eq!(
+        t.evaluate::<0>(&data, &test).unwrap_err(),
+        TrainError::ZeroBatch
+    );
+    assert_eq!((t.net(), t.step()), (&net, 0));
+}
+
+#[test]
+fn a_step_that_overflows_is_undone_keeping_the_last_good_weights() {
+    let (data, train, _) = iris();
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(5));
+    // Finite gradients, a finite rate and a finite penalty whose product overflows f32.
+    let config = TrainConfig {
+        penalty: Penalty {
+            l1: 0.0,
+            l2: 1e30,
+            include_bias: false,
+        },
+        ..quiet(1)
+    };
+    let mut t = Trainer::new(
+        net.clone(),
+        Adam::new(AdamConfig::adam(1e-3)),
+        Constant(1e-3),
+        SoftmaxCrossEntropy,
+        config,
+    );
+    match t.fit::<8>(&data, &train, None).unwrap_err() {
+        TrainError::Numeric {
+            epoch: 1,
+            step: 0,
+            source: NumericError::NonFiniteUpdate { param },
+        } => assert_eq!(param, "hidden.weight"),
+        other => panic!("{other:?}"),
+    }
+    // The step was undone: weights, optimizer state and its step count.
+    assert_eq!(t.net(), &net);
+    assert_eq!(t.optimizer(), &Adam::new(AdamConfig::adam(1e-3)));
+    assert_eq!(t.step(), 0);
 }

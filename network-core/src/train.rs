@@ -34,6 +34,14 @@ pub enum NumericError {
         /// The tensor, as `"<layer>.weight"`.
         param: &'static str,
     },
+    /// An optimizer step from finite gradients made a weight (or the optimizer's state)
+    /// NaN or infinite: a learning rate or penalty too large for the scalar type. The
+    /// trainer undoes such a step.
+    NonFiniteUpdate {
+        /// The first tensor that came out non-finite, as `"<layer>.weight"` (the
+        /// optimizer state's tensors are named like the parameters they follow).
+        param: &'static str,
+    },
 }
 
 impl fmt::Display for NumericError {
@@ -57,6 +65,12 @@ impl fmt::Display for NumericError {
             NumericError::NonFiniteLoss => write!(f, "the loss is NaN or infinite"),
             NumericError::NonFiniteGradient { param } => {
                 write!(f, "the gradient of `{param}` holds NaN or infinity")
+            }
+            NumericError::NonFiniteUpdate { param } => {
+                write!(
+                    f,
+                    "the optimizer step made `{param}` NaN or infinite; the step was undone"
+                )
             }
         }
     }
