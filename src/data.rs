@@ -66,7 +66,26 @@ pub enum CsvError {
         /// The text found.
         text: String,
     },
+    /// The label names a class beyond [`MAX_CLASSES`]: a network cannot have an output
+    /// per class for it (and a split would have to walk that many classes).
+    TooManyClasses {
+        /// 1-based line number.
+        line: usize,
+        /// The label.
+        label: u64,
+    },
+    /// A line ends with a lone carriage return inside the text (old Mac line endings),
+    /// which would run rows together.
+    CarriageReturn {
+        /// 1-based line number.
+        line: usize,
+    },
 }
+
+/// The largest number of classes a data set may have: labels are below it. A network
+/// with this many outputs is already far beyond what the library is for; a label like
+/// `1000000000` is a data error, refused with the line it is on.
+pub const MAX_CLASSES: usize = 1 << 16;
 
 impl fmt::Display for CsvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,6 +119,14 @@ impl fmt::Display for CsvError {
                     "line {line}: label `{text}` is not a non-negative integer"
                 )
             }
+            CsvError::TooManyClasses { line, label } => write!(
+                f,
+                "line {line}: label {label} is too large; labels are class numbers below {MAX_CLASSES}"
+            ),
+            CsvError::CarriageReturn { line } => write!(
+                f,
+                "line {line}: a carriage return without a line feed; save the file with \\n or \\r\\n line endings"
+            ),
         }
     }
 }
@@ -144,6 +171,12 @@ pub enum ShapeError {
         /// Samples in the data set.
         len: usize,
     },
+    /// A feature cannot be standardized: its values are so large (near `f64::MAX`) that
+    /// its statistics or the standardized values overflow.
+    NonFiniteStatistics {
+        /// The feature's column (0-based).
+        feature: usize,
+    },
 }
 
 impl fmt::Display for ShapeError {
@@ -170,6 +203,10 @@ impl fmt::Display for ShapeError {
             ShapeError::Index { index, len } => {
                 write!(f, "sample {index} is out of range for {len} samples")
             }
+            ShapeError::NonFiniteStatistics { feature } => write!(
+                f,
+                "feature {feature} cannot be standardized: its values overflow its mean or standard deviation"
+            ),
         }
     }
 }
@@ -188,13 +225,18 @@ impl Dataset {
     }
 
     /// Parses CSV text: a header row, then one sample per line, features first and an
-    /// integer label last. Blank lines are skipped; every other mistake is an error that
-    /// names its line.
+    /// integer label last (below [`MAX_CLASSES`]). Lines end with `\n` or `\r\n`; a
+    /// UTF-8 byte order mark is skipped; blank lines are skipped; every other mistake
+    /// (a lone `\r` included) is an error that names its line.
     pub fn from_csv_str(text: &str) -> Result<Self, CsvError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = text
-            .lines()
+            .split('\n')
             .enumerate()
-            .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+            .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)));
+        if let Some((line, _)) = lines.clone().find(|(_, l)| l.contains('\r')) {
+            return Err(CsvError::CarriageReturn { line });
+        }
         let (_, header) = lines
             .find(|(_, l)| !l.trim().is_empty())
             .ok_or(CsvError::NoHeader)?;
@@ -230,10 +272,14 @@ impl Dataset {
                 }
             }
             let label = cells[features];
-            labels.push(label.parse::<usize>().map_err(|_| CsvError::BadLabel {
+            let class = label.parse::<u64>().map_err(|_| CsvError::BadLabel {
                 line,
                 text: label.to_string(),
-            })?);
+            })?;
+            if class >= MAX_CLASSES as u64 {
+                return Err(CsvError::TooManyClasses { line, label: class });
+            }
+            labels.push(class as usize);
         }
         if labels.is_empty() {
             return Err(CsvError::NoSamples);
@@ -292,10 +338,12 @@ impl Dataset {
     pub fn stratified_split(&self, test_fraction: f64, rng: &mut Rng) -> (Vec<usize>, Vec<usize>) {
         let mut train = Vec::new();
         let mut test = Vec::new();
-        for class in 0..self.classes {
-            let mut members: Vec<usize> = (0..self.len())
-                .filter(|&i| self.labels[i] == class)
-                .collect();
+        // The samples grouped by class in one pass, for the classes that occur: linear in
+        // the samples, whatever the labels.
+        let mut by_class: Vec<usize> = (0..self.len()).collect();
+        by_class.sort_by_key(|&i| self.labels[i]);
+        for class in by_class.chunk_by(|&a, &b| self.labels[a] == self.labels[b]) {
+            let mut members = class.to_vec();
             rng.shuffle(&mut members);
             let n_test = (test_fraction.clamp(0.0, 1.0) * members.len() as f64).round() as usize;
             test.extend_from_slice(&members[..n_test]);
@@ -309,9 +357,20 @@ impl Dataset {
     /// Standardizes every feature in place to zero mean and unit variance, with the
     /// mean and standard deviation measured on the `fit_on` samples only (the training
     /// split, so that no test information leaks). Constant features are only centred.
+    ///
+    /// Values so large that a standardized value would overflow are refused with
+    /// [`ShapeError::NonFiniteStatistics`] before anything changes.
     pub fn standardize(&mut self, fit_on: &[usize]) -> Result<Standardizer, ShapeError> {
         let scaler = Standardizer::fit(self, fit_on)?;
         let n = self.features();
+        for row in self.values.chunks_exact(n) {
+            for (feature, ((x, m), s)) in row.iter().zip(&scaler.mean).zip(&scaler.std).enumerate()
+            {
+                if !((x - m) / s).is_finite() {
+                    return Err(ShapeError::NonFiniteStatistics { feature });
+                }
+            }
+        }
         for row in self.values.chunks_exact_mut(n) {
             scaler.apply(row);
         }
@@ -403,7 +462,7 @@ impl Standardizer {
                 *s += (v - m) * (v - m);
             }
         }
-        let std = var
+        let mut std: Vec<f64> = var
             .iter()
             .map(|s| {
                 let sd = (s / count).sqrt();
@@ -414,6 +473,22 @@ impl Standardizer {
                 }
             })
             .collect();
+        for feature in 0..n {
+            if !(mean[feature].is_finite() && std[feature].is_finite()) {
+                // Sums of values near f64::MAX overflow: measure again in units of the
+                // largest magnitude, where nothing can (the results are at most that
+                // magnitude).
+                let column = || fit_on.iter().map(|&i| data.sample(i)[feature]);
+                let scale = column().fold(0.0f64, |m, x| m.max(x.abs()));
+                let m = column().map(|x| x / scale).sum::<f64>() / count;
+                let v = column().map(|x| (x / scale - m).powi(2)).sum::<f64>() / count;
+                mean[feature] = m * scale;
+                std[feature] = if v > 0.0 { v.sqrt() * scale } else { 1.0 };
+                if !(mean[feature].is_finite() && std[feature].is_finite()) {
+                    return Err(ShapeError::NonFiniteStatistics { feature });
+                }
+            }
+        }
         Ok(Standardizer { mean, std })
     }
 
@@ -466,6 +541,82 @@ mod tests {
             Dataset::from_csv_path("/nonexistent/file.csv"),
             Err(CsvError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn hostile_labels_and_line_endings_are_refused_or_read() {
+        // A label of 1e9 made the split walk a billion classes; usize::MAX overflowed.
+        for label in ["1000000000", "18446744073709551615", "65536"] {
+            let text = std::format!("a,label\n1,0\n2,{label}\n");
+            let error = Dataset::from_csv_str(&text).unwrap_err();
+            assert!(
+                matches!(error, CsvError::TooManyClasses { line: 3, .. }),
+                "{label}: {error:?}"
+            );
+            assert!(error.to_string().starts_with("line 3: label"), "{error}");
+        }
+        assert_eq!(
+            Dataset::from_csv_str("a,label\n1,65535\n")
+                .unwrap()
+                .classes(),
+            65536
+        );
+        // A byte order mark, CRLF and LF endings are read alike.
+        let plain = Dataset::from_csv_str("a,b,label\n1,2,0\n3,4,1\n").unwrap();
+        for text in [
+            "\u{feff}a,b,label\n1,2,0\n3,4,1\n",
+            "a,b,label\r\n1,2,0\r\n3,4,1\r\n",
+            "\u{feff}a,b,label\r\n1,2,0\n3,4,1",
+        ] {
+            let d = Dataset::from_csv_str(text).unwrap();
+            assert_eq!(d, plain);
+            assert_eq!(d.feature_names(), &["a", "b"]);
+        }
+        // Carriage returns alone would join rows: refused, naming the line.
+        let error = Dataset::from_csv_str("a,b,label\n1,2,0\r3,4,1\r").unwrap_err();
+        assert!(
+            matches!(error, CsvError::CarriageReturn { line: 2 }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_split_of_sparse_labels_is_linear_and_keeps_every_sample() {
+        // Two classes far apart: 0 and 60000.
+        let mut text = String::from("x,label\n");
+        for i in 0..10 {
+            text.push_str(&std::format!(
+                "{i},{}\n",
+                if i % 2 == 0 { 0 } else { 60000 }
+            ));
+        }
+        let d = Dataset::from_csv_str(&text).unwrap();
+        let (train, test) = d.stratified_split(0.2, &mut Rng::seed_from_u64(1));
+        assert_eq!((train.len(), test.len()), (8, 2));
+        assert_eq!(test.iter().filter(|&&i| d.labels()[i] == 0).count(), 1);
+    }
+
+    #[test]
+    fn huge_values_are_standardized_or_refused_never_nan() {
+        // Sums overflow but the statistics exist: measured in units of the largest value.
+        let mut d =
+            Dataset::from_csv_str("a,label\n1.7e308,0\n-1.7e308,1\n1.7e308,0\n-1.7e308,1\n")
+                .unwrap();
+        let s = d.standardize(&[0, 1, 2, 3]).unwrap();
+        assert_eq!((s.mean[0], s.std[0]), (0.0, 1.7e308));
+        assert_eq!(d.sample(0), &[1.0]);
+        assert_eq!(d.sample(1), &[-1.0]);
+        // Standardized values that would overflow: refused, nothing changed.
+        let text =
+            "a,b,label\n1,1.7e308,0\n2,-1.7e308,1\n3,-1.7e308,1\n4,-1.7e308,0\n5,-1.7e308,0\n";
+        let mut d = Dataset::from_csv_str(text).unwrap();
+        let before = d.clone();
+        let fit: Vec<usize> = (1..5).collect();
+        assert_eq!(
+            d.standardize(&fit).unwrap_err(),
+            ShapeError::NonFiniteStatistics { feature: 1 }
+        );
+        assert_eq!(d, before);
     }
 
     #[test]
