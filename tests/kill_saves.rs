@@ -40,7 +40,9 @@ fn trainer(net: Box<Net<f32>>) -> Run {
 
 fn save(kind: &str, net: &Net<f32>, path: &Path) {
     match kind {
-        "checkpoint" => trainer(Box::new(net.clone())).save_checkpoint(path).unwrap(),
+        "checkpoint" => trainer(Box::new(net.clone()))
+            .save_checkpoint(path)
+            .unwrap(),
         _ => save_safetensors(net, path).unwrap(),
     }
 }
@@ -121,7 +123,10 @@ fn main() {
             }
         }
         // The kills landed between and inside saves: the file changed in many trials.
-        assert!(changed >= 5, "{kind}: the file changed in only {changed} trials");
+        assert!(
+            changed >= 5,
+            "{kind}: the file changed in only {changed} trials"
+        );
         // The next save removes the temporaries the killed children left.
         save(kind, &nets[0], &path);
         let left: Vec<_> = std::fs::read_dir(&dir)

@@ -14,8 +14,7 @@ network! {
 
 /// The trainer the seed `corpus/checkpoint/valid` was saved from, after
 /// `t.config.epochs = 2; t.fit::<2>(&data(), &[0, 1, 2], Some(&[3, 4]))`.
-fn trainer() -> Trainer<f32, Net<f32>, Adam<f32, Net<f32>>, Constant, SoftmaxCrossEntropy, 2, 2>
-{
+fn trainer() -> Trainer<f32, Net<f32>, Adam<f32, Net<f32>>, Constant, SoftmaxCrossEntropy, 2, 2> {
     let config = TrainConfig {
         quiet: true,
         patience: Some(3),

@@ -19,7 +19,12 @@ pub struct Dense<T: Scalar, const I: usize, const O: usize> {
     pub bias: SVector<T, O>,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, const I: usize, const O: usize] Dense<T, I, O> { weight, bias });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, const I: usize, const O: usize]
+    Dense<T, I, O> {
+        weight, bias,
+    }
+);
 
 /// Batches of at least this many samples use the `simd` matrix products when enabled;
 /// smaller ones use its one-sample products, sample after sample. (A one-sample product

@@ -29,7 +29,12 @@ pub struct BatchNorm<T: Scalar, const N: usize> {
     pub running_var: SVector<T, N>,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, const N: usize] BatchNorm<T, N> { weight, bias, running_mean, running_var });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, const N: usize]
+    BatchNorm<T, N> {
+        weight, bias, running_mean, running_var,
+    }
+);
 
 /// PyTorch's default momentum of the running estimates.
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
@@ -176,7 +181,12 @@ pub struct LayerNorm<T: Scalar, const N: usize> {
     pub bias: SVector<T, N>,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, const N: usize] LayerNorm<T, N> { weight, bias });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, const N: usize]
+    LayerNorm<T, N> {
+        weight, bias,
+    }
+);
 
 impl<T: Scalar, const N: usize> LayerNorm<T, N> {
     /// Trainable scalars: `2 N`.

@@ -29,7 +29,12 @@ pub struct AdaGrad<T, P> {
     steps: u64,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] AdaGrad<T, P> { lr, lr_decay, weight_decay, eps, decay_bias, sum, steps });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, P: Zeroable]
+    AdaGrad<T, P> {
+        lr, lr_decay, weight_decay, eps, decay_bias, sum, steps,
+    }
+);
 
 impl<T: Scalar, P: Params<T>> AdaGrad<T, P> {
     /// Bytes of optimizer state: one parameter-shaped buffer.

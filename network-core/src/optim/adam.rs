@@ -82,8 +82,18 @@ pub struct Adam<T, P> {
     steps: u64,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] Adam<T, P> { config, m, v, v_max, steps });
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable] AdamConfig<T> { lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, decay_bias });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, P: Zeroable]
+    Adam<T, P> {
+        config, m, v, v_max, steps,
+    }
+);
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable]
+    AdamConfig<T> {
+        lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, decay_bias,
+    }
+);
 
 impl<T: Scalar, P: Params<T>> Adam<T, P> {
     /// Bytes of optimizer state: three parameter-shaped buffers.

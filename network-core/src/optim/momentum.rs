@@ -32,7 +32,12 @@ pub struct Momentum<T, P> {
     steps: u64,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] Momentum<T, P> { lr, momentum, dampening, nesterov, weight_decay, decay_bias, buffer, steps });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, P: Zeroable]
+    Momentum<T, P> {
+        lr, momentum, dampening, nesterov, weight_decay, decay_bias, buffer, steps,
+    }
+);
 
 impl<T: Scalar, P: Params<T>> Momentum<T, P> {
     /// Bytes of optimizer state: one parameter-shaped buffer.

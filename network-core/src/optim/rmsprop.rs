@@ -56,8 +56,18 @@ pub struct RmsProp<T, P> {
     steps: u64,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable, P: Zeroable] RmsProp<T, P> { config, square_avg, grad_avg, buffer, steps });
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable] RmsPropConfig<T> { lr, alpha, eps, weight_decay, momentum, centered, decay_bias });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, P: Zeroable]
+    RmsProp<T, P> {
+        config, square_avg, grad_avg, buffer, steps,
+    }
+);
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable]
+    RmsPropConfig<T> {
+        lr, alpha, eps, weight_decay, momentum, centered, decay_bias,
+    }
+);
 
 impl<T: Scalar, P: Params<T>> RmsProp<T, P> {
     /// Bytes of optimizer state: three parameter-shaped buffers.

@@ -17,7 +17,12 @@ pub struct Sgd<T> {
     steps: u64,
 }
 
-crate::zeroable::zeroable_struct!([T: Scalar + Zeroable] Sgd<T> { lr, weight_decay, decay_bias, steps });
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable]
+    Sgd<T> {
+        lr, weight_decay, decay_bias, steps,
+    }
+);
 
 impl<T: Scalar> Sgd<T> {
     /// SGD with learning rate `lr` and no weight decay.
