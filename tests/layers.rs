@@ -269,7 +269,7 @@ fn inference_mode_uses_running_statistics_and_no_dropout() {
     let a = *trained.forward_train(&x, &mut tape, &mut Rng::seed_from_u64(1));
     let b = *trained.forward_train(&x, &mut tape, &mut Rng::seed_from_u64(2));
     assert_ne!(a, b, "different seeds give different masks");
-    assert_eq!(tape.dropout1__mask.ncols(), 6);
+    assert_eq!(tape.__mask_dropout1.ncols(), 6);
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn hand_worked_residual_and_dropout() {
     // Training: each value kept (times 1 / (1 - 0.5) = 2) or zeroed, by the mask's bits.
     let mut tape = Tiny::<f64>::new_tape::<1>();
     let y = *net.forward_train(&x, &mut tape, &mut Rng::seed_from_u64(3));
-    let mask = tape.dropout1__mask[(0, 0)];
+    let mask = tape.__mask_dropout1[(0, 0)];
     for (i, expected) in [3.5, 8.5].iter().enumerate() {
         let kept = mask >> i & 1 == 1;
         assert_eq!(y[i], if kept { 2.0 * expected } else { 0.0 });

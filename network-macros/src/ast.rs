@@ -2,6 +2,9 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
+use std::collections::HashSet;
+
+use syn::ext::IdentExt;
 use syn::{Attribute, Expr, GenericArgument, Ident, Lit, Type, Visibility};
 
 use crate::ctxt::Ctxt;
@@ -45,7 +48,10 @@ pub struct ConstCheck {
 pub struct Node {
     /// Doc comments written on the node.
     pub docs: Vec<Attribute>,
+    /// The name as written (`r#type` stays raw, to be a field name).
     pub name: Ident,
+    /// The name as text, without `r#`: in messages, tensor names and generated names.
+    pub label: String,
     pub kind: NodeKind,
     pub activation: Option<ActivationKind>,
     /// `#[checkpoint]`: keep only the node's output on the tape, recompute the inside.
@@ -71,7 +77,7 @@ pub enum NodeKind {
     /// `LayerNorm` or `LayerNorm<size>`.
     LayerNorm { size: Option<Size> },
     /// `Dropout(p)`.
-    Dropout { p: Expr },
+    Dropout { p: Number },
     /// `Residual { ... }`: the body's output is added to the block's input.
     Residual { body: Vec<Node> },
 }
@@ -120,6 +126,50 @@ impl Size {
     }
 }
 
+/// A real argument: `Dropout(0.5)`, `LeakyRelu(SLOPE)`.
+pub enum Number {
+    /// A literal, perhaps negated or suffixed (`0`, `0.5f32`, `-0.0`), checked by the
+    /// macro itself.
+    Literal(f64),
+    /// Any other expression (a `const`), checked by a spanned const assertion.
+    Named(Expr),
+}
+
+impl Number {
+    /// The value as an `f64` expression.
+    pub fn expr(&self) -> TokenStream {
+        match self {
+            Number::Literal(value) => {
+                let value = proc_macro2::Literal::f64_unsuffixed(*value);
+                quote!(#value)
+            }
+            Number::Named(expr) => quote!(((#expr) as f64)),
+        }
+    }
+
+    /// Reads `0.5`, `1`, `0.5f32`, `-0.0` as a literal, anything else as named.
+    fn from_expr(expr: &Expr) -> Number {
+        fn literal(expr: &Expr) -> Option<f64> {
+            match expr {
+                Expr::Lit(lit) => match &lit.lit {
+                    Lit::Float(f) => f.base10_digits().parse().ok(),
+                    Lit::Int(i) => i.base10_digits().parse().ok(),
+                    _ => None,
+                },
+                Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => {
+                    literal(&unary.expr).map(|v: f64| -v)
+                }
+                Expr::Paren(paren) => literal(&paren.expr),
+                _ => None,
+            }
+        }
+        match literal(expr) {
+            Some(value) => Number::Literal(value),
+            None => Number::Named(expr.clone()),
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum InitKind {
     He,
@@ -129,8 +179,8 @@ pub enum InitKind {
 pub enum ActivationKind {
     Identity,
     Relu,
-    LeakyRelu(Option<Expr>),
-    Elu(Option<Expr>),
+    LeakyRelu(Option<Number>),
+    Elu(Option<Number>),
     Gelu,
     Softplus,
     Sigmoid,
@@ -200,9 +250,39 @@ impl Node {
     }
 }
 
-/// Counts unnamed dropouts to name them.
+/// Names unnamed dropouts `dropout1`, `dropout2`, ..., skipping names the declaration
+/// gives to its own layers.
 struct Namer {
     dropouts: usize,
+    taken: HashSet<String>,
+}
+
+impl Namer {
+    fn new(elements: &[Element]) -> Self {
+        fn collect(elements: &[Element], taken: &mut HashSet<String>) {
+            for element in elements {
+                if let Some((name, _)) = &element.name {
+                    taken.insert(name.unraw().to_string());
+                }
+                if let Some((_, body)) = &element.body {
+                    collect(body, taken);
+                }
+            }
+        }
+        let mut taken = HashSet::new();
+        collect(elements, &mut taken);
+        Namer { dropouts: 0, taken }
+    }
+
+    fn dropout(&mut self) -> String {
+        loop {
+            self.dropouts += 1;
+            let name = format!("dropout{}", self.dropouts);
+            if !self.taken.contains(&name) {
+                return name;
+            }
+        }
+    }
 }
 
 impl Network {
@@ -219,7 +299,7 @@ impl Network {
                 ),
             );
         }
-        let mut namer = Namer { dropouts: 0 };
+        let mut namer = Namer::new(elements);
         Network {
             attrs: decl.attrs.clone(),
             vis: decl.vis.clone(),
@@ -296,12 +376,9 @@ fn unknown_kind_message(kind: &str) -> String {
 /// A layer or block.
 fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
     let kind = element.kind.to_string();
-    let name = match (&element.name, kind.as_str()) {
+    let ident = match (&element.name, kind.as_str()) {
         (Some((name, _)), _) => name.clone(),
-        (None, "Dropout") => {
-            namer.dropouts += 1;
-            Ident::new(&format!("dropout{}", namer.dropouts), element.kind.span())
-        }
+        (None, "Dropout") => Ident::new(&namer.dropout(), element.kind.span()),
         (None, _) => {
             let example = match kind.as_str() {
                 "Dense" => "hidden: Dense<4, 16>".to_string(),
@@ -315,6 +392,18 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
             return None;
         }
     };
+    // Messages say `type`, not `r#type`.
+    let name = ident.unraw();
+    // `__a: Dense<4, 8>`: generated code names its own items `__...`.
+    if name.to_string().starts_with("__") {
+        cx.error_spanned_by(
+            &ident,
+            format!(
+                "layer names starting with `__` are reserved for generated code; rename `{name}`"
+            ),
+        );
+        return None;
+    }
     let (docs, init, checkpoint) = node_attributes(cx, &element.attrs, &kind);
     if kind != "Residual" {
         if let Some((brace, _)) = &element.body {
@@ -419,7 +508,8 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
     }
     Some(Node {
         docs,
-        name,
+        label: name.to_string(),
+        name: ident,
         kind,
         activation: None,
         checkpoint,
@@ -429,27 +519,22 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
     })
 }
 
-/// `Dropout(p)` with `p` a literal in `[0, 1)`.
-fn dropout_probability(cx: &Ctxt, name: &Ident, element: &Element) -> Option<Expr> {
+/// `Dropout(p)` with `p` in `[0, 1)`: a literal (checked here) or a constant (checked
+/// by a const assertion).
+fn dropout_probability(cx: &Ctxt, name: &Ident, element: &Element) -> Option<Number> {
     let args: Vec<&Expr> = element.args.iter().flat_map(|(_, a)| a.iter()).collect();
     let message = format!(
         "layer `{name}`: `Dropout` takes the probability of dropping, in [0, 1): `Dropout(0.5)`"
     );
     match args.as_slice() {
-        [expr @ Expr::Lit(lit)] => {
-            let value = match &lit.lit {
-                Lit::Float(f) => f.base10_parse::<f64>().ok(),
-                Lit::Int(i) => i.base10_parse::<f64>().ok(),
-                _ => None,
-            };
-            match value {
-                Some(p) if (0.0..1.0).contains(&p) => Some((*expr).clone()),
-                _ => {
-                    cx.error_spanned_by(expr, message);
-                    None
-                }
+        [expr] => match Number::from_expr(expr) {
+            Number::Literal(p) if !(0.0..1.0).contains(&p) => {
+                cx.error_spanned_by(expr, message);
+                None
             }
-        }
+            number => Some(number),
+        },
+        // `Dropout`, `Dropout()`, `Dropout(0.1, 0.2)`
         _ => {
             cx.error_spanned_by(element.tokens(), message);
             None
@@ -631,21 +716,28 @@ fn activation(cx: &Ctxt, element: &Element) -> Option<ActivationKind> {
             } else {
                 "negative slope"
             };
-            if args.len() > 1 {
+            // `LeakyRelu()`, `LeakyRelu(0.1, 0.2)`
+            if element.args.is_some() && args.len() != 1 {
                 cx.error_spanned_by(
                     element.tokens(),
-                    format!("`{name}` takes one argument, its {what}: `{name}(0.1)`"),
+                    format!(
+                        "`{name}` takes one argument, its {what}: `{name}(0.1)`, or none: `{name}`"
+                    ),
                 );
                 ok = false;
             }
-            // `LeakyRelu(-0.1)`: the derivative is read from the output's sign.
-            if let Some(Expr::Unary(unary)) = args.first() {
-                if matches!(unary.op, syn::UnOp::Neg(_)) {
-                    cx.error_spanned_by(unary, format!("`{name}`'s {what} must not be negative"));
+            let argument = args.first().map(|e| Number::from_expr(e));
+            // `LeakyRelu(-0.1)`: the derivative is read from the output's sign. `-0.0` is
+            // zero, not negative.
+            if let (Some(Number::Literal(value)), Some(expr)) = (&argument, args.first()) {
+                if !(value.is_finite() && *value >= 0.0) {
+                    cx.error_spanned_by(
+                        expr,
+                        format!("`{name}`'s {what} must be finite and not negative"),
+                    );
                     ok = false;
                 }
             }
-            let argument = args.first().map(|e| (*e).clone());
             if name == "Elu" {
                 ActivationKind::Elu(argument)
             } else {

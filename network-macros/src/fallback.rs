@@ -19,79 +19,82 @@ pub fn io_sizes(net: &Network) -> Option<(TokenStream, TokenStream)> {
 }
 
 pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> TokenStream {
+    let scalar = crate::expand::scalar();
+
+    let batch = crate::expand::batch();
     let p = private();
     let (attrs, vis, ident) = (&decl.attrs, &decl.vis, &decl.ident);
     let (inputs, outputs) = io.clone().unwrap_or((quote!(0usize), quote!(0usize)));
     let traits = io.map(|(inputs, outputs)| {
         quote! {
-            impl<T: #p::Scalar> #ident<T> {
-                #vis fn summary(batch: usize, optimizer_bytes: usize) -> #p::Summary<T, Self, #inputs, #outputs> {
+            impl<#scalar: #p::Scalar> #ident<#scalar> {
+                #vis fn summary(batch: usize, optimizer_bytes: usize) -> #p::Summary<#scalar, Self, #inputs, #outputs> {
                     #p::Summary::new(batch, optimizer_bytes)
                 }
             }
 
-            unsafe impl<T: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<T> {}
+            unsafe impl<#scalar: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<#scalar> {}
 
-            impl<T: #p::Scalar> #p::Params<T> for #ident<T> {
+            impl<#scalar: #p::Scalar> #p::Params<#scalar> for #ident<#scalar> {
                 const PARAMS: usize = 0;
                 const PARAM_INFO: &'static [#p::ParamInfo] = &[];
                 fn zeros() -> Self {
                     Self(::core::marker::PhantomData)
                 }
-                fn tensor(&self, _: usize) -> &[T] {
+                fn tensor(&self, _: usize) -> &[#scalar] {
                     &[]
                 }
-                fn tensor_mut(&mut self, _: usize) -> &mut [T] {
+                fn tensor_mut(&mut self, _: usize) -> &mut [#scalar] {
                     &mut []
                 }
-                fn for_each_param<__F: FnMut(&#p::ParamInfo, &[T])>(&self, _: __F) {}
-                fn for_each_param_mut<__F: FnMut(&#p::ParamInfo, &mut [T])>(&mut self, _: __F) {}
-                fn zip_params_mut<__F: FnMut(&#p::ParamInfo, &mut [T], &[T])>(&mut self, _: &Self, _: __F) {}
+                fn for_each_param<__F: FnMut(&#p::ParamInfo, &[#scalar])>(&self, _: __F) {}
+                fn for_each_param_mut<__F: FnMut(&#p::ParamInfo, &mut [#scalar])>(&mut self, _: __F) {}
+                fn zip_params_mut<__F: FnMut(&#p::ParamInfo, &mut [#scalar], &[#scalar])>(&mut self, _: &Self, _: __F) {}
             }
 
-            impl<T: #p::Scalar> #p::Network<T, #inputs, #outputs> for #ident<T> {
-                type Tape<const B: usize> = ();
+            impl<#scalar: #p::Scalar> #p::Network<#scalar, #inputs, #outputs> for #ident<#scalar> {
+                type Tape<const #batch: usize> = ();
                 const LAYERS: &'static [#p::LayerInfo] = &[];
                 fn tape_bytes(_: usize) -> usize {
                     0
                 }
                 fn initialize(&mut self, _: &mut #p::Rng) {}
-                fn new_tape<const B: usize>() {}
-                fn for_each_output<const B: usize, __F: FnMut(&#p::LayerInfo, &[T])>(_: &(), _: __F) {}
-                fn forward<const B: usize>(&self, _: &#p::SMatrix<T, #inputs, B>) -> #p::SMatrix<T, #outputs, B> {
+                fn new_tape<const #batch: usize>() {}
+                fn for_each_output<const #batch: usize, __F: FnMut(&#p::LayerInfo, &[#scalar])>(_: &(), _: __F) {}
+                fn forward<const #batch: usize>(&self, _: &#p::SMatrix<#scalar, #inputs, #batch>) -> #p::SMatrix<#scalar, #outputs, #batch> {
                     ::core::unreachable!()
                 }
-                fn forward_train<'__t, const B: usize>(
+                fn forward_train<'__t, const #batch: usize>(
                     &mut self,
-                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &#p::SMatrix<#scalar, #inputs, #batch>,
                     _: &'__t mut (),
                     _: &mut #p::Rng,
-                ) -> &'__t #p::SMatrix<T, #outputs, B> {
+                ) -> &'__t #p::SMatrix<#scalar, #outputs, #batch> {
                     ::core::unreachable!()
                 }
-                fn backward<const B: usize>(
+                fn backward<const #batch: usize>(
                     &self,
-                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &#p::SMatrix<#scalar, #inputs, #batch>,
                     _: &(),
-                    _: &#p::SMatrix<T, #outputs, B>,
+                    _: &#p::SMatrix<#scalar, #outputs, #batch>,
                     _: &mut Self,
                 ) {
                 }
-                fn backward_with_input_grad<const B: usize>(
+                fn backward_with_input_grad<const #batch: usize>(
                     &self,
-                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &#p::SMatrix<#scalar, #inputs, #batch>,
                     _: &(),
-                    _: &#p::SMatrix<T, #outputs, B>,
+                    _: &#p::SMatrix<#scalar, #outputs, #batch>,
                     _: &mut Self,
-                    _: &mut #p::SMatrix<T, #inputs, B>,
+                    _: &mut #p::SMatrix<#scalar, #inputs, #batch>,
                 ) {
                 }
-                fn backward_sgd<const B: usize>(
+                fn backward_sgd<const #batch: usize>(
                     &mut self,
-                    _: &#p::SMatrix<T, #inputs, B>,
+                    _: &#p::SMatrix<#scalar, #inputs, #batch>,
                     _: &(),
-                    _: &#p::SMatrix<T, #outputs, B>,
-                    _: T,
+                    _: &#p::SMatrix<#scalar, #outputs, #batch>,
+                    _: #scalar,
                 ) {
                 }
             }
@@ -99,9 +102,9 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
     });
     quote! {
         #(#attrs)*
-        #vis struct #ident<T: #p::Scalar = f32>(::core::marker::PhantomData<T>);
+        #vis struct #ident<#scalar: #p::Scalar = f32>(::core::marker::PhantomData<#scalar>);
 
-        impl<T: #p::Scalar> #ident<T> {
+        impl<#scalar: #p::Scalar> #ident<#scalar> {
             #vis const INPUTS: usize = #inputs;
             #vis const OUTPUTS: usize = #outputs;
             #vis const PARAMS: usize = 0;

@@ -21,6 +21,7 @@ use proc_macro::TokenStream;
 /// code. See the `network` crate's documentation for the grammar.
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
+    expand::choose_generics(&input.clone().into());
     let declaration = syn::parse_macro_input!(input as parse::Declaration);
     expand::network(declaration).into()
 }

@@ -9,8 +9,9 @@ use crate::parse::Declaration;
 
 fn expand_pretty(input: proc_macro2::TokenStream) -> String {
     let declaration: Declaration = syn::parse2(input).expect("declaration parses");
-    let file: syn::File =
-        syn::parse2(expand::network(declaration)).expect("expansion is valid Rust");
+    let tokens = expand::network(declaration);
+    let file: syn::File = syn::parse2(tokens.clone())
+        .unwrap_or_else(|e| panic!("expansion is not valid Rust: {e}\n{tokens}"));
     prettyplease::unparse(&file)
 }
 

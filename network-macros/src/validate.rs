@@ -40,18 +40,21 @@ fn first_input_message(first: &Node) -> String {
     match &first.kind {
         NodeKind::Dense { outputs, .. } => format!(
             "the first layer `{}` must state its input size: `{}: Dense<inputs, {}>`",
-            first.name,
-            first.name,
+            first.label,
+            first.label,
             outputs.tokens()
         ),
         NodeKind::Residual { body } => match body.first() {
             Some(inner) => first_input_message(inner),
-            None => format!("the first layer `{}` must state its input size", first.name),
+            None => format!(
+                "the first layer `{}` must state its input size",
+                first.label
+            ),
         },
         _ => format!(
             "the first layer `{}` must state its input size: `{}: {}<inputs>`",
-            first.name,
-            first.name,
+            first.label,
+            first.label,
             first.kind_name()
         ),
     }
@@ -70,7 +73,7 @@ fn first_input(nodes: &[Node]) -> Option<&Size> {
 // `a: Dense<4, 8>, Relu, a: Dense<8, 2>`, also across nested blocks.
 fn check_unique_names(cx: &Ctxt, nodes: &[Node], seen: &mut HashSet<String>) {
     for node in nodes {
-        let name = node.name.to_string();
+        let name = node.label.clone();
         if !seen.insert(name.clone()) {
             cx.error_spanned_by(
                 &node.name,
@@ -92,7 +95,7 @@ fn resolve(
     checks: &mut Vec<ConstCheck>,
 ) -> (Size, Option<String>) {
     for node in nodes.iter_mut() {
-        let name = node.name.to_string();
+        let name = node.label.clone();
         node.input = Some(size.clone());
         let written: Vec<(&Size, &str)> = match &node.kind {
             NodeKind::Dense {

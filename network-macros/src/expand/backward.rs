@@ -13,11 +13,11 @@ use crate::ast::{ActivationKind, Network, Node, NodeKind};
 /// What backward does with each parameter gradient.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Add it to `__grads` (in scope: `__x`, `__tape`, `__d_out`, `__grads` and
-    /// `__d_x: Option<&mut SMatrix<T, IN, B>>`).
+    /// Add it to `__grads` (in scope: `__x`, `__tape`, `__dout`, `__grads` and
+    /// `__dx: Option<&mut SMatrix<T, IN, B>>`).
     Accumulate,
     /// Apply plain SGD with `__lr` at once, with no gradient buffer (in scope: `__x`,
-    /// `__tape`, `__d_out`, `__lr`). Each node's input gradient is computed before its
+    /// `__tape`, `__dout`, `__lr`). Each node's input gradient is computed before its
     /// parameters change.
     Sgd,
 }
@@ -29,16 +29,16 @@ fn node_body_output(body: &[Node]) -> TokenStream {
 
 pub fn backward_body(net: &Network, mode: Mode) -> TokenStream {
     let last = net.nodes.last().expect("validated: at least one layer");
-    let d = format_ident!("__d_{}", last.name);
+    let d = format_ident!("__d_{}", last.label);
     let nodes = backward_nodes(&net.nodes, false, &quote!(__x), &d, None, mode, true);
     // A last Dense layer without activation only reads its output gradient: borrow it
     // instead of copying `OUT x B` values onto the stack. Anything else changes it in
     // place (an activation's or a norm's backward, dropout's mask), so gets a copy.
     let read_only = matches!(last.kind, NodeKind::Dense { .. }) && activation_value(last).is_none();
     let bind = if read_only {
-        quote!(let #d = __d_out;)
+        quote!(let #d = __dout;)
     } else {
-        quote!(let mut #d = *__d_out;)
+        quote!(let mut #d = *__dout;)
     };
     quote! {
         #bind
@@ -81,11 +81,11 @@ fn backward_nodes(
         let d = if k + 1 == nodes.len() {
             d_last.clone()
         } else {
-            format_ident!("__d_{}", node.name)
+            format_ident!("__d_{}", node.label)
         };
         let d_input = match k {
             0 => d_first.cloned(),
-            _ => Some(format_ident!("__d_{}", nodes[k - 1].name)),
+            _ => Some(format_ident!("__d_{}", nodes[k - 1].label)),
         };
         code.extend(backward_node(
             node,
@@ -110,16 +110,18 @@ fn backward_node(
     mode: Mode,
     first_of_network: bool,
 ) -> TokenStream {
+    let scalar = super::scalar();
+    let batch = super::batch();
     let p = private();
     let name = &node.name;
     let mut code = TokenStream::new();
     // A checkpointed node recomputes its inside from its input, replaying its dropout
     // masks from the RNG state it saved.
     if node.checkpoint && !inside {
-        let rng = format_ident!("__rng_{}", name);
+        let rng = format_ident!("__rng_{}", node.label);
         if let NodeKind::Residual { body } = &node.kind {
             if has_dropout(body) {
-                let field = format_ident!("{}__rng", name);
+                let field = super::tape_field(node, "rng");
                 code.extend(quote!(let mut #rng = __tape.#field.clone();));
             }
         }
@@ -137,19 +139,19 @@ fn backward_node(
             .activation
             .as_ref()
             .is_some_and(ActivationKind::uses_input);
-        let at = read(node, inside, if uses_input { "__pre" } else { "" });
+        let at = read(node, inside, if uses_input { "pre" } else { "" });
         code.extend(quote!(#p::Activation::backward(&#activation, &#at, &mut #d);));
     }
     // Where the input gradient goes: the previous node's output gradient, or for the
-    // network's first node a local copied to `__d_x` when asked for.
-    let local_input = format_ident!("__d_input");
+    // network's first node a local copied to `__dx` when asked for.
+    let local_input = format_ident!("__dinput");
     let target = d_input.unwrap_or(&local_input);
     let rows = input(node);
-    let fresh = quote!(let mut #target = #p::SMatrix::<T, #rows, B>::zeros(););
+    let fresh = quote!(let mut #target = #p::SMatrix::<#scalar, #rows, #batch>::zeros(););
     let hand_out = (first_of_network && mode == Mode::Accumulate).then(|| {
         quote! {
-            if let ::core::option::Option::Some(__d_x) = __d_x {
-                __d_x.copy_from(&#target);
+            if let ::core::option::Option::Some(__dx) = __dx {
+                __dx.copy_from(&#target);
             }
         }
     });
@@ -164,12 +166,12 @@ fn backward_node(
             };
             let input_gradient = match (d_input, first_of_network, mode) {
                 (Some(target), _, _) => Some(quote! {
-                    let mut #target = #p::SMatrix::<T, #rows, B>::zeros();
+                    let mut #target = #p::SMatrix::<#scalar, #rows, #batch>::zeros();
                     self.#name.backward_input(&#d, &mut #target);
                 }),
                 (None, true, Mode::Accumulate) => Some(quote! {
-                    if let ::core::option::Option::Some(__d_x) = __d_x {
-                        self.#name.backward_input(&#d, __d_x);
+                    if let ::core::option::Option::Some(__dx) = __dx {
+                        self.#name.backward_input(&#d, __dx);
                     }
                 }),
                 _ => None,
@@ -182,16 +184,13 @@ fn backward_node(
             return code;
         }
         NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
-            let (xhat, inv) = (
-                read(node, inside, "__xhat"),
-                read(node, inside, "__inv_std"),
-            );
+            let (xhat, inv) = (read(node, inside, "xhat"), read(node, inside, "invstd"));
             let call = match mode {
                 Mode::Accumulate => {
                     quote!(self.#name.backward(&#xhat, &#inv, &#d, &mut __grads.#name, &mut #target);)
                 }
                 Mode::Sgd => {
-                    let g = format_ident!("__g_{}", name);
+                    let g = format_ident!("__g_{}", node.label);
                     let layer = if matches!(node.kind, NodeKind::BatchNorm { .. }) {
                         quote!(#p::BatchNorm)
                     } else {
@@ -207,7 +206,8 @@ fn backward_node(
             code.extend(quote!(#fresh #call));
         }
         NodeKind::Dropout { p: probability } => {
-            let mask = read(node, inside, "__mask");
+            let probability = probability.expr();
+            let mask = read(node, inside, "mask");
             code.extend(quote!(#p::Dropout { p: #probability }.backward(&#mask, &mut #d);));
             if wanted {
                 code.extend(quote!(let mut #target = #d;));
@@ -215,8 +215,8 @@ fn backward_node(
         }
         NodeKind::Residual { body } => {
             let (d_body, d_body_input) = (
-                format_ident!("__db_{}", name),
-                format_ident!("__dbi_{}", name),
+                format_ident!("__db_{}", node.label),
+                format_ident!("__dbi_{}", node.label),
             );
             let body_code = backward_nodes(
                 body,
@@ -229,7 +229,7 @@ fn backward_node(
             );
             let body_rows = node_body_output(body);
             code.extend(quote! {
-                let mut #d_body = #p::SMatrix::<T, #body_rows, B>::zeros();
+                let mut #d_body = #p::SMatrix::<#scalar, #body_rows, #batch>::zeros();
                 #p::residual_copy(&#d, &mut #d_body);
                 #body_code
                 let mut #target = #d_body_input;

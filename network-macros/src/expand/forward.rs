@@ -51,10 +51,13 @@ fn infer_nodes(nodes: &[Node], mut input: TokenStream) -> (TokenStream, Out) {
 }
 
 fn infer_node(node: &Node, input: &TokenStream) -> (TokenStream, Out) {
+    let scalar = super::scalar();
+
+    let batch = super::batch();
     let p = private();
     let (name, rows) = (&node.name, output(node));
-    let local = format_ident!("__i_{}", name);
-    let fresh = quote!(let mut #local = #p::SMatrix::<T, #rows, B>::zeros(););
+    let local = format_ident!("__i_{}", node.label);
+    let fresh = quote!(let mut #local = #p::SMatrix::<#scalar, #rows, #batch>::zeros(););
     let compute = match &node.kind {
         NodeKind::Dense { .. } => quote!(#fresh self.#name.forward(#input, &mut #local);),
         NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
@@ -122,13 +125,14 @@ pub fn train_node(
     mode: Mode,
     rng: &TokenStream,
 ) -> (TokenStream, TokenStream) {
+    let batch = super::batch();
     let p = private();
     let name = &node.name;
     let at = |suffix: &str| place_of(node, suffix, place(node, inside, suffix, mode));
     // Locals for the buffers not kept on the tape.
     let declarations = buffers(node)
         .into_iter()
-        .filter(|b| b.suffix != "__rng")
+        .filter(|b| b.suffix != "rng")
         .filter_map(|b| {
             (place(node, inside, b.suffix, mode) == Place::Local).then(|| {
                 let (local, ty) = (place_of(node, b.suffix, Place::Local), b.ty);
@@ -141,14 +145,14 @@ pub fn train_node(
         .as_ref()
         .is_some_and(ActivationKind::uses_input);
     let out = at("");
-    let target = if uses_input { at("__pre") } else { out.clone() };
+    let target = if uses_input { at("pre") } else { out.clone() };
     let compute = match &node.kind {
         NodeKind::Dense { .. } => quote!(self.#name.forward(#input, &mut #target);),
         NodeKind::BatchNorm { .. } => {
-            let (xhat, inv) = (at("__xhat"), at("__inv_std"));
-            let stats = format_ident!("__stats_{}", name);
+            let (xhat, inv) = (at("xhat"), at("invstd"));
+            let stats = format_ident!("__stats_{}", node.label);
             let update = match mode {
-                Mode::Record => quote!(self.#name.update_running::<B>(&#stats.0, &#stats.1);),
+                Mode::Record => quote!(self.#name.update_running::<#batch>(&#stats.0, &#stats.1);),
                 Mode::Recompute => quote!(let _ = #stats;),
             };
             quote! {
@@ -157,11 +161,12 @@ pub fn train_node(
             }
         }
         NodeKind::LayerNorm { .. } => {
-            let (xhat, inv) = (at("__xhat"), at("__inv_std"));
+            let (xhat, inv) = (at("xhat"), at("invstd"));
             quote!(self.#name.forward(#input, &mut #target, &mut #xhat, &mut #inv);)
         }
         NodeKind::Dropout { p: probability } => {
-            let mask = at("__mask");
+            let probability = probability.expr();
+            let mask = at("mask");
             quote! {
                 #target.copy_from(#input);
                 #p::Dropout { p: #probability }.forward(&mut #target, &mut #mask, #rng);
@@ -170,7 +175,7 @@ pub fn train_node(
         NodeKind::Residual { body } => {
             let capture = (mode == Mode::Record && node.checkpoint && !inside && has_dropout(body))
                 .then(|| {
-                    let field = format_ident!("{}__rng", name);
+                    let field = super::tape_field(node, "rng");
                     quote!(__tape.#field = (#rng).clone();)
                 });
             let (body_code, body_out) =
@@ -183,7 +188,7 @@ pub fn train_node(
         }
     };
     let copy = uses_input.then(|| {
-        let pre = at("__pre");
+        let pre = at("pre");
         quote!(#out.copy_from(&#pre);)
     });
     let activation =

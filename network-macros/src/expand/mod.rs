@@ -59,6 +59,44 @@ fn generate(net: &Network) -> TokenStream {
     }
 }
 
+thread_local! {
+    /// The names of the scalar and batch generic parameters of this expansion.
+    static GENERICS: std::cell::RefCell<(String, String)> =
+        std::cell::RefCell::new(("T".into(), "B".into()));
+}
+
+/// Chooses the names of the generated generic parameters so that they cannot capture a
+/// name the declaration uses: `T` and `B`, unless the declaration mentions them (a
+/// network named `T`, a `const B: usize` used as a size), then `__T` and `__B` (names
+/// starting with `__` are reserved for generated code).
+pub fn choose_generics(input: &TokenStream) {
+    fn mentions(tokens: &TokenStream, name: &str) -> bool {
+        tokens.clone().into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == name,
+            proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), name),
+            _ => false,
+        })
+    }
+    let pick = |name: &str| {
+        if mentions(input, name) {
+            format!("__{name}")
+        } else {
+            name.to_string()
+        }
+    };
+    GENERICS.with(|g| *g.borrow_mut() = (pick("T"), pick("B")));
+}
+
+/// The scalar type parameter of the generated items (`T`).
+pub fn scalar() -> Ident {
+    GENERICS.with(|g| Ident::new(&g.borrow().0, proc_macro2::Span::call_site()))
+}
+
+/// The batch-size const parameter of the generated items (`B`).
+pub fn batch() -> Ident {
+    GENERICS.with(|g| Ident::new(&g.borrow().1, proc_macro2::Span::call_site()))
+}
+
 /// The root every generated path starts from: users depend on `network` alone.
 pub fn private() -> TokenStream {
     quote!(::network::__private)
@@ -128,14 +166,16 @@ pub struct Buffer {
 
 /// The buffers a node's training forward pass fills, for backward.
 pub fn buffers(node: &Node) -> Vec<Buffer> {
+    let scalar = scalar();
+    let batch = batch();
     let p = private();
     let out = output(node);
-    let scalar = quote!(::core::mem::size_of::<T>());
+    let bytes = quote!(::core::mem::size_of::<#scalar>());
     let matrix = |suffix, internal| Buffer {
         suffix,
-        ty: quote!(#p::SMatrix<T, #out, B>),
+        ty: quote!(#p::SMatrix<#scalar, #out, #batch>),
         internal,
-        bytes: quote!(#out * __batch * #scalar),
+        bytes: quote!(#out * __batch * #bytes),
     };
     let mut list = vec![matrix("", false)];
     if node
@@ -143,35 +183,35 @@ pub fn buffers(node: &Node) -> Vec<Buffer> {
         .as_ref()
         .is_some_and(ActivationKind::uses_input)
     {
-        list.push(matrix("__pre", true));
+        list.push(matrix("pre", true));
     }
     match &node.kind {
         NodeKind::BatchNorm { .. } => {
-            list.push(matrix("__xhat", true));
+            list.push(matrix("xhat", true));
             list.push(Buffer {
-                suffix: "__inv_std",
-                ty: quote!(#p::SMatrix<T, #out, 1>),
+                suffix: "invstd",
+                ty: quote!(#p::SMatrix<#scalar, #out, 1>),
                 internal: true,
-                bytes: quote!(#out * #scalar),
+                bytes: quote!(#out * #bytes),
             });
         }
         NodeKind::LayerNorm { .. } => {
-            list.push(matrix("__xhat", true));
+            list.push(matrix("xhat", true));
             list.push(Buffer {
-                suffix: "__inv_std",
-                ty: quote!(#p::SMatrix<T, 1, B>),
+                suffix: "invstd",
+                ty: quote!(#p::SMatrix<#scalar, 1, #batch>),
                 internal: true,
-                bytes: quote!(__batch * #scalar),
+                bytes: quote!(__batch * #bytes),
             });
         }
         NodeKind::Dropout { .. } => list.push(Buffer {
-            suffix: "__mask",
-            ty: quote!(#p::SMatrix<u32, { #p::mask_words(#out) }, B>),
+            suffix: "mask",
+            ty: quote!(#p::SMatrix<u32, { #p::mask_words(#out) }, #batch>),
             internal: true,
             bytes: quote!(#p::mask_words(#out) * __batch * 4),
         }),
         NodeKind::Residual { body } if node.checkpoint && has_dropout(body) => list.push(Buffer {
-            suffix: "__rng",
+            suffix: "rng",
             ty: quote!(#p::Rng),
             internal: false,
             bytes: quote!(::core::mem::size_of::<#p::Rng>()),
@@ -200,13 +240,29 @@ pub enum Place {
 pub fn place_of(node: &Node, suffix: &str, place: Place) -> TokenStream {
     match place {
         Place::Tape => {
-            let field = format_ident!("{}{}", node.name, suffix);
+            let field = tape_field(node, suffix);
             quote!(__tape.#field)
         }
         Place::Local => {
-            let local = format_ident!("__l_{}{}", node.name, suffix);
+            let local = format_ident!("__l{}_{}", suffix, node.label);
             quote!(#local)
         }
+    }
+}
+
+/// The tape field of a node's buffer: the node's own name for its output, `__xhat_name`
+/// for the others.
+///
+/// Generated names never collide with each other or with the user's: layer names cannot
+/// start with `__`, and every generated name derived from a layer's is
+/// `__<family>_<layer>` with a family of letters only (`d`, `i`, `l`, `lxhat`, `xhat`,
+/// ...), so the family ends at the first `_` after `__` and the rest is the layer name.
+/// Fixed names (`__x`, `__dout`, `__tape`, ...) have no `_` after the family.
+pub fn tape_field(node: &Node, suffix: &str) -> Ident {
+    if suffix.is_empty() {
+        node.name.clone()
+    } else {
+        format_ident!("__{}_{}", suffix, node.label)
     }
 }
 
@@ -216,9 +272,15 @@ pub fn activation_value(node: &Node) -> Option<TokenStream> {
     Some(match node.activation.as_ref()? {
         ActivationKind::Identity => return None,
         ActivationKind::Relu => quote!(#p::Relu),
-        ActivationKind::LeakyRelu(Some(alpha)) => quote!(#p::LeakyRelu { alpha: #alpha }),
+        ActivationKind::LeakyRelu(Some(alpha)) => {
+            let alpha = alpha.expr();
+            quote!(#p::LeakyRelu { alpha: #alpha })
+        }
         ActivationKind::LeakyRelu(None) => quote!(#p::LeakyRelu { alpha: 0.01 }),
-        ActivationKind::Elu(Some(alpha)) => quote!(#p::Elu { alpha: #alpha }),
+        ActivationKind::Elu(Some(alpha)) => {
+            let alpha = alpha.expr();
+            quote!(#p::Elu { alpha: #alpha })
+        }
         ActivationKind::Elu(None) => quote!(#p::Elu { alpha: 1.0 }),
         ActivationKind::Gelu => quote!(#p::Gelu),
         ActivationKind::Softplus => quote!(#p::Softplus),

@@ -8,6 +8,9 @@ use super::{forward, has_dropout, input, io, output, private, tape, tape_ident, 
 use crate::ast::{InitKind, Network, NodeKind};
 
 pub fn inherent_impl(net: &Network) -> TokenStream {
+    let scalar = super::scalar();
+
+    let batch = super::batch();
     let p = private();
     let (vis, ident) = (&net.vis, &net.ident);
     let (inputs, outputs) = io(net);
@@ -16,17 +19,17 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
     let backward_sgd = backward::backward_body(net, Mode::Sgd);
     quote! {
         #[automatically_derived]
-        impl<T: #p::Scalar> #ident<T> {
+        impl<#scalar: #p::Scalar> #ident<#scalar> {
             /// Inputs per sample.
             #vis const INPUTS: usize = #inputs;
             /// Outputs per sample.
             #vis const OUTPUTS: usize = #outputs;
             /// Trainable scalars.
-            #vis const PARAMS: usize = <Self as #p::Params<T>>::PARAMS;
+            #vis const PARAMS: usize = <Self as #p::Params<#scalar>>::PARAMS;
             /// Buffer scalars (batch norm's running statistics), saved with the weights.
-            #vis const BUFFERS: usize = <Self as #p::Params<T>>::BUFFERS;
+            #vis const BUFFERS: usize = <Self as #p::Params<#scalar>>::BUFFERS;
             /// Bytes of parameters: the size of a gradient.
-            #vis const PARAM_BYTES: usize = Self::PARAMS * ::core::mem::size_of::<T>();
+            #vis const PARAM_BYTES: usize = Self::PARAMS * ::core::mem::size_of::<#scalar>();
 
             /// Bytes of the training tape for a batch of `batch` samples:
             /// `size_of` of the tape type.
@@ -38,33 +41,33 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
             /// A Keras-style table of the layers and the memory training takes with
             /// batches of `batch` and `optimizer_bytes` of optimizer state; print it
             /// with `{}`.
-            #vis fn summary(batch: usize, optimizer_bytes: usize) -> #p::Summary<T, Self, #inputs, #outputs> {
+            #vis fn summary(batch: usize, optimizer_bytes: usize) -> #p::Summary<#scalar, Self, #inputs, #outputs> {
                 #p::Summary::new(batch, optimizer_bytes)
             }
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables, non_snake_case)] // straight-line code for every layout; `layer__xhat` locals
-            fn __backward<const B: usize>(
+            #[allow(unused_mut, unused_variables, non_snake_case)] // straight-line code for every layout; locals named after layers (`__d_Hidden`)
+            fn __backward<const #batch: usize>(
                 &self,
-                __x: &#p::SMatrix<T, #inputs, B>,
-                __tape: &<Self as #p::Network<T, #inputs, #outputs>>::Tape<B>,
-                __d_out: &#p::SMatrix<T, #outputs, B>,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &<Self as #p::Network<#scalar, #inputs, #outputs>>::Tape<#batch>,
+                __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
                 __grads: &mut Self,
-                __d_x: ::core::option::Option<&mut #p::SMatrix<T, #inputs, B>>,
+                __dx: ::core::option::Option<&mut #p::SMatrix<#scalar, #inputs, #batch>>,
             ) {
                 #backward
             }
 
             #[doc(hidden)]
             #[inline]
-            #[allow(unused_mut, unused_variables, non_snake_case)] // straight-line code for every layout; `layer__xhat` locals
-            fn __backward_sgd<const B: usize>(
+            #[allow(unused_mut, unused_variables, non_snake_case)] // straight-line code for every layout; locals named after layers (`__d_Hidden`)
+            fn __backward_sgd<const #batch: usize>(
                 &mut self,
-                __x: &#p::SMatrix<T, #inputs, B>,
-                __tape: &<Self as #p::Network<T, #inputs, #outputs>>::Tape<B>,
-                __d_out: &#p::SMatrix<T, #outputs, B>,
-                __lr: T,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &<Self as #p::Network<#scalar, #inputs, #outputs>>::Tape<#batch>,
+                __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
+                __lr: #scalar,
             ) {
                 #backward_sgd
             }
@@ -73,12 +76,15 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
 }
 
 pub fn network_impl(net: &Network) -> TokenStream {
+    let scalar = super::scalar();
+
+    let batch = super::batch();
     let p = private();
     let (ident, tape) = (&net.ident, tape_ident(net));
     let (inputs, outputs) = io(net);
     let nodes = walk(&net.nodes);
     let layer_infos = nodes.iter().map(|(node, _)| {
-        let name = node.name.to_string();
+        let name = node.label.clone();
         let kind = node.kind_name();
         let (layer_inputs, layer_outputs) = (input(node), output(node));
         let params = match node.kind {
@@ -142,8 +148,8 @@ pub fn network_impl(net: &Network) -> TokenStream {
     let training = forward::training_body(net);
     quote! {
         #[automatically_derived]
-        impl<T: #p::Scalar> #p::Network<T, #inputs, #outputs> for #ident<T> {
-            type Tape<const B: usize> = #tape<T, B>;
+        impl<#scalar: #p::Scalar> #p::Network<#scalar, #inputs, #outputs> for #ident<#scalar> {
+            type Tape<const #batch: usize> = #tape<#scalar, #batch>;
             const BATCH_DEPENDENT: bool = #batch_dependent;
             const STOCHASTIC: bool = #stochastic;
             const LAYERS: &'static [#p::LayerInfo] = &[#(#layer_infos),*];
@@ -158,57 +164,57 @@ pub fn network_impl(net: &Network) -> TokenStream {
                 #(#initializers)*
             }
 
-            fn new_tape<const B: usize>() -> Self::Tape<B> {
+            fn new_tape<const #batch: usize>() -> Self::Tape<#batch> {
                 #tape { #(#new_fields)* }
             }
 
-            fn for_each_output<const B: usize, __F: FnMut(&#p::LayerInfo, &[T])>(__tape: &Self::Tape<B>, mut __f: __F) {
+            fn for_each_output<const #batch: usize, __F: FnMut(&#p::LayerInfo, &[#scalar])>(__tape: &Self::Tape<#batch>, mut __f: __F) {
                 #(#output_visits)*
             }
 
-            fn forward<const B: usize>(&self, __x: &#p::SMatrix<T, #inputs, B>) -> #p::SMatrix<T, #outputs, B> {
+            fn forward<const #batch: usize>(&self, __x: &#p::SMatrix<#scalar, #inputs, #batch>) -> #p::SMatrix<#scalar, #outputs, #batch> {
                 #inference
             }
 
-            #[allow(non_snake_case)] // `layer__xhat` locals of checkpointed layers
-            fn forward_train<'__t, const B: usize>(
+            #[allow(non_snake_case)] // locals named after layers (`__lxhat_Norm`)
+            fn forward_train<'__t, const #batch: usize>(
                 &mut self,
-                __x: &#p::SMatrix<T, #inputs, B>,
-                __tape: &'__t mut Self::Tape<B>,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &'__t mut Self::Tape<#batch>,
                 __rng: &mut #p::Rng,
-            ) -> &'__t #p::SMatrix<T, #outputs, B> {
+            ) -> &'__t #p::SMatrix<#scalar, #outputs, #batch> {
                 #training
             }
 
-            fn backward<const B: usize>(
+            fn backward<const #batch: usize>(
                 &self,
-                __x: &#p::SMatrix<T, #inputs, B>,
-                __tape: &Self::Tape<B>,
-                __d_out: &#p::SMatrix<T, #outputs, B>,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &Self::Tape<#batch>,
+                __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
                 __grads: &mut Self,
             ) {
-                self.__backward(__x, __tape, __d_out, __grads, ::core::option::Option::None);
+                self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::None);
             }
 
-            fn backward_with_input_grad<const B: usize>(
+            fn backward_with_input_grad<const #batch: usize>(
                 &self,
-                __x: &#p::SMatrix<T, #inputs, B>,
-                __tape: &Self::Tape<B>,
-                __d_out: &#p::SMatrix<T, #outputs, B>,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &Self::Tape<#batch>,
+                __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
                 __grads: &mut Self,
-                __d_x: &mut #p::SMatrix<T, #inputs, B>,
+                __dx: &mut #p::SMatrix<#scalar, #inputs, #batch>,
             ) {
-                self.__backward(__x, __tape, __d_out, __grads, ::core::option::Option::Some(__d_x));
+                self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::Some(__dx));
             }
 
-            fn backward_sgd<const B: usize>(
+            fn backward_sgd<const #batch: usize>(
                 &mut self,
-                __x: &#p::SMatrix<T, #inputs, B>,
-                __tape: &Self::Tape<B>,
-                __d_out: &#p::SMatrix<T, #outputs, B>,
-                __lr: T,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &Self::Tape<#batch>,
+                __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
+                __lr: #scalar,
             ) {
-                self.__backward_sgd(__x, __tape, __d_out, __lr);
+                self.__backward_sgd(__x, __tape, __dout, __lr);
             }
         }
     }

@@ -8,12 +8,13 @@ use crate::ast::{InitKind, Network, Node, NodeKind};
 
 /// The struct field type of a node with parameters.
 fn field_type(node: &Node) -> Option<TokenStream> {
+    let scalar = super::scalar();
     let p = private();
     let (inputs, outputs) = (input(node), output(node));
     Some(match node.kind {
-        NodeKind::Dense { .. } => quote!(#p::Dense<T, #inputs, #outputs>),
-        NodeKind::BatchNorm { .. } => quote!(#p::BatchNorm<T, #outputs>),
-        NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm<T, #outputs>),
+        NodeKind::Dense { .. } => quote!(#p::Dense<#scalar, #inputs, #outputs>),
+        NodeKind::BatchNorm { .. } => quote!(#p::BatchNorm<#scalar, #outputs>),
+        NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm<#scalar, #outputs>),
         _ => return None,
     })
 }
@@ -57,6 +58,7 @@ fn node_buffers(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream)> {
 }
 
 pub fn struct_definition(net: &Network) -> TokenStream {
+    let scalar = super::scalar();
     let (attrs, vis, ident) = (&net.attrs, &net.vis, &net.ident);
     let p = private();
     let fields = walk(&net.nodes).into_iter().filter_map(|(node, _)| {
@@ -96,7 +98,7 @@ pub fn struct_definition(net: &Network) -> TokenStream {
         #[doc = ""]
         #[doc = #table]
         #[repr(C)]
-        #vis struct #ident<T: #p::Scalar = f32> {
+        #vis struct #ident<#scalar: #p::Scalar = f32> {
             #(#fields,)*
         }
     }
@@ -116,7 +118,7 @@ fn layer_table(net: &Network) -> String {
         let indent = if inside { "↳ " } else { "" };
         table.push_str(&format!(
             "| {indent}`{}` | {}{} | {} | {} | {} |\n",
-            node.name,
+            node.label,
             node.kind_name(),
             if node.checkpoint {
                 " (checkpointed)"
@@ -166,8 +168,8 @@ fn visits(
     for (node, _) in walk(&net.nodes) {
         let name = &node.name;
         for (tensor, kind, shape, len) in list(node) {
-            let full = format!("{name}.{tensor}");
-            let layer = name.to_string();
+            let full = format!("{}.{tensor}", node.label);
+            let layer = node.label.clone();
             let index = v.infos.len();
             let offset = &v.total;
             v.infos.push(quote! {
@@ -197,6 +199,7 @@ fn visits(
 }
 
 pub fn params_impl(net: &Network) -> TokenStream {
+    let scalar = super::scalar();
     let p = private();
     let ident = &net.ident;
     let params = visits(net, tensors, quote!(PARAM_INFO));
@@ -245,18 +248,18 @@ pub fn params_impl(net: &Network) -> TokenStream {
         // function below proves it at compile time: its pattern names every field (it is
         // exhaustive) and each field must be `Zeroable`.
         #[automatically_derived]
-        unsafe impl<T: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<T> {}
+        unsafe impl<#scalar: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<#scalar> {}
 
         const _: () = {
             #[allow(dead_code)]
-            fn __every_field_is_zeroable<T: #p::Scalar + #p::Zeroable>(__value: &#ident<T>) {
+            fn __every_field_is_zeroable<#scalar: #p::Scalar + #p::Zeroable>(__value: &#ident<#scalar>) {
                 let #ident { #(#fields: _),* } = __value;
                 #(#p::assert_zeroable(&__value.#fields);)*
             }
         };
 
         #[automatically_derived]
-        impl<T: #p::Scalar> #p::Params<T> for #ident<T> {
+        impl<#scalar: #p::Scalar> #p::Params<#scalar> for #ident<#scalar> {
             const PARAMS: usize = #total;
             const PARAM_INFO: &'static [#p::ParamInfo] = &[#(#infos),*];
             const BUFFERS: usize = #buffer_total;
@@ -266,38 +269,38 @@ pub fn params_impl(net: &Network) -> TokenStream {
                 Self { #(#zeros)* }
             }
 
-            fn tensor(&self, __index: usize) -> &[T] {
+            fn tensor(&self, __index: usize) -> &[#scalar] {
                 match __index {
                     #(#tensors)*
                     _ => &[],
                 }
             }
 
-            fn tensor_mut(&mut self, __index: usize) -> &mut [T] {
+            fn tensor_mut(&mut self, __index: usize) -> &mut [#scalar] {
                 match __index {
                     #(#tensors_mut)*
                     _ => &mut [],
                 }
             }
 
-            fn for_each_param<__F: FnMut(&#p::ParamInfo, &[T])>(&self, mut __f: __F) {
+            fn for_each_param<__F: FnMut(&#p::ParamInfo, &[#scalar])>(&self, mut __f: __F) {
                 #(#visits)*
             }
 
-            fn for_each_param_mut<__F: FnMut(&#p::ParamInfo, &mut [T])>(&mut self, mut __f: __F) {
+            fn for_each_param_mut<__F: FnMut(&#p::ParamInfo, &mut [#scalar])>(&mut self, mut __f: __F) {
                 #(#visits_mut)*
             }
 
-            fn zip_params_mut<__F: FnMut(&#p::ParamInfo, &mut [T], &[T])>(&mut self, __other: &Self, mut __f: __F) {
+            fn zip_params_mut<__F: FnMut(&#p::ParamInfo, &mut [#scalar], &[#scalar])>(&mut self, __other: &Self, mut __f: __F) {
                 #(#zips)*
             }
 
-            fn for_each_buffer<__F: FnMut(&#p::ParamInfo, &[T])>(&self, mut __f: __F) {
+            fn for_each_buffer<__F: FnMut(&#p::ParamInfo, &[#scalar])>(&self, mut __f: __F) {
                 let _ = &mut __f;
                 #(#buffer_visits)*
             }
 
-            fn for_each_buffer_mut<__F: FnMut(&#p::ParamInfo, &mut [T])>(&mut self, mut __f: __F) {
+            fn for_each_buffer_mut<__F: FnMut(&#p::ParamInfo, &mut [#scalar])>(&mut self, mut __f: __F) {
                 let _ = &mut __f;
                 #(#buffer_visits_mut)*
             }

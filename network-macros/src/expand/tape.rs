@@ -1,7 +1,7 @@
 //! The tape: what a training forward pass keeps for backward, for one batch size.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 use super::{buffers, private, stored, tape_ident, walk};
 use crate::ast::Network;
@@ -12,8 +12,8 @@ pub fn fields(net: &Network) -> Vec<(syn::Ident, TokenStream, TokenStream, bool)
     for (node, inside) in walk(&net.nodes) {
         for buffer in buffers(node) {
             if stored(node, inside, &buffer) {
-                let field = format_ident!("{}{}", node.name, buffer.suffix);
-                fields.push((field, buffer.ty, buffer.bytes, buffer.suffix == "__rng"));
+                let field = super::tape_field(node, buffer.suffix);
+                fields.push((field, buffer.ty, buffer.bytes, buffer.suffix == "rng"));
             }
         }
     }
@@ -21,6 +21,9 @@ pub fn fields(net: &Network) -> Vec<(syn::Ident, TokenStream, TokenStream, bool)
 }
 
 pub fn tape_definition(net: &Network) -> TokenStream {
+    let scalar = super::scalar();
+
+    let batch = super::batch();
     let p = private();
     let (vis, ident, tape) = (&net.vis, &net.ident, tape_ident(net));
     let doc = format!(
@@ -38,9 +41,9 @@ pub fn tape_definition(net: &Network) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug, PartialEq)]
-        // `layer__xhat`: the double underscore cannot collide with a layer's own name.
+        // Fields named after layers (`Hidden`, `__xhat_Norm`); see `tape_field`.
         #[allow(non_snake_case)]
-        #vis struct #tape<T: #p::Scalar, const B: usize> {
+        #vis struct #tape<#scalar: #p::Scalar, const #batch: usize> {
             #(#fields,)*
         }
     }
@@ -49,14 +52,15 @@ pub fn tape_definition(net: &Network) -> TokenStream {
 /// An expression of `__batch`: the tape's bytes (its fields' sizes, rounded up to the
 /// struct's alignment as the compiler lays it out).
 pub fn tape_bytes(net: &Network) -> TokenStream {
+    let scalar = super::scalar();
     let p = private();
     let fields = fields(net);
     let sizes = fields.iter().map(|(_, _, bytes, _)| bytes);
     let rng = fields.iter().any(|f| f.3);
     let align = if rng {
-        quote!(max(::core::mem::align_of::<T>(), ::core::mem::align_of::<#p::Rng>()))
+        quote!(max(::core::mem::align_of::<#scalar>(), ::core::mem::align_of::<#p::Rng>()))
     } else {
-        quote!(::core::mem::align_of::<T>())
+        quote!(::core::mem::align_of::<#scalar>())
     };
     quote! {{
         const fn max(a: usize, b: usize) -> usize {

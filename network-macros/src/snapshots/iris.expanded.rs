@@ -84,11 +84,11 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
         __tape: &<Self as ::network::__private::Network<T, 4, 3>>::Tape<B>,
-        __d_out: &::network::__private::SMatrix<T, 3, B>,
+        __dout: &::network::__private::SMatrix<T, 3, B>,
         __grads: &mut Self,
-        __d_x: ::core::option::Option<&mut ::network::__private::SMatrix<T, 4, B>>,
+        __dx: ::core::option::Option<&mut ::network::__private::SMatrix<T, 4, B>>,
     ) {
-        let __d_logits = __d_out;
+        let __d_logits = __dout;
         self.logits.backward_params(&__tape.deeper, &__d_logits, &mut __grads.logits);
         let mut __d_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.logits.backward_input(&__d_logits, &mut __d_deeper);
@@ -108,8 +108,8 @@ impl<T: ::network::__private::Scalar> Iris<T> {
             &mut __d_hidden,
         );
         self.hidden.backward_params(__x, &__d_hidden, &mut __grads.hidden);
-        if let ::core::option::Option::Some(__d_x) = __d_x {
-            self.hidden.backward_input(&__d_hidden, __d_x);
+        if let ::core::option::Option::Some(__dx) = __dx {
+            self.hidden.backward_input(&__d_hidden, __dx);
         }
     }
     #[doc(hidden)]
@@ -119,10 +119,10 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         &mut self,
         __x: &::network::__private::SMatrix<T, 4, B>,
         __tape: &<Self as ::network::__private::Network<T, 4, 3>>::Tape<B>,
-        __d_out: &::network::__private::SMatrix<T, 3, B>,
+        __dout: &::network::__private::SMatrix<T, 3, B>,
         __lr: T,
     ) {
-        let __d_logits = __d_out;
+        let __d_logits = __dout;
         let mut __d_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.logits.backward_input(&__d_logits, &mut __d_deeper);
         self.logits.sgd_update(&__tape.deeper, &__d_logits, __lr);
@@ -422,34 +422,34 @@ for Iris<T> {
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
         __tape: &Self::Tape<B>,
-        __d_out: &::network::__private::SMatrix<T, 3, B>,
+        __dout: &::network::__private::SMatrix<T, 3, B>,
         __grads: &mut Self,
     ) {
-        self.__backward(__x, __tape, __d_out, __grads, ::core::option::Option::None);
+        self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::None);
     }
     fn backward_with_input_grad<const B: usize>(
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
         __tape: &Self::Tape<B>,
-        __d_out: &::network::__private::SMatrix<T, 3, B>,
+        __dout: &::network::__private::SMatrix<T, 3, B>,
         __grads: &mut Self,
-        __d_x: &mut ::network::__private::SMatrix<T, 4, B>,
+        __dx: &mut ::network::__private::SMatrix<T, 4, B>,
     ) {
         self.__backward(
             __x,
             __tape,
-            __d_out,
+            __dout,
             __grads,
-            ::core::option::Option::Some(__d_x),
+            ::core::option::Option::Some(__dx),
         );
     }
     fn backward_sgd<const B: usize>(
         &mut self,
         __x: &::network::__private::SMatrix<T, 4, B>,
         __tape: &Self::Tape<B>,
-        __d_out: &::network::__private::SMatrix<T, 3, B>,
+        __dout: &::network::__private::SMatrix<T, 3, B>,
         __lr: T,
     ) {
-        self.__backward_sgd(__x, __tape, __d_out, __lr);
+        self.__backward_sgd(__x, __tape, __dout, __lr);
     }
 }
