@@ -218,8 +218,6 @@ pub enum TrainError {
     PatienceWithoutValidation,
     /// A validation set was given but holds no sample (its loss would read 0).
     EmptyValidationSet,
-    /// A batch of 0 samples.
-    ZeroBatch,
     /// A setting of [`TrainConfig`] that would silently do something else than asked (a
     /// negative clipping norm flips the gradient, a NaN one turns clipping off).
     InvalidSetting {
@@ -258,7 +256,6 @@ impl fmt::Display for TrainError {
                 write!(f, "early stopping needs a validation set")
             }
             TrainError::EmptyValidationSet => write!(f, "the validation set is empty"),
-            TrainError::ZeroBatch => write!(f, "a batch must hold at least one sample"),
             TrainError::InvalidSetting {
                 setting,
                 value,
@@ -473,9 +470,8 @@ where
         train: &[usize],
         validation: Option<&[usize]>,
     ) -> Result<&History, TrainError> {
-        if B == 0 {
-            return Err(TrainError::ZeroBatch);
-        }
+        // `fit::<0>` does not compile.
+        const { assert!(B > 0, "a batch holds at least one sample: `fit::<0>`") };
         self.config.validate()?;
         data.check_shape::<IN, OUT>()?;
         for &index in train.iter().chain(validation.unwrap_or(&[])) {
@@ -812,9 +808,8 @@ where
         data: &Dataset,
         indices: &[usize],
     ) -> Result<(f64, f64), TrainError> {
-        if B == 0 {
-            return Err(TrainError::ZeroBatch);
-        }
+        // `evaluate::<0>` does not compile.
+        const { assert!(B > 0, "a batch holds at least one sample: `evaluate::<0>`") };
         data.check_shape::<IN, OUT>()?;
         let (mut loss, mut correct) = (0.0, 0);
         for chunk in indices.chunks(B) {

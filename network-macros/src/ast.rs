@@ -33,15 +33,29 @@ pub struct Network {
     pub nodes: Vec<Node>,
     /// Whether the braces held anything at all (to tell "empty" from "all invalid").
     pub declared_elements: bool,
+    /// Whether the last layer was kept: if it was dropped for an error, the last node's
+    /// output is not the network's.
+    pub ends_valid: bool,
     /// Size checks involving named constants, emitted as spanned const assertions.
     pub const_checks: Vec<ConstCheck>,
 }
 
-/// `assert!(left == right)` (or `left > 0` without `right`), spanned on `left`.
+/// A check of a named size, emitted as a const assertion spanned on `left`.
 pub struct ConstCheck {
     pub left: Size,
-    pub right: Option<Size>,
+    pub kind: CheckKind,
     pub message: String,
+}
+
+pub enum CheckKind {
+    /// `left == right`.
+    Equal(Size),
+    /// `left > 0`.
+    Positive,
+    /// `left <= MAX_SIZE`.
+    AtMost,
+    /// `left * right <= MAX_WEIGHTS` (when both are at most `MAX_SIZE`).
+    Weights(Size),
 }
 
 /// One named layer or block, and the activation that follows it.
@@ -76,25 +90,44 @@ pub enum NodeKind {
     BatchNorm { size: Option<Size> },
     /// `LayerNorm` or `LayerNorm<size>`.
     LayerNorm { size: Option<Size> },
-    /// `Dropout(p)`.
-    Dropout { p: Number },
+    /// `Dropout(p)` or `Dropout<size>(p)` (the size is checked against the layer before).
+    Dropout { p: Number, size: Option<Size> },
     /// `Residual { ... }`: the body's output is added to the block's input.
     Residual { body: Vec<Node> },
 }
+
+/// The largest size of a layer: a network with more features per layer than this is
+/// not one this library is for, and the limit keeps every product of sizes far from
+/// overflowing `usize`.
+pub const MAX_SIZE: usize = 1 << 24;
+
+/// The most weights one `Dense` layer may have (1 GiB of `f32`).
+pub const MAX_WEIGHTS: usize = 1 << 28;
 
 #[derive(Clone)]
 pub enum Size {
     /// An integer literal, checked by the macro itself.
     Literal { value: usize, tokens: TokenStream },
     /// A `const` item or `{ const expression }`, checked by a spanned const assertion.
-    Named { tokens: TokenStream },
+    /// The expression is evaluated once, into a hidden constant (`hoisted`), so that a
+    /// size that fails to evaluate is one error, not one per use.
+    Named {
+        /// What a message shows (the inside of braces).
+        tokens: TokenStream,
+        /// The expression as written, braces included.
+        written: TokenStream,
+        /// The hidden constants holding the value as written and the value the generated
+        /// code uses (the same when valid, 1 when out of range, so that an invalid size
+        /// is reported by its assertion alone).
+        hoisted: Option<(Ident, Ident)>,
+    },
 }
 
 impl Size {
     /// The tokens as written, to underline them.
     pub fn tokens(&self) -> &TokenStream {
         match self {
-            Size::Literal { tokens, .. } | Size::Named { tokens } => tokens,
+            Size::Literal { tokens, .. } | Size::Named { tokens, .. } => tokens,
         }
     }
 
@@ -106,7 +139,22 @@ impl Size {
                 let value = proc_macro2::Literal::usize_unsuffixed(*value);
                 quote!(#value)
             }
-            Size::Named { tokens } => quote!({ #tokens }),
+            Size::Named {
+                hoisted: Some((_, used)),
+                ..
+            } => quote!({ #used }),
+            Size::Named { written, .. } => written.clone(),
+        }
+    }
+
+    /// The size as written, for the assertions that check it.
+    pub fn raw_expr(&self) -> TokenStream {
+        match self {
+            Size::Named {
+                hoisted: Some((raw, _)),
+                ..
+            } => quote!(#raw),
+            _ => self.expr(),
         }
     }
 
@@ -114,7 +162,7 @@ impl Size {
     pub fn describe(&self) -> String {
         match self {
             Size::Literal { value, .. } => value.to_string(),
-            Size::Named { tokens } => format!("`{tokens}`"),
+            Size::Named { tokens, .. } => format!("`{tokens}`"),
         }
     }
 
@@ -300,19 +348,94 @@ impl Network {
             );
         }
         let mut namer = Namer::new(elements);
+        let (mut nodes, ends_valid) = nodes(cx, elements, &mut namer);
+        hoist(&decl.ident, &mut nodes, &mut Vec::new());
         Network {
             attrs: decl.attrs.clone(),
             vis: decl.vis.clone(),
             ident: decl.ident.clone(),
-            nodes: nodes(cx, elements, &mut namer),
+            nodes,
+            ends_valid,
             declared_elements: !elements.is_empty(),
             const_checks: Vec::new(),
         }
     }
 }
 
+/// Gives every named size its hidden constants, one pair per distinct expression:
+/// `__NETWORK_Iris_RAW_0` holds it as written, `__NETWORK_Iris_SIZE_0` what the generated
+/// code uses. `seen` collects the distinct expressions in order.
+fn hoist(net: &Ident, nodes: &mut [Node], seen: &mut Vec<String>) {
+    for node in nodes {
+        let sizes: Vec<&mut Size> = match &mut node.kind {
+            NodeKind::Dense {
+                inputs, outputs, ..
+            } => inputs.iter_mut().chain([outputs]).collect(),
+            NodeKind::BatchNorm { size }
+            | NodeKind::LayerNorm { size }
+            | NodeKind::Dropout { size, .. } => size.iter_mut().collect(),
+            NodeKind::Residual { body } => {
+                hoist(net, body, seen);
+                Vec::new()
+            }
+        };
+        for size in sizes {
+            if let Size::Named {
+                written, hoisted, ..
+            } = size
+            {
+                let text = written.to_string();
+                let k = seen.iter().position(|s| *s == text).unwrap_or_else(|| {
+                    seen.push(text);
+                    seen.len() - 1
+                });
+                *hoisted = Some((
+                    quote::format_ident!("__NETWORK_{}_RAW_{}", net.unraw(), k),
+                    quote::format_ident!("__NETWORK_{}_SIZE_{}", net.unraw(), k),
+                ));
+            }
+        }
+    }
+}
+
+/// Every distinct named size of `nodes` once, as its hoisted constants' definitions.
+pub fn hoisted_sizes(nodes: &[Node]) -> Vec<(Ident, Ident, TokenStream)> {
+    fn go(nodes: &[Node], out: &mut Vec<(Ident, Ident, TokenStream)>) {
+        for node in nodes {
+            let sizes: Vec<&Size> = match &node.kind {
+                NodeKind::Dense {
+                    inputs, outputs, ..
+                } => inputs.iter().chain([outputs]).collect(),
+                NodeKind::BatchNorm { size }
+                | NodeKind::LayerNorm { size }
+                | NodeKind::Dropout { size, .. } => size.iter().collect(),
+                NodeKind::Residual { body } => {
+                    go(body, out);
+                    Vec::new()
+                }
+            };
+            for size in sizes {
+                if let Size::Named {
+                    written,
+                    hoisted: Some((raw, used)),
+                    ..
+                } = size
+                {
+                    if !out.iter().any(|(r, ..)| r == raw) {
+                        out.push((raw.clone(), used.clone(), written.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(nodes, &mut out);
+    out
+}
+
 /// A sequence of elements: layers, each optionally followed by one activation.
-fn nodes(cx: &Ctxt, elements: &[Element], namer: &mut Namer) -> Vec<Node> {
+/// Also says whether the last layer was kept (not dropped for an error).
+fn nodes(cx: &Ctxt, elements: &[Element], namer: &mut Namer) -> (Vec<Node>, bool) {
     let mut nodes: Vec<Node> = Vec::new();
     // The activation directly before, if any (two in a row are rejected).
     let mut previous_activation: Option<String> = None;
@@ -358,12 +481,19 @@ fn nodes(cx: &Ctxt, elements: &[Element], namer: &mut Namer) -> Vec<Node> {
             cx.error_spanned_by(&element.kind, unknown_kind_message(&kind));
         }
     }
-    nodes
+    (nodes, last_valid != Some(false))
 }
 
 fn unknown_kind_message(kind: &str) -> String {
     let known = LAYER_KINDS.iter().chain(ACTIVATIONS);
-    if let Some(close) = known.clone().find(|k| k.eq_ignore_ascii_case(kind)) {
+    // `ReLU`, `Sigmiod`, `Tahn`, `Desne`: the closest name, case aside, within a third
+    // of its length in edits (a swap of neighbours is one edit).
+    let close = known
+        .clone()
+        .map(|k| (edit_distance(&k.to_lowercase(), &kind.to_lowercase()), k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d);
+    if let Some((_, close)) = close {
         return format!("unknown layer or activation `{kind}`; did you mean `{close}`?");
     }
     let list: Vec<String> = known.map(|k| format!("`{k}`")).collect();
@@ -371,6 +501,31 @@ fn unknown_kind_message(kind: &str) -> String {
         "unknown layer or activation `{kind}`; expected one of {}",
         list.join(", ")
     )
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// adjacent characters, one edit each.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// A layer or block.
@@ -416,9 +571,13 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
     }
     if kind != "Dropout" {
         if let Some((paren, _)) = &element.args {
-            // `hidden: Dense(4, 16)`
-            let message = match kind.as_str() {
-                "Dense" => format!(
+            let message = match (kind.as_str(), &element.generics) {
+                // `hidden: Dense<4, 16>(0.5)`
+                (_, Some(_)) => format!(
+                    "layer `{name}` takes no arguments after its sizes; for dropout, add `Dropout(p)` after the layer"
+                ),
+                // `hidden: Dense(4, 16)`
+                ("Dense", None) => format!(
                     "layer `{name}` takes its sizes in angle brackets: `Dense<inputs, outputs>`"
                 ),
                 _ => format!("layer `{name}` takes no arguments"),
@@ -432,6 +591,33 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
         .iter()
         .flat_map(|g| g.args.iter())
         .collect();
+    // `norm: LayerNorm<>`
+    if let (Some(generics), true) = (&element.generics, arguments.is_empty()) {
+        cx.error_spanned_by(
+            generics,
+            format!("layer `{name}` has empty angle brackets; write its size, `<16>`, or leave them out"),
+        );
+        return None;
+    }
+    // `Dropout<0.5>`: a probability where a size goes.
+    if kind == "Dropout" {
+        let float = arguments.iter().find(|a| {
+            matches!(
+                a,
+                GenericArgument::Const(Expr::Lit(syn::ExprLit {
+                    lit: Lit::Float(_),
+                    ..
+                }))
+            )
+        });
+        if let Some(float) = float {
+            cx.error_spanned_by(
+                element.tokens(),
+                format!("`Dropout` takes its probability in parentheses, `Dropout({})`; angle brackets give its number of features", float.to_token_stream()),
+            );
+            return None;
+        }
+    }
     let sizes: Vec<Option<Size>> = arguments.iter().map(|arg| size(cx, &name, arg)).collect();
     if sizes.iter().any(Option::is_none) {
         return None;
@@ -450,7 +636,7 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
             NodeKind::Dense {
                 inputs: sizes.pop(),
                 outputs,
-                init,
+                init: init.map(|(kind, _)| kind),
             }
         }
         "BatchNorm" | "LayerNorm" => {
@@ -470,9 +656,21 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
                 NodeKind::LayerNorm { size }
             }
         }
-        "Dropout" => NodeKind::Dropout {
-            p: dropout_probability(cx, &name, element)?,
-        },
+        "Dropout" => {
+            if sizes.len() > 1 {
+                cx.error_spanned_by(
+                    &element.generics,
+                    format!(
+                        "layer `{name}`: `Dropout` takes at most one size, its number of features"
+                    ),
+                );
+                return None;
+            }
+            NodeKind::Dropout {
+                p: dropout_probability(cx, &name, element)?,
+                size: sizes.pop(),
+            }
+        }
         _ => {
             // `Residual { ... }`
             let Some((_, body)) = &element.body else {
@@ -489,7 +687,7 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
                 );
                 return None;
             }
-            let body = nodes(cx, body, namer);
+            let (body, _) = nodes(cx, body, namer);
             if body.is_empty() {
                 cx.error_spanned_by(
                     element.tokens(),
@@ -500,9 +698,10 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
             NodeKind::Residual { body }
         }
     };
-    if init.is_some() && !matches!(kind, NodeKind::Dense { .. }) {
+    // `#[init(he)] norm: BatchNorm`: underline the attribute.
+    if let (Some((_, attr)), false) = (init, matches!(kind, NodeKind::Dense { .. })) {
         cx.error_spanned_by(
-            element.tokens(),
+            attr,
             format!("`#[init]` applies to `Dense` layers, not to `{name}`"),
         );
     }
@@ -544,11 +743,11 @@ fn dropout_probability(cx: &Ctxt, name: &Ident, element: &Element) -> Option<Num
 
 /// Splits a node's attributes into doc comments, the `#[init(..)]` override and
 /// `#[checkpoint]`, recording an error for anything else.
-fn node_attributes(
+fn node_attributes<'a>(
     cx: &Ctxt,
-    attrs: &[Attribute],
+    attrs: &'a [Attribute],
     kind: &str,
-) -> (Vec<Attribute>, Option<InitKind>, bool) {
+) -> (Vec<Attribute>, Option<(InitKind, &'a Attribute)>, bool) {
     let mut docs = Vec::new();
     let mut init = None;
     let mut checkpoint = false;
@@ -556,15 +755,24 @@ fn node_attributes(
         if attr.path().is_ident("doc") {
             docs.push(attr.clone());
         } else if attr.path().is_ident("init") {
+            // `#[init(he)] #[init(xavier)]`
+            if init.is_some() {
+                cx.error_spanned_by(attr, "`#[init]` is given twice; keep one");
+                continue;
+            }
             match attr.parse_args::<Ident>() {
-                Ok(scheme) if scheme == "he" => init = Some(InitKind::He),
-                Ok(scheme) if scheme == "xavier" => init = Some(InitKind::Xavier),
+                Ok(scheme) if scheme == "he" => init = Some((InitKind::He, attr)),
+                Ok(scheme) if scheme == "xavier" => init = Some((InitKind::Xavier, attr)),
                 _ => cx.error_spanned_by(
                     attr,
                     "unknown initialization; expected `#[init(he)]` or `#[init(xavier)]`",
                 ),
             }
         } else if attr.path().is_ident("checkpoint") && attr.meta.require_path_only().is_ok() {
+            if checkpoint {
+                cx.error_spanned_by(attr, "`#[checkpoint]` is given twice; keep one");
+                continue;
+            }
             if kind == "Dropout" {
                 cx.error_spanned_by(attr, "`#[checkpoint]` applies to layers with something to recompute, not to `Dropout`");
             }
@@ -596,12 +804,17 @@ fn size(cx: &Ctxt, layer: &Ident, arg: &GenericArgument) -> Option<Size> {
                             tokens: int.to_token_stream(),
                         })
                     }
+                    // `Dense<4, 1099511627776>`
+                    Ok(value) if value > MAX_SIZE => {
+                        cx.error_spanned_by(int, format!("layer `{layer}` has a size of {value}; sizes are at most {MAX_SIZE}"));
+                        None
+                    }
                     Ok(value) => Some(Size::Literal {
                         value,
                         tokens: int.to_token_stream(),
                     }),
-                    Err(error) => {
-                        cx.syn_error(error);
+                    Err(_) => {
+                        cx.error_spanned_by(int, format!("layer `{layer}` has a size of {}, which does not fit `usize`; sizes are at most {MAX_SIZE}", int.base10_digits()));
                         None
                     }
                 }
@@ -623,6 +836,8 @@ fn size(cx: &Ctxt, layer: &Ident, arg: &GenericArgument) -> Option<Size> {
         },
         GenericArgument::Const(block @ Expr::Block(_)) => Some(Size::Named {
             tokens: block_inner(block),
+            written: block.to_token_stream(),
+            hoisted: None,
         }),
         GenericArgument::Const(Expr::Path(path)) if path.qself.is_none() => {
             named_size(cx, layer, &path.path)
@@ -671,6 +886,8 @@ fn named_size(cx: &Ctxt, layer: &Ident, path: &syn::Path) -> Option<Size> {
     }
     Some(Size::Named {
         tokens: path.to_token_stream(),
+        written: path.to_token_stream(),
+        hoisted: None,
     })
 }
 

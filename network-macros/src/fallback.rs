@@ -15,6 +15,11 @@ use crate::parse::Declaration;
 pub fn io_sizes(net: &Network) -> Option<(TokenStream, TokenStream)> {
     let first = net.nodes.first()?;
     let last = net.nodes.last()?;
+    // A neighbour of a dropped first or last layer does not know the network's sizes:
+    // guessing from it would turn correct user code into "mismatched types".
+    if first.follows_invalid || !net.ends_valid {
+        return None;
+    }
     Some((first.input.as_ref()?.expr(), last.output.as_ref()?.expr()))
 }
 

@@ -69,7 +69,7 @@ impl Parse for Declaration {
         let generics = input.parse()?;
         let content;
         braced!(content in input);
-        let body = parse_elements(&content);
+        let body = parse_elements(&content, 0);
         if body.is_err() {
             // Consume the rest so that syn reports our error, not "unexpected token".
             content.parse::<TokenStream>()?;
@@ -87,11 +87,15 @@ impl Parse for Declaration {
     }
 }
 
-/// Comma-separated elements with an optional trailing comma.
-fn parse_elements(content: ParseStream) -> syn::Result<Vec<Element>> {
+/// How deep residual blocks may nest. Deeper declarations are refused with a spanned
+/// error instead of recursing until the compiler's stack runs out.
+pub const MAX_NESTING: usize = 32;
+
+/// Comma-separated elements with an optional trailing comma, `depth` blocks deep.
+fn parse_elements(content: ParseStream, depth: usize) -> syn::Result<Vec<Element>> {
     let mut elements = Vec::new();
     while !content.is_empty() {
-        elements.push(content.parse()?);
+        elements.push(Element::parse_at(content, depth)?);
         if content.is_empty() {
             break;
         }
@@ -104,8 +108,8 @@ fn parse_elements(content: ParseStream) -> syn::Result<Vec<Element>> {
     Ok(elements)
 }
 
-impl Parse for Element {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
+impl Element {
+    fn parse_at(input: ParseStream, depth: usize) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let name =
             if input.peek(Ident::peek_any) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
@@ -134,7 +138,14 @@ impl Parse for Element {
         let body = if input.peek(token::Brace) {
             let content;
             let brace = braced!(content in input);
-            Some((brace, parse_elements(&content)?))
+            // `a: Residual { b: Residual { ... } }`, nested beyond reason.
+            if depth + 1 > MAX_NESTING {
+                return Err(syn::Error::new(
+                    brace.span.join(),
+                    format!("residual blocks nest at most {MAX_NESTING} deep"),
+                ));
+            }
+            Some((brace, parse_elements(&content, depth + 1)?))
         } else {
             None
         };

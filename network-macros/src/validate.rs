@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::ast::{ConstCheck, Network, Node, NodeKind, Size};
+use crate::ast::{CheckKind, ConstCheck, Network, Node, NodeKind, Size, MAX_WEIGHTS};
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, net: &mut Network) {
@@ -20,6 +20,7 @@ pub fn check(cx: &Ctxt, net: &mut Network) {
     }
     check_unique_names(cx, &net.nodes, &mut HashSet::new());
     let mut checks = Vec::new();
+    check_named_sizes(&net.nodes, &mut HashSet::new(), &mut checks);
     if let Some(first) = net.nodes.first() {
         match first_input(&net.nodes) {
             Some(size) => {
@@ -65,7 +66,7 @@ fn first_input(nodes: &[Node]) -> Option<&Size> {
     match &nodes.first()?.kind {
         NodeKind::Dense { inputs, .. } => inputs.as_ref(),
         NodeKind::BatchNorm { size } | NodeKind::LayerNorm { size } => size.as_ref(),
-        NodeKind::Dropout { .. } => None,
+        NodeKind::Dropout { size, .. } => size.as_ref(),
         NodeKind::Residual { body } => first_input(body),
     }
 }
@@ -105,29 +106,19 @@ fn resolve(
                 .map(|s| (s, "inputs"))
                 .chain([(outputs, "outputs")])
                 .collect(),
-            NodeKind::BatchNorm { size } | NodeKind::LayerNorm { size } => {
-                size.iter().map(|s| (s, "features")).collect()
-            }
+            NodeKind::BatchNorm { size }
+            | NodeKind::LayerNorm { size }
+            | NodeKind::Dropout { size, .. } => size.iter().map(|s| (s, "features")).collect(),
             _ => Vec::new(),
         };
-        // `hidden: Dense<4, N>` with `const N: usize = 0;`
-        for (s, _) in &written {
-            if let Size::Named { .. } = s {
-                checks.push(ConstCheck {
-                    left: (*s).clone(),
-                    right: None,
-                    message: format!(
-                        "layer `{name}` has a size of 0 ({}); a layer needs at least one input and one output",
-                        s.describe()
-                    ),
-                });
-            }
-        }
+        let _ = written;
         // `hidden: Dense<4, 16>, deeper: Dense<8, 16>`: the written input size against
         // what the previous layer produces.
         let written_input = match &node.kind {
             NodeKind::Dense { inputs, .. } => inputs.as_ref(),
-            NodeKind::BatchNorm { size } | NodeKind::LayerNorm { size } => size.as_ref(),
+            NodeKind::BatchNorm { size }
+            | NodeKind::LayerNorm { size }
+            | NodeKind::Dropout { size, .. } => size.as_ref(),
             _ => None,
         };
         if let (Some(written), Some(producer), false) =
@@ -167,10 +158,82 @@ fn resolve(
             }
         };
         node.output = Some(output.clone());
+        check_weights(cx, node, checks);
         size = output;
         producer = Some(name);
     }
     (size, producer)
+}
+
+/// Range checks of every size once: a named size gets const assertions (at least 1, at
+/// most `MAX_SIZE`) at its first use; a dense layer's weight count must stay within
+/// `MAX_WEIGHTS`, checked here for literals.
+fn check_named_sizes(nodes: &[Node], seen: &mut HashSet<String>, checks: &mut Vec<ConstCheck>) {
+    for node in nodes {
+        let name = &node.label;
+        let sizes: Vec<&Size> = match &node.kind {
+            NodeKind::Dense {
+                inputs, outputs, ..
+            } => inputs.iter().chain([outputs]).collect(),
+            NodeKind::BatchNorm { size }
+            | NodeKind::LayerNorm { size }
+            | NodeKind::Dropout { size, .. } => size.iter().collect(),
+            NodeKind::Residual { body } => {
+                check_named_sizes(body, seen, checks);
+                Vec::new()
+            }
+        };
+        for size in sizes {
+            // `hidden: Dense<4, N>` with `const N: usize = 0;` (once per constant)
+            if matches!(size, Size::Named { .. }) && seen.insert(size.tokens().to_string()) {
+                checks.push(ConstCheck {
+                    left: size.clone(),
+                    kind: CheckKind::Positive,
+                    message: format!(
+                        "layer `{name}` has a size of 0 ({}); a layer needs at least one input and one output",
+                        size.describe()
+                    ),
+                });
+                checks.push(ConstCheck {
+                    left: size.clone(),
+                    kind: CheckKind::AtMost,
+                    message: format!(
+                        "layer `{name}` has a size ({}) above {}; sizes are at most that",
+                        size.describe(),
+                        crate::ast::MAX_SIZE
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// `hidden: Dense<65536, 65536>`: more weights than one layer may have.
+fn check_weights(cx: &Ctxt, node: &Node, checks: &mut Vec<ConstCheck>) {
+    let NodeKind::Dense { outputs, .. } = &node.kind else {
+        return;
+    };
+    let Some(inputs) = &node.input else {
+        return;
+    };
+    let message = format!(
+        "layer `{}` has {} x {} weights, more than the {MAX_WEIGHTS} one layer may have",
+        node.label,
+        outputs.describe(),
+        inputs.describe()
+    );
+    match (inputs.literal(), outputs.literal()) {
+        (Some(i), Some(o)) => {
+            if i.saturating_mul(o) > MAX_WEIGHTS {
+                cx.error_spanned_by(outputs.tokens(), message);
+            }
+        }
+        _ => checks.push(ConstCheck {
+            left: outputs.clone(),
+            kind: CheckKind::Weights(inputs.clone()),
+            message,
+        }),
+    }
 }
 
 /// Records an error for two different literals, or a const check when either is named.
@@ -184,7 +247,7 @@ fn compare(cx: &Ctxt, checks: &mut Vec<ConstCheck>, left: &Size, right: &Size, t
         (Some(_), Some(_)) => {}
         _ => checks.push(ConstCheck {
             left: left.clone(),
-            right: Some(right.clone()),
+            kind: CheckKind::Equal(right.clone()),
             message,
         }),
     }

@@ -7,18 +7,28 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::walk;
-use crate::ast::{ActivationKind, Network, NodeKind, Number};
+use crate::ast::{
+    hoisted_sizes, ActivationKind, CheckKind, Network, NodeKind, Number, MAX_SIZE, MAX_WEIGHTS,
+};
 
 pub fn const_assertions(net: &Network) -> TokenStream {
     let mut assertions = Vec::new();
     for check in &net.const_checks {
-        let (left, message) = (check.left.expr(), escape(&check.message));
-        let condition = match &check.right {
-            Some(right) => {
-                let right = right.expr();
+        let (left, message) = (check.left.raw_expr(), escape(&check.message));
+        let condition = match &check.kind {
+            CheckKind::Equal(right) => {
+                let right = right.raw_expr();
                 quote!(#left == #right)
             }
-            None => quote!(#left > 0),
+            CheckKind::Positive => quote!(#left > 0),
+            CheckKind::AtMost => quote!(#left <= #MAX_SIZE),
+            // Vacuous when a size is already out of range (that has its own error).
+            CheckKind::Weights(inputs) => {
+                let inputs = inputs.raw_expr();
+                quote! {
+                    #left > #MAX_SIZE || #inputs > #MAX_SIZE || #left * #inputs <= #MAX_WEIGHTS
+                }
+            }
         };
         assertions.push(quote_spanned! {check.left.tokens().span()=>
             #[allow(clippy::assertions_on_constants)] // evaluated at compile time: the point
@@ -44,6 +54,7 @@ pub fn const_assertions(net: &Network) -> TokenStream {
         }
         if let NodeKind::Dropout {
             p: Number::Named(p),
+            ..
         } = &node.kind
         {
             named.push((
@@ -72,4 +83,25 @@ pub fn const_assertions(net: &Network) -> TokenStream {
 /// keep their braces.
 fn escape(message: &str) -> String {
     message.replace('{', "{{").replace('}', "}}")
+}
+
+/// The hidden constants of the named sizes: each expression evaluated once as written
+/// (so that an invalid one is one error, spanned on it), and the value the generated
+/// code uses, which is 1 when the written value is out of range (its assertion reports
+/// that, and the generated types stay small).
+pub fn hoisted(net: &Network) -> TokenStream {
+    let constants = hoisted_sizes(&net.nodes)
+        .into_iter()
+        .map(|(raw, used, written)| {
+            let value = quote_spanned!(written.span()=> #written);
+            quote! {
+                #[doc(hidden)]
+                #[allow(non_upper_case_globals, unused_braces)]
+                const #raw: usize = #value;
+                #[doc(hidden)]
+                #[allow(non_upper_case_globals)]
+                const #used: usize = if #raw >= 1 && #raw <= #MAX_SIZE { #raw } else { 1 };
+            }
+        });
+    quote!(#(#constants)*)
 }

@@ -205,7 +205,7 @@ fn backward_node(
             };
             code.extend(quote!(#fresh #call));
         }
-        NodeKind::Dropout { p: probability } => {
+        NodeKind::Dropout { p: probability, .. } => {
             let probability = probability.expr();
             let mask = read(node, inside, "mask");
             code.extend(quote!(#p::Dropout { p: #probability }.backward(&#mask, &mut #d);));

@@ -164,7 +164,7 @@ pub fn train_node(
             let (xhat, inv) = (at("xhat"), at("invstd"));
             quote!(self.#name.forward(#input, &mut #target, &mut #xhat, &mut #inv);)
         }
-        NodeKind::Dropout { p: probability } => {
+        NodeKind::Dropout { p: probability, .. } => {
             let probability = probability.expr();
             let mask = at("mask");
             quote! {

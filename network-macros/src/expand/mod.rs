@@ -36,6 +36,8 @@ pub fn network(decl: Declaration) -> TokenStream {
         Ok(()) => generate(&net),
         Err(errors) => {
             let mut tokens = errors.to_compile_error();
+            // The stub's sizes may name the hidden constants.
+            tokens.extend(assertions::hoisted(&net));
             tokens.extend(fallback::stub(&decl, fallback::io_sizes(&net)));
             tokens
         }
@@ -49,7 +51,9 @@ fn generate(net: &Network) -> TokenStream {
     let network = network_impl::network_impl(net);
     let inherent = network_impl::inherent_impl(net);
     let assertions = assertions::const_assertions(net);
+    let hoisted = assertions::hoisted(net);
     quote! {
+        #hoisted
         #definition
         #tape
         #assertions

@@ -165,6 +165,7 @@ pub fn network_impl(net: &Network) -> TokenStream {
             }
 
             fn new_tape<const #batch: usize>() -> Self::Tape<#batch> {
+                const { ::core::assert!(#batch > 0, "a batch holds at least one sample; the batch size is 0") };
                 #tape { #(#new_fields)* }
             }
 
@@ -173,6 +174,7 @@ pub fn network_impl(net: &Network) -> TokenStream {
             }
 
             fn forward<const #batch: usize>(&self, __x: &#p::SMatrix<#scalar, #inputs, #batch>) -> #p::SMatrix<#scalar, #outputs, #batch> {
+                const { ::core::assert!(#batch > 0, "a batch holds at least one sample; the batch size is 0") };
                 #inference
             }
 

@@ -143,6 +143,10 @@ fn layer_table(net: &Network) -> String {
 struct Visits {
     infos: Vec<TokenStream>,
     total: TokenStream,
+    /// The hidden constant of offsets the infos read, defined at module level: each
+    /// offset is the previous one plus a length, so the expansion grows linearly with
+    /// depth (a sum of every earlier length per tensor grew with its square).
+    offsets: TokenStream,
     visits: Vec<TokenStream>,
     visits_mut: Vec<TokenStream>,
     zips: Vec<TokenStream>,
@@ -156,9 +160,16 @@ fn visits(
     info_const: TokenStream,
 ) -> Visits {
     let p = private();
+    let offsets = quote::format_ident!(
+        "__NETWORK_{}_{}_OFFSETS",
+        syn::ext::IdentExt::unraw(&net.ident),
+        info_const.to_string()
+    );
+    let mut lens = Vec::new();
     let mut v = Visits {
         infos: Vec::new(),
         total: quote!(0usize),
+        offsets: TokenStream::new(),
         visits: Vec::new(),
         visits_mut: Vec::new(),
         zips: Vec::new(),
@@ -171,18 +182,17 @@ fn visits(
             let full = format!("{}.{tensor}", node.label);
             let layer = node.label.clone();
             let index = v.infos.len();
-            let offset = &v.total;
             v.infos.push(quote! {
                 #p::ParamInfo {
                     name: #full,
                     kind: #p::ParamKind::#kind,
                     layer: #layer,
                     shape: #shape,
-                    offset: #offset,
+                    offset: #offsets[#index],
                     len: #len,
                 }
             });
-            v.total = quote!(#offset + #len);
+            lens.push(len);
             let field = syn::Ident::new(tensor, proc_macro2::Span::call_site());
             v.visits
                 .push(quote!(__f(&Self::#info_const[#index], self.#name.#field.as_slice());));
@@ -195,6 +205,23 @@ fn visits(
                 .push(quote!(#index => self.#name.#field.as_mut_slice(),));
         }
     }
+    // `offsets[k]` for each tensor, and the total after the last.
+    let n = lens.len();
+    v.offsets = quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #offsets: [usize; #n + 1] = {
+            let lens: [usize; #n] = [#(#lens),*];
+            let mut offsets = [0usize; #n + 1];
+            let mut k = 0;
+            while k < #n {
+                offsets[k + 1] = offsets[k] + lens[k];
+                k += 1;
+            }
+            offsets
+        };
+    };
+    v.total = quote!(#offsets[#n]);
     v
 }
 
@@ -221,12 +248,14 @@ pub fn params_impl(net: &Network) -> TokenStream {
         zips,
         tensors,
         tensors_mut,
+        offsets,
     } = params;
-    let (buffer_infos, buffer_total, buffer_visits, buffer_visits_mut) = (
+    let (buffer_infos, buffer_total, buffer_visits, buffer_visits_mut, buffer_offsets) = (
         buffers.infos,
         buffers.total,
         buffers.visits,
         buffers.visits_mut,
+        buffers.offsets,
     );
     let zeros = walk(&net.nodes).into_iter().filter_map(|(node, _)| {
         let name = &node.name;
@@ -244,6 +273,9 @@ pub fn params_impl(net: &Network) -> TokenStream {
         .map(|(node, _)| &node.name)
         .collect();
     quote! {
+        #offsets
+        #buffer_offsets
+
         // All-zero bytes are a valid network: every field is a layer of the scalar. The
         // function below proves it at compile time: its pattern names every field (it is
         // exhaustive) and each field must be `Zeroable`.

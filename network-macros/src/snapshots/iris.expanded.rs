@@ -1,3 +1,15 @@
+#[doc(hidden)]
+#[allow(non_upper_case_globals, unused_braces)]
+const __NETWORK_Iris_RAW_0: usize = HIDDEN;
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+const __NETWORK_Iris_SIZE_0: usize = if __NETWORK_Iris_RAW_0 >= 1
+    && __NETWORK_Iris_RAW_0 <= 16777216usize
+{
+    __NETWORK_Iris_RAW_0
+} else {
+    1
+};
 /// Classifies iris flowers.
 #[derive(Clone)]
 ///
@@ -33,12 +45,18 @@ pub struct IrisTape<T: ::network::__private::Scalar, const B: usize> {
 }
 #[allow(clippy::assertions_on_constants)]
 const _: () = ::core::assert!(
-    { HIDDEN } > 0,
+    __NETWORK_Iris_RAW_0 > 0,
     "layer `logits` has a size of 0 (`HIDDEN`); a layer needs at least one input and one output"
 );
 #[allow(clippy::assertions_on_constants)]
 const _: () = ::core::assert!(
-    { HIDDEN } == 16, "layer `logits` takes `HIDDEN` inputs but `deeper` produces 16"
+    __NETWORK_Iris_RAW_0 <= 16777216usize,
+    "layer `logits` has a size (`HIDDEN`) above 16777216; sizes are at most that"
+);
+#[allow(clippy::assertions_on_constants)]
+const _: () = ::core::assert!(
+    __NETWORK_Iris_RAW_0 == 16,
+    "layer `logits` takes `HIDDEN` inputs but `deeper` produces 16"
 );
 #[automatically_derived]
 impl<T: ::network::__private::Scalar> Iris<T> {
@@ -144,6 +162,30 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         self.hidden.sgd_update(__x, &__d_hidden, __lr);
     }
 }
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+const __NETWORK_Iris_PARAM_INFO_OFFSETS: [usize; 6usize + 1] = {
+    let lens: [usize; 6usize] = [16 * 4, 16, 16 * 16, 16, 3 * 16, 3];
+    let mut offsets = [0usize; 6usize + 1];
+    let mut k = 0;
+    while k < 6usize {
+        offsets[k + 1] = offsets[k] + lens[k];
+        k += 1;
+    }
+    offsets
+};
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+const __NETWORK_Iris_BUFFER_INFO_OFFSETS: [usize; 0usize + 1] = {
+    let lens: [usize; 0usize] = [];
+    let mut offsets = [0usize; 0usize + 1];
+    let mut k = 0;
+    while k < 0usize {
+        offsets[k + 1] = offsets[k] + lens[k];
+        k += 1;
+    }
+    offsets
+};
 #[automatically_derived]
 unsafe impl<
     T: ::network::__private::Scalar + ::network::__private::Zeroable,
@@ -161,14 +203,14 @@ const _: () = {
 };
 #[automatically_derived]
 impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T> {
-    const PARAMS: usize = 0usize + 16 * 4 + 16 + 16 * 16 + 16 + 3 * 16 + 3;
+    const PARAMS: usize = __NETWORK_Iris_PARAM_INFO_OFFSETS[6usize];
     const PARAM_INFO: &'static [::network::__private::ParamInfo] = &[
         ::network::__private::ParamInfo {
             name: "hidden.weight",
             kind: ::network::__private::ParamKind::Weight,
             layer: "hidden",
             shape: &[16, 4],
-            offset: 0usize,
+            offset: __NETWORK_Iris_PARAM_INFO_OFFSETS[0usize],
             len: 16 * 4,
         },
         ::network::__private::ParamInfo {
@@ -176,7 +218,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             kind: ::network::__private::ParamKind::Bias,
             layer: "hidden",
             shape: &[16],
-            offset: 0usize + 16 * 4,
+            offset: __NETWORK_Iris_PARAM_INFO_OFFSETS[1usize],
             len: 16,
         },
         ::network::__private::ParamInfo {
@@ -184,7 +226,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             kind: ::network::__private::ParamKind::Weight,
             layer: "deeper",
             shape: &[16, 16],
-            offset: 0usize + 16 * 4 + 16,
+            offset: __NETWORK_Iris_PARAM_INFO_OFFSETS[2usize],
             len: 16 * 16,
         },
         ::network::__private::ParamInfo {
@@ -192,7 +234,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             kind: ::network::__private::ParamKind::Bias,
             layer: "deeper",
             shape: &[16],
-            offset: 0usize + 16 * 4 + 16 + 16 * 16,
+            offset: __NETWORK_Iris_PARAM_INFO_OFFSETS[3usize],
             len: 16,
         },
         ::network::__private::ParamInfo {
@@ -200,7 +242,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             kind: ::network::__private::ParamKind::Weight,
             layer: "logits",
             shape: &[3, 16],
-            offset: 0usize + 16 * 4 + 16 + 16 * 16 + 16,
+            offset: __NETWORK_Iris_PARAM_INFO_OFFSETS[4usize],
             len: 3 * 16,
         },
         ::network::__private::ParamInfo {
@@ -208,11 +250,11 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
             kind: ::network::__private::ParamKind::Bias,
             layer: "logits",
             shape: &[3],
-            offset: 0usize + 16 * 4 + 16 + 16 * 16 + 16 + 3 * 16,
+            offset: __NETWORK_Iris_PARAM_INFO_OFFSETS[5usize],
             len: 3,
         },
     ];
-    const BUFFERS: usize = 0usize;
+    const BUFFERS: usize = __NETWORK_Iris_BUFFER_INFO_OFFSETS[0usize];
     const BUFFER_INFO: &'static [::network::__private::ParamInfo] = &[];
     fn zeros() -> Self {
         Self {
@@ -359,6 +401,11 @@ for Iris<T> {
         self.logits.initialize(::network::__private::Init::Xavier, __rng);
     }
     fn new_tape<const B: usize>() -> Self::Tape<B> {
+        const {
+            ::core::assert!(
+                B > 0, "a batch holds at least one sample; the batch size is 0"
+            )
+        };
         IrisTape {
             hidden: ::network::__private::SMatrix::zeros(),
             deeper: ::network::__private::SMatrix::zeros(),
@@ -377,6 +424,11 @@ for Iris<T> {
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
     ) -> ::network::__private::SMatrix<T, 3, B> {
+        const {
+            ::core::assert!(
+                B > 0, "a batch holds at least one sample; the batch size is 0"
+            )
+        };
         let mut __i_hidden = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.hidden.forward(__x, &mut __i_hidden);
         ::network::__private::Activation::forward(
