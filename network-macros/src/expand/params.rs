@@ -211,7 +211,7 @@ fn visits(
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         const #offsets: [usize; #n + 1] = {
-            let lens: [usize; #n] = [#(#lens),*];
+            let lens: [usize; #n] = [#((#lens)),*];
             let mut offsets = [0usize; #n + 1];
             let mut k = 0;
             while k < #n {

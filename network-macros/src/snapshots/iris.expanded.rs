@@ -165,7 +165,7 @@ impl<T: ::network::__private::Scalar> Iris<T> {
 #[doc(hidden)]
 #[allow(non_upper_case_globals)]
 const __NETWORK_Iris_PARAM_INFO_OFFSETS: [usize; 6usize + 1] = {
-    let lens: [usize; 6usize] = [16 * 4, 16, 16 * 16, 16, 3 * 16, 3];
+    let lens: [usize; 6usize] = [(16 * 4), (16), (16 * 16), (16), (3 * 16), (3)];
     let mut offsets = [0usize; 6usize + 1];
     let mut k = 0;
     while k < 6usize {
