@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # How long `network!` networks take to compile as they grow in depth and width: builds a
 # throwaway crate per configuration (debug, incremental, dependencies prebuilt) and prints
-# a markdown table of the seconds an edit-and-rebuild takes. Run from the repository root:
+# markdown tables of the seconds an edit-and-rebuild takes: by depth and width, then by
+# depth alone up to 256 layers (the goal: 256 layers within 4x the time of 64, that is,
+# linear growth). Run from the repository root:
 #   scripts/compile-time.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,3 +63,13 @@ for depth in 2 4 6 8 16; do
     done
     echo "$row"
 done
+
+echo
+echo "| layers (width 16) | 16 | 32 | 64 | 128 | 256 |"
+echo "|---|---|---|---|---|---|"
+row="| rebuild |"
+for depth in 16 32 64 128 256; do
+    declare_network "$depth" 16
+    row="$row $(printf '%.2f' "$(seconds)") s |"
+done
+echo "$row"

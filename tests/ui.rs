@@ -10,4 +10,7 @@ fn ui() {
     t.compile_fail("tests/ui/sizes/*.rs");
     t.compile_fail("tests/ui/layers/*.rs");
     t.compile_fail("tests/ui/declaration/*.rs");
+    // Representative cases of the macro corpus (tests/macro-corpus): one error each, on
+    // the mistake, and none in the code that uses the network.
+    t.compile_fail("tests/ui/strict/*.rs");
 }

@@ -477,23 +477,41 @@ fn nodes(cx: &Ctxt, elements: &[Element], namer: &mut Namer) -> (Vec<Node>, bool
             previous_activation = Some(kind);
         } else {
             previous_activation = None;
-            last_valid = Some(false);
             cx.error_spanned_by(&element.kind, unknown_kind_message(&kind));
+            // `a: Desne<4, 16>`: read as the layer it most likely is, so that its sizes
+            // still tell the network's input and output and its neighbours' checks run
+            // (the error above is the only one; anything else about it is dropped).
+            let meant = closest(&kind).filter(|k| LAYER_KINDS.contains(k));
+            let quiet = Ctxt::new();
+            let guess = meant.and_then(|k| node_as(&quiet, element, k, namer));
+            match (guess, quiet.check()) {
+                (Some(mut node), Ok(())) => {
+                    node.follows_invalid = last_valid == Some(false);
+                    nodes.push(node);
+                    last_valid = Some(true);
+                }
+                _ => last_valid = Some(false),
+            }
         }
     }
     (nodes, last_valid != Some(false))
 }
 
+/// `ReLU`, `Sigmiod`, `Tahn`, `Desne`: the closest known name, case aside, within a
+/// third of its length in edits (a swap of neighbours is one edit).
+fn closest(kind: &str) -> Option<&'static str> {
+    LAYER_KINDS
+        .iter()
+        .chain(ACTIVATIONS)
+        .map(|k| (edit_distance(&k.to_lowercase(), &kind.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 fn unknown_kind_message(kind: &str) -> String {
     let known = LAYER_KINDS.iter().chain(ACTIVATIONS);
-    // `ReLU`, `Sigmiod`, `Tahn`, `Desne`: the closest name, case aside, within a third
-    // of its length in edits (a swap of neighbours is one edit).
-    let close = known
-        .clone()
-        .map(|k| (edit_distance(&k.to_lowercase(), &kind.to_lowercase()), k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
-        .min_by_key(|(d, _)| *d);
-    if let Some((_, close)) = close {
+    if let Some(close) = closest(kind) {
         return format!("unknown layer or activation `{kind}`; did you mean `{close}`?");
     }
     let list: Vec<String> = known.map(|k| format!("`{k}`")).collect();
@@ -530,7 +548,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// A layer or block.
 fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
-    let kind = element.kind.to_string();
+    node_as(cx, element, &element.kind.to_string(), namer)
+}
+
+/// A layer or block read as a layer of `kind` (its own, or the one a misspelling most
+/// likely meant).
+fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Option<Node> {
+    let kind = kind.to_string();
     let ident = match (&element.name, kind.as_str()) {
         (Some((name, _)), _) => name.clone(),
         (None, "Dropout") => Ident::new(&namer.dropout(), element.kind.span()),
@@ -687,7 +711,12 @@ fn node(cx: &Ctxt, element: &Element, namer: &mut Namer) -> Option<Node> {
                 );
                 return None;
             }
+            let declared = !body.is_empty();
             let (body, _) = nodes(cx, body, namer);
+            // Its layers were all dropped for their own errors: nothing more to say.
+            if body.is_empty() && declared {
+                return None;
+            }
             if body.is_empty() {
                 cx.error_spanned_by(
                     element.tokens(),

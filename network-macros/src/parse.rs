@@ -26,6 +26,9 @@ pub struct Declaration {
     /// The elements, or the syntax error inside the braces (the header still allows a
     /// fallback stub to be emitted).
     pub body: syn::Result<Vec<Element>>,
+    /// Syntax errors parsing recovered from (a missing comma between elements), to
+    /// report with the rest.
+    pub recovered: Vec<syn::Error>,
 }
 
 /// One comma-separated element: a layer (`hidden: Dense<4, 16>`) or an activation
@@ -69,7 +72,8 @@ impl Parse for Declaration {
         let generics = input.parse()?;
         let content;
         braced!(content in input);
-        let body = parse_elements(&content, 0);
+        let mut recovered = Vec::new();
+        let body = parse_elements(&content, 0, &mut recovered);
         if body.is_err() {
             // Consume the rest so that syn reports our error, not "unexpected token".
             content.parse::<TokenStream>()?;
@@ -83,6 +87,7 @@ impl Parse for Declaration {
             ident,
             generics,
             body,
+            recovered,
         })
     }
 }
@@ -92,16 +97,26 @@ impl Parse for Declaration {
 pub const MAX_NESTING: usize = 32;
 
 /// Comma-separated elements with an optional trailing comma, `depth` blocks deep.
-fn parse_elements(content: ParseStream, depth: usize) -> syn::Result<Vec<Element>> {
+fn parse_elements(
+    content: ParseStream,
+    depth: usize,
+    recovered: &mut Vec<syn::Error>,
+) -> syn::Result<Vec<Element>> {
     let mut elements = Vec::new();
     while !content.is_empty() {
-        elements.push(Element::parse_at(content, depth)?);
+        elements.push(Element::parse_at(content, depth, recovered)?);
         if content.is_empty() {
             break;
         }
         if !content.peek(Token![,]) {
-            // `hidden: Dense<4, 16> Relu`
-            return Err(content.error("expected `,` between layers and activations"));
+            // `hidden: Dense<4, 16> Relu`: reported, and read as if the comma were there
+            // when an element follows, so that the rest is still checked.
+            let error = content.error("expected `,` between layers and activations");
+            if content.peek(Ident::peek_any) || content.peek(Token![#]) {
+                recovered.push(error);
+                continue;
+            }
+            return Err(error);
         }
         content.parse::<Token![,]>()?;
     }
@@ -109,7 +124,11 @@ fn parse_elements(content: ParseStream, depth: usize) -> syn::Result<Vec<Element
 }
 
 impl Element {
-    fn parse_at(input: ParseStream, depth: usize) -> syn::Result<Self> {
+    fn parse_at(
+        input: ParseStream,
+        depth: usize,
+        recovered: &mut Vec<syn::Error>,
+    ) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let name =
             if input.peek(Ident::peek_any) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
@@ -139,13 +158,19 @@ impl Element {
             let content;
             let brace = braced!(content in input);
             // `a: Residual { b: Residual { ... } }`, nested beyond reason.
-            if depth + 1 > MAX_NESTING {
-                return Err(syn::Error::new(
+            let inner = if depth + 1 > MAX_NESTING {
+                Err(syn::Error::new(
                     brace.span.join(),
                     format!("residual blocks nest at most {MAX_NESTING} deep"),
-                ));
+                ))
+            } else {
+                parse_elements(&content, depth + 1, recovered)
+            };
+            if inner.is_err() {
+                // Consume the rest so that syn reports our error, not "unexpected token".
+                content.parse::<TokenStream>()?;
             }
-            Some((brace, parse_elements(&content, depth + 1)?))
+            Some((brace, inner?))
         } else {
             None
         };

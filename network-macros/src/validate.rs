@@ -28,10 +28,17 @@ pub fn check(cx: &Ctxt, net: &mut Network) {
                 resolve(cx, &mut net.nodes, (size, None), &mut checks);
             }
             // `hidden: Dense<16>` as the first layer: nothing to infer the input size from.
-            None if !first.follows_invalid => {
-                cx.error_spanned_by(&first.name, first_input_message(first))
+            None => {
+                if !first.follows_invalid {
+                    cx.error_spanned_by(&first.name, first_input_message(first));
+                }
+                // The layers after it are still checked, from its output.
+                if let NodeKind::Dense { outputs, .. } = &first.kind {
+                    let start = (outputs.clone(), Some(first.label.clone()));
+                    net.nodes[0].output = Some(outputs.clone());
+                    resolve(cx, &mut net.nodes[1..], start, &mut checks);
+                }
             }
-            None => {}
         }
     }
     net.const_checks = checks;
@@ -243,6 +250,8 @@ fn compare(cx: &Ctxt, checks: &mut Vec<ConstCheck>, left: &Size, right: &Size, t
         .replacen("{}", &left.describe(), 1)
         .replacen("{}", &right.describe(), 1);
     match (left.literal(), right.literal()) {
+        // A size of 0 is reported where it is written, not again by its neighbour.
+        (Some(0), _) | (_, Some(0)) => {}
         (Some(a), Some(b)) if a != b => cx.error_spanned_by(left.tokens(), message),
         (Some(_), Some(_)) => {}
         _ => checks.push(ConstCheck {

@@ -16,9 +16,13 @@ pub fn const_assertions(net: &Network) -> TokenStream {
     for check in &net.const_checks {
         let (left, message) = (check.left.raw_expr(), escape(&check.message));
         let condition = match &check.kind {
+            // Vacuous when either size is out of range: that has its own error.
             CheckKind::Equal(right) => {
                 let right = right.raw_expr();
-                quote!(#left == #right)
+                quote! {
+                    #left == 0 || #left > #MAX_SIZE || #right == 0 || #right > #MAX_SIZE
+                        || #left == #right
+                }
             }
             CheckKind::Positive => quote!(#left > 0),
             CheckKind::AtMost => quote!(#left <= #MAX_SIZE),

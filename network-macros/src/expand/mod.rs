@@ -21,16 +21,62 @@ use crate::{fallback, validate};
 /// Everything the macro emits for one declaration: the network, or the errors plus a
 /// fallback stub that keeps the user's later code from cascading into more errors.
 pub fn network(decl: Declaration) -> TokenStream {
+    let tokens = items(&decl);
+    decorate(&decl, tokens)
+}
+
+/// Applies the declaration's `#[cfg(..)]` to every generated item (so a network that is
+/// configured out leaves no impls behind), and, when the declaration is
+/// `#[deprecated]`, allows its use inside the generated items (the user's own uses still
+/// warn).
+fn decorate(decl: &Declaration, tokens: TokenStream) -> TokenStream {
+    let cfgs: Vec<&syn::Attribute> = decl
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let deprecated = decl.attrs.iter().any(|a| a.path().is_ident("deprecated"));
+    if cfgs.is_empty() && !deprecated {
+        return tokens;
+    }
+    let Ok(mut file) = syn::parse2::<syn::File>(tokens.clone()) else {
+        return tokens;
+    };
+    for item in &mut file.items {
+        let (attrs, is_struct) = match item {
+            syn::Item::Const(i) => (&mut i.attrs, false),
+            syn::Item::Impl(i) => (&mut i.attrs, false),
+            syn::Item::Macro(i) => (&mut i.attrs, false),
+            syn::Item::Struct(i) => {
+                let own = i.ident == decl.ident;
+                (&mut i.attrs, own)
+            }
+            _ => continue,
+        };
+        if !is_struct {
+            attrs.extend(cfgs.iter().map(|a| (*a).clone()));
+            if deprecated {
+                attrs.push(syn::parse_quote!(#[allow(deprecated)]));
+            }
+        }
+    }
+    quote!(#file)
+}
+
+fn items(decl: &Declaration) -> TokenStream {
     let elements = match &decl.body {
         Ok(elements) => elements,
         Err(error) => {
             let mut tokens = error.to_compile_error();
-            tokens.extend(fallback::stub(&decl, None));
+            tokens.extend(fallback::stub(decl, None));
             return tokens;
         }
     };
     let cx = Ctxt::new();
-    let mut net = Network::from_syntax(&cx, &decl, elements);
+    for error in &decl.recovered {
+        cx.syn_error(error.clone());
+    }
+    let mut net = Network::from_syntax(&cx, decl, elements);
     validate::check(&cx, &mut net);
     match cx.check() {
         Ok(()) => generate(&net),
@@ -38,7 +84,7 @@ pub fn network(decl: Declaration) -> TokenStream {
             let mut tokens = errors.to_compile_error();
             // The stub's sizes may name the hidden constants.
             tokens.extend(assertions::hoisted(&net));
-            tokens.extend(fallback::stub(&decl, fallback::io_sizes(&net)));
+            tokens.extend(fallback::stub(decl, fallback::io_sizes(&net)));
             tokens
         }
     }

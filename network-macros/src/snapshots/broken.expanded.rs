@@ -11,8 +11,6 @@ impl<T: ::network::__private::Scalar> Broken<T> {
     const fn tape_bytes(_batch: usize) -> usize {
         0
     }
-}
-impl<T: ::network::__private::Scalar> Broken<T> {
     fn summary(
         batch: usize,
         optimizer_bytes: usize,

@@ -55,7 +55,8 @@ const _: () = ::core::assert!(
 );
 #[allow(clippy::assertions_on_constants)]
 const _: () = ::core::assert!(
-    __NETWORK_Iris_RAW_0 == 16,
+    __NETWORK_Iris_RAW_0 == 0 || __NETWORK_Iris_RAW_0 > 16777216usize || 16 == 0 || 16 >
+    16777216usize || __NETWORK_Iris_RAW_0 == 16,
     "layer `logits` takes `HIDDEN` inputs but `deeper` produces 16"
 );
 #[automatically_derived]

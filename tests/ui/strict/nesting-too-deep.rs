@@ -1,0 +1,49 @@
+//! expect: invalid
+//! residual blocks nested 40 deep
+#![allow(unused_imports)]
+use network::prelude::*;
+
+#[allow(dead_code)]
+const HIDDEN: usize = 16;
+#[allow(dead_code)]
+const ZERO: usize = 0;
+#[allow(dead_code)]
+const SMALL: u32 = 16;
+#[allow(dead_code)]
+const B: usize = 8;
+#[allow(dead_code)]
+const T: usize = 8;
+#[allow(dead_code)]
+const BIG: bool = true;
+#[allow(dead_code)]
+const P: f64 = 0.25;
+#[allow(dead_code)]
+const BAD_P: f64 = 1.5;
+#[allow(dead_code)]
+const SLOPE: f32 = 0.2;
+#[allow(dead_code)]
+const NEG: f64 = -0.2;
+#[allow(dead_code)]
+const H: usize = 4;
+
+network! {
+    struct Net {
+        a: Dense<4, 16>, Relu,
+        r0: Residual { r1: Residual { r2: Residual { r3: Residual { r4: Residual { r5: Residual { r6: Residual { r7: Residual { r8: Residual { r9: Residual { r10: Residual { r11: Residual { r12: Residual { r13: Residual { r14: Residual { r15: Residual { r16: Residual { r17: Residual { r18: Residual { r19: Residual { r20: Residual { r21: Residual { r22: Residual { r23: Residual { r24: Residual { r25: Residual { r26: Residual { r27: Residual { r28: Residual { r29: Residual { r30: Residual { r31: Residual { r32: Residual { r33: Residual { r34: Residual { r35: Residual { r36: Residual { r37: Residual { r38: Residual { r39: Residual { c: Dense<16, 16> } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } } },
+        out: Dense<16, 3>,
+    }
+}
+
+#[allow(deprecated)] // the `#[deprecated]` case: only the generated code must not warn
+fn main() {
+    let net = Net::<f32>::random(&mut Rng::seed_from_u64(1));
+    let x = SVector::<f32, 4>::zeros();
+    let y: SVector<f32, 3> = net.forward(&x);
+    let mut tape = Net::<f32>::new_tape::<2>();
+    let mut grads = Net::<f32>::zeros();
+    let xs = SMatrix::<f32, 4, 2>::zeros();
+    let ys = SMatrix::<f32, 3, 2>::zeros();
+    let mut net = net;
+    let _ = compute_gradients(&mut net, &xs, &ys, &Mse, &mut tape, &mut grads, &mut Rng::seed_from_u64(2));
+    let _ = y;
+}
