@@ -4,7 +4,8 @@
 # markdown tables of the seconds an edit-and-rebuild takes: by depth and width, then by
 # depth alone up to 256 layers (the goal: 256 layers within 4x the time of 64, that is,
 # linear growth). Run from the repository root:
-#   scripts/compile-time.sh
+#   scripts/compile-time.sh          # both tables
+#   scripts/compile-time.sh depth    # the depth row only
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -53,16 +54,18 @@ seconds() {
 
 declare_network 2 16
 cargo build -q --manifest-path "$work/Cargo.toml" # dependencies once
-echo "| layers, width | 16 | 64 | 256 | 1024 |"
-echo "|---|---|---|---|---|"
-for depth in 2 4 6 8 16; do
-    row="| $depth |"
-    for width in 16 64 256 1024; do
-        declare_network "$depth" "$width"
-        row="$row $(printf '%.2f' "$(seconds)") s |"
+if [ "${1:-}" != depth ]; then
+    echo "| layers, width | 16 | 64 | 256 | 1024 |"
+    echo "|---|---|---|---|---|"
+    for depth in 2 4 6 8 16; do
+        row="| $depth |"
+        for width in 16 64 256 1024; do
+            declare_network "$depth" "$width"
+            row="$row $(printf '%.2f' "$(seconds)") s |"
+        done
+        echo "$row"
     done
-    echo "$row"
-done
+fi
 
 echo
 echo "| layers (width 16) | 16 | 32 | 64 | 128 | 256 |"

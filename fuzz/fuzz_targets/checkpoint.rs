@@ -33,7 +33,19 @@ fn data() -> Dataset {
     Dataset::from_csv_str("x,y,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n0.5,0.5,1\n").unwrap()
 }
 
-fuzz_target!(|bytes: &[u8]| {
+/// FNV-1a 64, as a checkpoint ends with.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Loads `bytes`: a rejection must leave the trainer untouched; an accepted file must
+/// train on without a panic.
+fn check(bytes: &[u8]) {
     let data = data();
     let mut t = trainer();
     let before = t.net().clone();
@@ -47,5 +59,18 @@ fuzz_target!(|bytes: &[u8]| {
             t.config.epochs = t.epoch().saturating_add(1);
             let _ = t.fit::<2>(&data, &[0, 1, 2], Some(&[3, 4]));
         }
+    }
+}
+
+fuzz_target!(|bytes: &[u8]| {
+    check(bytes);
+    // The same bytes with a valid checksum, as an edited file would have: this reaches
+    // the range checks of every field instead of stopping at the checksum.
+    if bytes.len() >= 24 {
+        let mut sealed = bytes.to_vec();
+        let n = sealed.len() - 8;
+        let sum = fnv1a(&sealed[..n]);
+        sealed[n..].copy_from_slice(&sum.to_le_bytes());
+        check(&sealed);
     }
 });
