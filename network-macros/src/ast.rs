@@ -162,7 +162,9 @@ impl Size {
     pub fn describe(&self) -> String {
         match self {
             Size::Literal { value, .. } => value.to_string(),
-            Size::Named { tokens, .. } => format!("`{tokens}`"),
+            Size::Named { tokens, .. } => {
+                format!("`{}`", tokens.to_string().replace(" :: ", "::"))
+            }
         }
     }
 

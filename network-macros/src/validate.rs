@@ -205,7 +205,7 @@ fn check_named_sizes(nodes: &[Node], seen: &mut HashSet<String>, checks: &mut Ve
                     left: size.clone(),
                     kind: CheckKind::AtMost,
                     message: format!(
-                        "layer `{name}` has a size ({}) above {}; sizes are at most that",
+                        "layer `{name}` has a size ({}) above {}, the largest a layer may have",
                         size.describe(),
                         crate::ast::MAX_SIZE
                     ),

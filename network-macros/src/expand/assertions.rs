@@ -3,7 +3,8 @@
 //! compiler underlines the size in the declaration with a message naming the layers.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Span};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use super::walk;
@@ -34,10 +35,7 @@ pub fn const_assertions(net: &Network) -> TokenStream {
                 }
             }
         };
-        assertions.push(quote_spanned! {check.left.tokens().span()=>
-            #[allow(clippy::assertions_on_constants)] // evaluated at compile time: the point
-            const _: () = ::core::assert!(#condition, #message);
-        });
+        assertions.push(assertion(check.left.tokens(), condition, &message));
     }
     // `LeakyRelu(SLOPE)`, `Elu(ALPHA)`: finite and not negative; `Dropout(P)`: in [0, 1)
     // (literals are checked by the macro).
@@ -74,13 +72,27 @@ pub fn const_assertions(net: &Network) -> TokenStream {
             } else {
                 quote!((#expr) as f64 >= 0.0 && ((#expr) as f64).is_finite())
             };
-            assertions.push(quote_spanned! {expr.span()=>
-                #[allow(clippy::assertions_on_constants)] // evaluated at compile time: the point
-                const _: () = ::core::assert!(#condition, #message);
-            });
+            assertions.push(assertion(&expr.to_token_stream(), condition, &message));
         }
     }
     quote!(#(#assertions)*)
+}
+
+/// `const _: () = assert!(condition, message);` underlining all of `tokens` when it
+/// fails: the `assert!` path carries the first token's span and its parentheses the
+/// last token's, and the compiler joins them (the way `syn::Error::new_spanned` covers a
+/// range on stable).
+fn assertion(tokens: &TokenStream, condition: TokenStream, message: &str) -> TokenStream {
+    let mut spans = tokens.clone().into_iter().map(|t| t.span());
+    let first = spans.next().unwrap_or_else(Span::call_site);
+    let last = spans.last().unwrap_or(first);
+    let mut arguments = Group::new(Delimiter::Parenthesis, quote!(#condition, #message));
+    arguments.set_span(last);
+    let call = quote_spanned!(first=> ::core::assert!);
+    quote! {
+        #[allow(clippy::assertions_on_constants)] // evaluated at compile time: the point
+        const _: () = #call #arguments;
+    }
 }
 
 /// A message as an `assert!` format string: sizes such as `{ if BIG { 16 } else { 8 } }`

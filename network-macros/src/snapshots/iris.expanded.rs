@@ -51,7 +51,7 @@ const _: () = ::core::assert!(
 #[allow(clippy::assertions_on_constants)]
 const _: () = ::core::assert!(
     __NETWORK_Iris_RAW_0 <= 16777216usize,
-    "layer `logits` has a size (`HIDDEN`) above 16777216; sizes are at most that"
+    "layer `logits` has a size (`HIDDEN`) above 16777216, the largest a layer may have"
 );
 #[allow(clippy::assertions_on_constants)]
 const _: () = ::core::assert!(
