@@ -175,7 +175,8 @@ pub mod __private {
     pub use network_core::activation::{
         Activation, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Softplus, Tanh,
     };
-    pub use network_core::nalgebra::SMatrix;
+    pub use network_core::nalgebra::{ArrayStorage, SMatrix};
+    pub use network_core::raw::{matrix_f32 as raw_matrix_f32, matrix_f64 as raw_matrix_f64};
     pub use network_core::summary::Summary;
     pub use network_core::{
         assert_zeroable, mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Dense,

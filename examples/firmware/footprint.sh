@@ -1,20 +1,68 @@
 #!/usr/bin/env bash
-# Flash, static RAM and measured stack high-water mark of the firmware, inference only and
-# with on-device training, on the Cortex-M4F board. Needs arm-none-eabi-size
-# (binutils-arm-none-eabi) and qemu-system-arm. Run from anywhere.
+# Flash, static RAM and measured stack of the firmware on every board, inference only and
+# with on-device training, and the comparison with tinymind's published figures. Needs
+# arm-none-eabi-size (binutils-arm-none-eabi) and qemu-system-arm. Run from anywhere:
+#   ./footprint.sh                   # prints the README's tables
+#   ./footprint.sh --check README.md # fails unless README.md holds them verbatim (CI)
 set -euo pipefail
 cd "$(dirname "$0")"
-target=thumbv7em-none-eabihf
-printf '| firmware | flash (text + data) | static RAM (data + bss) | stack high-water mark |\n|---|---|---|---|\n'
-for variant in inference training; do
-    features=(--no-default-features)
-    [ "$variant" = training ] && features=()
-    dir="target/footprint-$variant"
-    cargo build -q --release -p firmware-device --target "$target" --target-dir "$dir" "${features[@]}"
-    elf="$dir/$target/release/firmware-device"
-    read -r text data bss _ < <(arm-none-eabi-size "$elf" | tail -1)
-    stack=$(timeout 60 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -display none \
-        -semihosting-config enable=on,target=native -kernel "$elf" </dev/null |
-        sed -n 's/^# stack high-water mark: \([0-9]*\) bytes$/\1/p')
-    printf '| %s | %d bytes | %d bytes | %s bytes |\n' "$variant" $((text + data)) $((data + bss)) "$stack"
-done
+check=""
+if [ "${1:-}" = --check ]; then
+    check=$(cd - >/dev/null && realpath "$2")
+fi
+boards=(
+    "thumbv7em-none-eabihf cortex-m4 mps2-an386 Cortex-M4F"
+    "thumbv7m-none-eabi cortex-m3 mps2-an385 Cortex-M3"
+    "thumbv6m-none-eabi cortex-m0 microbit Cortex-M0"
+)
+tables=$(mktemp)
+trap 'rm -f "$tables"' EXIT
+{
+    printf '| firmware | board | flash (text + data) | static RAM (data + bss) | stack high-water mark | RAM in all |\n'
+    printf '|---|---|---|---|---|---|\n'
+    for board in "${boards[@]}"; do
+        read -r target cpu machine name <<<"$board"
+        for variant in inference training; do
+            features=(--no-default-features)
+            [ "$variant" = training ] && features=()
+            dir="target/footprint-$variant"
+            cargo build -q --release -p firmware-device --target "$target" --target-dir "$dir" "${features[@]}"
+            elf="$dir/$target/release/firmware-device"
+            read -r text data bss _ < <(arm-none-eabi-size "$elf" | tail -1)
+            report=$(timeout 60 qemu-system-arm -cpu "$cpu" -machine "$machine" -display none \
+                -semihosting-config enable=on,target=native -kernel "$elf" </dev/null)
+            stack=$(sed -n 's/^# stack high-water mark: \([0-9]*\) bytes$/\1/p' <<<"$report")
+            printf '| %s | %s | %d bytes | %d bytes | %d bytes | %d bytes |\n' \
+                "$variant" "$name" $((text + data)) $((data + bss)) "$stack" $((data + bss + stack))
+            if [ "$variant" = training ] && [ "$target" = thumbv7em-none-eabihf ]; then
+                tinymind_infer=$(sed -n 's/^# stack for tinymind 2-5-1 f64 inference: \([0-9]*\) bytes$/\1/p' <<<"$report")
+                tinymind_train=$(sed -n 's/^# stack for tinymind 2-5-1 f64 training step: \([0-9]*\) bytes$/\1/p' <<<"$report")
+            fi
+        done
+    done
+    # Parameters and tape are compile-time constants (checked by host/tests/same_bits.rs).
+    params=168
+    tape=48
+    printf '\n| 2-5-1 MLP, f64 | tinymind (published, stack excluded) | network, stack excluded | network, with the stack measured on the Cortex-M4F |\n'
+    printf '|---|---|---|---|\n'
+    printf '| to infer | 360 bytes | %d bytes (parameters) | %d bytes (+ %d of stack) |\n' \
+        "$params" $((params + tinymind_infer)) "$tinymind_infer"
+    printf '| to train | 1,008 bytes | %d bytes (parameters + tape, `backward_sgd`) | %d bytes (+ %d of stack) |\n' \
+        $((params + tape)) $((params + tape + tinymind_train)) "$tinymind_train"
+} >"$tables"
+if [ -n "$check" ]; then
+    missing=0
+    while IFS= read -r line; do
+        if [ -n "$line" ] && ! grep -qxF -- "$line" "$check"; then
+            echo "not in $check: $line"
+            missing=1
+        fi
+    done <"$tables"
+    if [ "$missing" -ne 0 ]; then
+        echo "the footprint changed: paste the tables above (./footprint.sh) into $check"
+        exit 1
+    fi
+    echo "the footprint tables in $check are current"
+else
+    cat "$tables"
+fi

@@ -22,6 +22,8 @@
 
 use core::fmt;
 
+use nalgebra::SMatrix;
+
 use crate::{ParamInfo, Params, Scalar};
 
 const MAGIC: &[u8; 4] = b"NETW";
@@ -307,6 +309,72 @@ pub fn load_bytes<T: Scalar, P: Params<T>>(params: &mut P, bytes: &[u8]) -> Resu
     params.for_each_param_mut(|info, values| read(info.offset, values));
     params.for_each_buffer_mut(|info, values| read(P::PARAMS + info.offset, values));
     Ok(())
+}
+
+/// A matrix of `R x C` `f32` values read at compile time from little-endian raw weights
+/// at byte `at`, column by column (the raw format's order). For `network!`'s
+/// `#[weights("...")]`, which has checked the file when it expanded.
+#[doc(hidden)]
+pub const fn matrix_f32<const R: usize, const C: usize>(
+    bytes: &[u8],
+    at: usize,
+) -> SMatrix<f32, R, C> {
+    let mut columns = [[0.0f32; R]; C];
+    // Past the end only when a size given as a constant disagrees with the file, which
+    // its own assertion reports: zeros then, not a second error.
+    if at + 4 * R * C > bytes.len() {
+        return SMatrix::from_array_storage(nalgebra::ArrayStorage(columns));
+    }
+    let mut c = 0;
+    while c < C {
+        let mut r = 0;
+        while r < R {
+            let i = at + 4 * (c * R + r);
+            columns[c][r] = f32::from_bits(u32::from_le_bytes([
+                bytes[i],
+                bytes[i + 1],
+                bytes[i + 2],
+                bytes[i + 3],
+            ]));
+            r += 1;
+        }
+        c += 1;
+    }
+    SMatrix::from_array_storage(nalgebra::ArrayStorage(columns))
+}
+
+/// [`matrix_f32`] for `f64` values.
+#[doc(hidden)]
+pub const fn matrix_f64<const R: usize, const C: usize>(
+    bytes: &[u8],
+    at: usize,
+) -> SMatrix<f64, R, C> {
+    let mut columns = [[0.0f64; R]; C];
+    // Past the end only when a size given as a constant disagrees with the file, which
+    // its own assertion reports: zeros then, not a second error.
+    if at + 8 * R * C > bytes.len() {
+        return SMatrix::from_array_storage(nalgebra::ArrayStorage(columns));
+    }
+    let mut c = 0;
+    while c < C {
+        let mut r = 0;
+        while r < R {
+            let i = at + 8 * (c * R + r);
+            columns[c][r] = f64::from_bits(u64::from_le_bytes([
+                bytes[i],
+                bytes[i + 1],
+                bytes[i + 2],
+                bytes[i + 3],
+                bytes[i + 4],
+                bytes[i + 5],
+                bytes[i + 6],
+                bytes[i + 7],
+            ]));
+            r += 1;
+        }
+        c += 1;
+    }
+    SMatrix::from_array_storage(nalgebra::ArrayStorage(columns))
 }
 
 #[cfg(test)]

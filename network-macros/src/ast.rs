@@ -27,10 +27,14 @@ pub const ACTIVATIONS: &[&str] = &[
 ];
 
 pub struct Network {
+    /// The declaration's attributes for the struct (`#[weights]` taken out).
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub ident: Ident,
     pub nodes: Vec<Node>,
+    /// `#[weights("digits.bin")]`: raw weights to embed as a constant, and the attribute
+    /// (to underline).
+    pub weights: Option<(syn::LitStr, Attribute)>,
     /// Whether the braces held anything at all (to tell "empty" from "all invalid").
     pub declared_elements: bool,
     /// Whether the last layer was kept: if it was dropped for an error, the last node's
@@ -353,7 +357,13 @@ impl Network {
         let (mut nodes, ends_valid) = nodes(cx, elements, &mut namer);
         hoist(&decl.ident, &mut nodes, &mut Vec::new());
         Network {
-            attrs: decl.attrs.clone(),
+            attrs: decl
+                .attrs
+                .iter()
+                .filter(|a| !a.path().is_ident("weights"))
+                .cloned()
+                .collect(),
+            weights: weights_attribute(cx, &decl.attrs),
             vis: decl.vis.clone(),
             ident: decl.ident.clone(),
             nodes,
@@ -362,6 +372,25 @@ impl Network {
             const_checks: Vec::new(),
         }
     }
+}
+
+/// `#[weights("file.bin")]` on the declaration, at most once.
+fn weights_attribute(cx: &Ctxt, attrs: &[Attribute]) -> Option<(syn::LitStr, Attribute)> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("weights")) {
+        if found.is_some() {
+            cx.error_spanned_by(attr, "`#[weights]` is given twice; keep one");
+            continue;
+        }
+        match attr.parse_args::<syn::LitStr>() {
+            Ok(path) => found = Some((path, attr.clone())),
+            Err(_) => cx.error_spanned_by(
+                attr,
+                "expected the path of a raw weights file: `#[weights(\"digits.bin\")]`",
+            ),
+        }
+    }
+    found
 }
 
 /// Gives every named size its hidden constants, one pair per distinct expression:

@@ -33,7 +33,8 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
     let scalar = crate::expand::scalar();
     let batch = crate::expand::batch();
     let p = private();
-    let (attrs, vis, ident) = (&decl.attrs, &decl.vis, &decl.ident);
+    let (vis, ident) = (&decl.vis, &decl.ident);
+    let attrs = decl.attrs.iter().filter(|a| !a.path().is_ident("weights"));
     let known = io.is_some();
     // With the sizes unknown (the first layer's input, the last layer's output), the
     // network trait is implemented for every size, so that the user's code infers them

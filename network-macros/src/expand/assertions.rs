@@ -82,7 +82,11 @@ pub fn const_assertions(net: &Network) -> TokenStream {
 /// fails: the `assert!` path carries the first token's span and its parentheses the
 /// last token's, and the compiler joins them (the way `syn::Error::new_spanned` covers a
 /// range on stable).
-fn assertion(tokens: &TokenStream, condition: TokenStream, message: &str) -> TokenStream {
+pub(super) fn assertion(
+    tokens: &TokenStream,
+    condition: TokenStream,
+    message: &str,
+) -> TokenStream {
     let mut spans = tokens.clone().into_iter().map(|t| t.span());
     let first = spans.next().unwrap_or_else(Span::call_site);
     let last = spans.last().unwrap_or(first);
@@ -97,7 +101,7 @@ fn assertion(tokens: &TokenStream, condition: TokenStream, message: &str) -> Tok
 
 /// A message as an `assert!` format string: sizes such as `{ if BIG { 16 } else { 8 } }`
 /// keep their braces.
-fn escape(message: &str) -> String {
+pub(super) fn escape(message: &str) -> String {
     message.replace('{', "{{").replace('}', "}}")
 }
 

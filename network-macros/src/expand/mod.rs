@@ -8,6 +8,7 @@ mod forward;
 mod network_impl;
 mod params;
 mod tape;
+mod weights;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -98,8 +99,10 @@ fn generate(net: &Network) -> TokenStream {
     let inherent = network_impl::inherent_impl(net);
     let assertions = assertions::const_assertions(net);
     let hoisted = assertions::hoisted(net);
+    let weights = weights::weights(net);
     quote! {
         #hoisted
+        #weights
         #definition
         #tape
         #assertions

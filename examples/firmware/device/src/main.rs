@@ -33,22 +33,62 @@ fn paint_stack() {
     }
 }
 
-/// Bytes of stack ever used: from the top down to the lowest overwritten paint.
-fn stack_high_water() -> usize {
+/// The lowest stack address written since the paint below `limit`.
+fn deepest_written(limit: usize) -> usize {
     let bottom = addr_of_mut!(__sheap) as usize;
-    let top = addr_of!(_stack_start) as usize;
     let mut address = bottom;
     // SAFETY: reads of RAM inside the stack region.
-    while address < top && unsafe { read_volatile(address as *const u32) } == PAINT {
+    while address < limit && unsafe { read_volatile(address as *const u32) } == PAINT {
         address += 4;
     }
-    top - address
+    address
 }
 
-/// Line-buffered semihosting output: one host call per line.
+/// The top of the stack.
+fn stack_top() -> usize {
+    addr_of!(_stack_start) as usize
+}
+
+/// Measures the stack a part of the report uses: paints the free stack below the
+/// current stack pointer, then finds how deep the part wrote into it.
+/// Repainting erases the record of earlier, deeper use, so the deepest address seen so
+/// far is kept for the whole run's high-water mark.
+struct Painter {
+    /// The stack pointer when the part started.
+    top: usize,
+    /// The lowest stack address written before the last repaint.
+    deepest: usize,
+    /// What an empty part measures (the probe's own frames), subtracted.
+    overhead: usize,
+}
+
+impl Painter {
+    /// Bytes below `top` written since `start`.
+    #[inline(never)]
+    fn measure(&self) -> usize {
+        self.top.saturating_sub(deepest_written(self.top))
+    }
+}
+
+impl report::Probe for Painter {
+    #[inline(never)]
+    fn start(&mut self) {
+        self.deepest = self.deepest.min(deepest_written(stack_top()));
+        self.top = cortex_m::register::msp::read() as usize;
+        paint_stack();
+    }
+
+    fn stop(&mut self, out: &mut dyn Write, what: &str) -> fmt::Result {
+        let used = self.measure().saturating_sub(self.overhead);
+        writeln!(out, "# stack for {what}: {used} bytes")
+    }
+}
+
+/// Line-buffered semihosting output: one host call per line (or per 64 bytes of a
+/// longer line, to keep the stack small).
 struct Out {
     stream: hio::HostStream,
-    line: [u8; 256],
+    line: [u8; 64],
     len: usize,
 }
 
@@ -94,20 +134,28 @@ fn exit(success: bool) -> ! {
 fn main() -> ! {
     paint_stack();
     #[cfg(feature = "fault-demo")]
-    // SAFETY: deliberately faults: nothing is mapped at this address on the mps2 boards.
+    // SAFETY: deliberately faults: nothing is mapped at this address on the mps2 boards
+    // nor on the micro:bit (0x5000_0000, used before, is the nRF51's GPIO).
     unsafe {
-        read_volatile(0x5000_0000 as *const u32);
+        read_volatile(0x3000_0000 as *const u32);
     }
     let Ok(stream) = hio::hstdout() else {
         exit(false)
     };
     let mut out = Out {
         stream,
-        line: [0; 256],
+        line: [0; 64],
         len: 0,
     };
-    let ok = report::report(&mut out).is_ok();
-    let used = stack_high_water();
+    let mut painter = Painter {
+        top: 0,
+        deepest: usize::MAX,
+        overhead: 0,
+    };
+    report::Probe::start(&mut painter);
+    painter.overhead = painter.measure();
+    let ok = report::report_measured(&mut out, &mut painter).is_ok();
+    let used = stack_top() - painter.deepest.min(deepest_written(stack_top()));
     let printed =
         writeln!(out, "# stack high-water mark: {used} bytes").is_ok() && out.flush().is_ok();
     exit(ok && printed)

@@ -1,12 +1,19 @@
-//! The firmware's report under QEMU equals the same code run natively, bit for bit.
+//! The firmware's report under QEMU equals the same code run natively, bit for bit, on
+//! a Cortex-M4F, a Cortex-M3 and a Cortex-M0, and a deliberately perturbed device build
+//! is caught.
 //!
-//! Needs `qemu-system-arm` and the firmware ELFs built first (`.ci/run` does both):
-//! `cargo build --release -p firmware-device --target thumbv7em-none-eabihf` (and
-//! `thumbv7m-none-eabi`), run from `examples/firmware`.
+//! Needs `qemu-system-arm` and the firmware ELFs built first (`.ci/run` does both), run
+//! from `examples/firmware`:
+//! `cargo build --release -p firmware-device --target <target>` for
+//! `thumbv7em-none-eabihf`, `thumbv7m-none-eabi` and `thumbv6m-none-eabi`, and
+//! `cargo build --release -p firmware-device --target thumbv7m-none-eabi --features
+//! perturb --target-dir target/perturb`. The ELFs are looked up in `$CARGO_TARGET_DIR`
+//! when it is set, and must be newer than every source they are built from, so that a
+//! stale binary is never compared.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 fn native() -> String {
     let mut text = String::new();
@@ -14,21 +21,79 @@ fn native() -> String {
     text
 }
 
-/// Runs `elf` on `machine` with a timeout and returns its standard output.
-fn qemu(target: &str, cpu: &str, machine: &str) -> String {
-    let elf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target")
-        .join(target)
-        .join("release/firmware-device");
+/// The firmware workspace's target directory.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+/// The newest modification time of the files under `dir`.
+fn newest(dir: &Path) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_of(&path)
+        } else {
+            entry.metadata().unwrap().modified().unwrap()
+        };
+        newest = newest.max(time);
+    }
+    newest
+}
+
+fn newest_of(dir: &Path) -> SystemTime {
+    if dir.is_dir() {
+        newest(dir)
+    } else {
+        std::fs::metadata(dir).unwrap().modified().unwrap()
+    }
+}
+
+/// The ELF for `target`, checked to be newer than every source it is built from.
+fn elf(target: &str, subdir: Option<&str>) -> PathBuf {
+    let mut dir = target_dir();
+    if let Some(subdir) = subdir {
+        dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target")
+            .join(subdir);
+    }
+    let elf = dir.join(target).join("release/firmware-device");
     assert!(
         elf.exists(),
         "{} is missing: build it with `cargo build --release -p firmware-device --target {target}`",
         elf.display()
     );
+    let built = std::fs::metadata(&elf).unwrap().modified().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    for source in [
+        "examples/firmware/device/src",
+        "examples/firmware/device/build.rs",
+        "examples/firmware/report/src",
+        "examples/firmware/report/data",
+        "network-core/src",
+        "network-macros/src",
+        "src",
+    ] {
+        let changed = newest_of(&root.join(source));
+        assert!(
+            changed <= built,
+            "{} is older than {source}: rebuild it before comparing",
+            elf.display()
+        );
+    }
+    elf
+}
+
+/// Runs `elf` on `machine` with a timeout; returns whether it exited with success, and
+/// its standard output.
+fn qemu(elf: &Path, cpu: &str, machine: &str) -> (bool, String) {
     let mut child = Command::new("qemu-system-arm")
         .args(["-cpu", cpu, "-machine", machine, "-display", "none"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
-        .arg(&elf)
+        .arg(elf)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -38,13 +103,7 @@ fn qemu(target: &str, cpu: &str, machine: &str) -> String {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let output = child.wait_with_output().unwrap();
-            let stdout = String::from_utf8(output.stdout).unwrap();
-            assert!(
-                status.success(),
-                "firmware on {machine} exited with {status}:\n{stdout}{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            return stdout;
+            return (status.success(), String::from_utf8(output.stdout).unwrap());
         }
         if start.elapsed() > Duration::from_secs(120) {
             child.kill().unwrap();
@@ -54,27 +113,69 @@ fn qemu(target: &str, cpu: &str, machine: &str) -> String {
     }
 }
 
-fn compare(device: &str) {
+/// The device's report without its `#` measurement lines.
+fn compared(device: &str) -> String {
     let measured: Vec<&str> = device.lines().filter(|l| l.starts_with('#')).collect();
     assert!(!measured.is_empty(), "no stack measurement in:\n{device}");
-    let device: String = device
+    device
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| format!("{l}\n"))
-        .collect();
+        .collect()
+}
+
+fn same_bits(target: &str, cpu: &str, machine: &str) {
+    let (ok, device) = qemu(&elf(target, None), cpu, machine);
+    assert!(ok, "firmware on {machine} failed:\n{device}");
     let native = native();
     assert!(native.lines().count() > 10);
-    assert_eq!(device, native, "the device computed different bits");
+    // The trained weights are part of the report: a skipped or changed update shows.
+    assert!(native.contains("trained hidden.weight:"));
+    assert_eq!(
+        compared(&device),
+        native,
+        "the device computed different bits"
+    );
 }
 
 #[test]
 fn cortex_m4f_computes_the_same_bits_as_the_host() {
-    compare(&qemu("thumbv7em-none-eabihf", "cortex-m4", "mps2-an386"));
+    same_bits("thumbv7em-none-eabihf", "cortex-m4", "mps2-an386");
 }
 
 #[test]
 fn cortex_m3_computes_the_same_bits_as_the_host() {
-    compare(&qemu("thumbv7m-none-eabi", "cortex-m3", "mps2-an385"));
+    same_bits("thumbv7m-none-eabi", "cortex-m3", "mps2-an385");
+}
+
+#[test]
+fn cortex_m0_computes_the_same_bits_as_the_host() {
+    same_bits("thumbv6m-none-eabi", "cortex-m0", "microbit");
+}
+
+#[test]
+fn a_device_that_skips_the_last_training_update_is_caught() {
+    // Built with `--features perturb`: identical losses (the last one is computed
+    // before the update it skips), different trained weights.
+    let (ok, device) = qemu(
+        &elf("thumbv7m-none-eabi", Some("perturb")),
+        "cortex-m3",
+        "mps2-an385",
+    );
+    assert!(ok, "the perturbed firmware failed to run:\n{device}");
+    let (device, native) = (compared(&device), native());
+    let losses = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("loss"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        losses(&device),
+        losses(&native),
+        "the losses alone would miss it"
+    );
+    assert_ne!(device, native, "the comparison missed a skipped update");
 }
 
 #[test]

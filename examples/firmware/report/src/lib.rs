@@ -7,22 +7,51 @@
 
 use core::fmt::{self, Write};
 
+use network::nalgebra::ArrayStorage;
 use network::prelude::*;
-use network::raw;
 
 #[allow(missing_docs)]
 pub mod nets;
 pub use nets::{DigitsNet, TinymindNet, XorNet, SAMPLE_BYTES};
 
-/// The digits classifier's weights, trained on the host (`cargo run --release --example
-/// export_firmware` at the repository root), in `network::raw` format.
-pub static WEIGHTS: &[u8] = include_bytes!("../data/digits-weights.bin");
+/// The digits classifier, trained on the host (`cargo run --release --example
+/// export_firmware` at the repository root): its weights were decoded from
+/// `data/digits-weights.bin` when the crate compiled, and this `static` keeps them in
+/// flash (`.rodata`). Inference borrows them; nothing is copied into RAM.
+pub static DIGITS: DigitsNet<f32> = DigitsNet::WEIGHTS;
 
 /// A few test digits: per sample 64 standardized f32 pixels then a u32 label, little-endian.
-pub static SAMPLES: &[u8] = include_bytes!("../data/digits-samples.bin");
+const SAMPLE_DATA: &[u8] = include_bytes!("../data/digits-samples.bin");
 
-fn f32_at(bytes: &[u8], at: usize) -> f32 {
-    f32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+/// How many test digits there are.
+pub const COUNT: usize = SAMPLE_DATA.len() / SAMPLE_BYTES;
+
+/// The test digits decoded at compile time, kept in flash: inference borrows each one
+/// instead of copying its 256 bytes onto the stack.
+pub static DIGIT_SAMPLES: [(SVector<f32, 64>, u32); COUNT] = decode_samples();
+
+const fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+const fn decode_samples() -> [(SVector<f32, 64>, u32); COUNT] {
+    let mut samples = [(SVector::from_array_storage(ArrayStorage([[0.0; 64]; 1])), 0); COUNT];
+    let mut i = 0;
+    while i < COUNT {
+        let at = i * SAMPLE_BYTES;
+        let mut pixels = [0.0f32; 64];
+        let mut r = 0;
+        while r < 64 {
+            pixels[r] = f32::from_bits(u32_at(SAMPLE_DATA, at + 4 * r));
+            r += 1;
+        }
+        samples[i] = (
+            SVector::from_array_storage(ArrayStorage([pixels])),
+            u32_at(SAMPLE_DATA, at + 256),
+        );
+        i += 1;
+    }
+    samples
 }
 
 /// Writes one float as its bit pattern.
@@ -37,12 +66,102 @@ impl fmt::Display for Bits {
 /// Prints the whole report. Returns `Err` if the output fails or a check fails (the
 /// report says which).
 pub fn report(out: &mut impl Write) -> fmt::Result {
-    writeln!(out, "network firmware report 1")?;
+    report_measured(out, &mut NoProbe)
+}
+
+/// Measures the stack a part of the report uses: the device paints the free stack in
+/// `start` and finds the deepest overwritten word in `stop`, which prints a `#` line
+/// (device-only, not compared with the host).
+pub trait Probe {
+    /// Before the part.
+    fn start(&mut self);
+    /// After it: report the stack it used, under `what`.
+    fn stop(&mut self, out: &mut dyn Write, what: &str) -> fmt::Result;
+}
+
+/// No measurement (the host).
+pub struct NoProbe;
+
+impl Probe for NoProbe {
+    fn start(&mut self) {}
+    fn stop(&mut self, _: &mut dyn Write, _: &str) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// [`report`], with the stack of the tinymind comparison measured by `probe`.
+pub fn report_measured(out: &mut impl Write, probe: &mut impl Probe) -> fmt::Result {
+    writeln!(out, "network firmware report 2")?;
     footprint(out)?;
     inference(out)?;
     #[cfg(feature = "train")]
     training(out)?;
+    #[cfg(feature = "train")]
+    tinymind(out, probe)?;
+    #[cfg(not(feature = "train"))]
+    let _ = probe;
     writeln!(out, "end")
+}
+
+/// (With `train`: the inference-only firmware stays the digits classifier alone.)
+///
+/// tinymind's example network (2-5-1 in f64, sigmoids) inferring one sample, then taking
+/// fused SGD steps, each measured alone: the basis of the README's comparison with
+/// tinymind's published figures (which exclude the stack).
+#[cfg(feature = "train")]
+#[inline(never)]
+fn tinymind(out: &mut impl Write, probe: &mut impl Probe) -> fmt::Result {
+    let x = SMatrix::<f64, 2, 1>::new(1.0, 0.0);
+    let y = SMatrix::<f64, 1, 1>::new(1.0);
+    let mut rng = Rng::seed_from_u64(3);
+    let mut net = TinymindNet::<f64>::random(&mut rng);
+    probe.start();
+    let before = tinymind_infer(&net, &x);
+    probe.stop(out, "tinymind 2-5-1 f64 inference")?;
+    probe.start();
+    tinymind_train(&mut net, &x, &y, &mut rng);
+    probe.stop(out, "tinymind 2-5-1 f64 training step")?;
+    let after = tinymind_infer(&net, &x);
+    writeln!(
+        out,
+        "tinymind 2-5-1: output {} before and {} after 10 steps toward 1",
+        Bits64(before),
+        Bits64(after)
+    )
+}
+
+#[cfg(feature = "train")]
+#[inline(never)]
+fn tinymind_infer(net: &TinymindNet<f64>, x: &SMatrix<f64, 2, 1>) -> f64 {
+    net.forward(x)[0]
+}
+
+/// Ten fused SGD steps on one sample, with the tape on the stack.
+#[cfg(feature = "train")]
+#[inline(never)]
+fn tinymind_train(
+    net: &mut TinymindNet<f64>,
+    x: &SMatrix<f64, 2, 1>,
+    y: &SMatrix<f64, 1, 1>,
+    rng: &mut Rng,
+) {
+    let mut tape = TinymindNet::<f64>::new_tape::<1>();
+    let mut d_out = SMatrix::<f64, 1, 1>::zeros();
+    for _ in 0..10 {
+        Mse.loss_and_grad(net.forward_train(x, &mut tape, rng), y, &mut d_out);
+        net.backward_sgd(x, &tape, &d_out, 0.5);
+    }
+}
+
+/// Writes an `f64` as its bit pattern.
+#[cfg(feature = "train")]
+struct Bits64(f64);
+
+#[cfg(feature = "train")]
+impl fmt::Display for Bits64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0.to_bits())
+    }
 }
 
 /// Compile-time sizes, the same on every target.
@@ -69,25 +188,14 @@ fn footprint(out: &mut impl Write) -> fmt::Result {
     )
 }
 
-/// Loads the embedded weights and classifies the embedded digits.
+/// Classifies the embedded digits with the network in flash.
 fn inference(out: &mut impl Write) -> fmt::Result {
-    let mut net = DigitsNet::<f32>::zeros();
-    if let Err(error) = raw::load_bytes(&mut net, WEIGHTS) {
-        writeln!(out, "error: cannot load the weights: {error}")?;
-        return Err(fmt::Error);
-    }
-    let count = SAMPLES.len() / SAMPLE_BYTES;
+    let net = &DIGITS;
+    let count = COUNT;
     let mut correct = 0;
-    for i in 0..count {
-        let at = i * SAMPLE_BYTES;
-        let x = SVector::<f32, 64>::from_fn(|r, _| f32_at(SAMPLES, at + 4 * r));
-        let label = u32::from_le_bytes([
-            SAMPLES[at + 256],
-            SAMPLES[at + 257],
-            SAMPLES[at + 258],
-            SAMPLES[at + 259],
-        ]) as usize;
-        let logits = net.forward(&x);
+    for (i, (x, label)) in DIGIT_SAMPLES.iter().enumerate() {
+        let label = *label as usize;
+        let logits = net.forward(x);
         let predicted = argmax(logits.as_slice());
         correct += usize::from(predicted == label);
         write!(out, "digit {i}: label {label} predicted {predicted} logits")?;
@@ -113,7 +221,11 @@ fn training(out: &mut impl Write) -> fmt::Result {
     for step in 0..=400 {
         let loss =
             BceWithLogits.loss_and_grad(net.forward_train(&x, &mut tape, &mut rng), &y, &mut d_out);
-        net.backward_sgd(&x, &tape, &d_out, 0.5);
+        // `perturb`: a deliberately wrong device build (it skips the last update) that
+        // the host comparison must catch; CI checks that it does.
+        if !(cfg!(feature = "perturb") && step == 400) {
+            net.backward_sgd(&x, &tape, &d_out, 0.5);
+        }
         if step == 0 {
             first = loss;
         }
@@ -123,6 +235,21 @@ fn training(out: &mut impl Write) -> fmt::Result {
             writeln!(out, "train step {step}: loss {} ({})", Bits(loss), loss)?;
         }
     }
+    // Every trained parameter at full precision, so that a difference in any update,
+    // the last one included, shows.
+    let mut written = Ok(());
+    net.for_each_param(|info, values| {
+        if written.is_ok() {
+            written = (|| {
+                write!(out, "trained {}:", info.name)?;
+                for &v in values {
+                    write!(out, " {}", Bits(v))?;
+                }
+                writeln!(out)
+            })();
+        }
+    });
+    written?;
     let logits = net.forward(&x);
     write!(out, "xor after training:")?;
     let mut correct = 0;

@@ -5,7 +5,10 @@
 use network::prelude::*;
 
 network! {
-    /// Classifies 8x8 digits; trained on the host, its weights are embedded in flash.
+    /// Classifies 8x8 digits; trained on the host, its weights are embedded in flash:
+    /// `DigitsNet::WEIGHTS` is decoded at compile time from the file the exporter wrote
+    /// (to change the layers, remove the attribute, re-export, put it back).
+    #[weights("../data/digits-weights.bin")]
     pub struct DigitsNet {
         hidden: Dense<64, 32>, Relu,
         logits: Dense<32, 10>,
