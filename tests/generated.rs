@@ -147,6 +147,10 @@ fn batch_forward_equals_per_sample_forward_and_training_forward() {
         trained, net,
         "training mode changed a network without buffers"
     );
+    // Without dropout the training forward pass needs no Rng, and records the same tape.
+    let mut same = Iris::<f64>::new_tape::<5>();
+    assert_eq!(*trained.forward_train_deterministic(&x, &mut same), batch);
+    assert_eq!(same, tape);
     // The tape keeps activated outputs: the hidden layers went through Relu.
     assert!(tape.hidden.iter().all(|v| *v >= 0.0));
     assert_eq!(tape.logits, batch);

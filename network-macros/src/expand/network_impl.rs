@@ -17,6 +17,25 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
     let tape_bytes = tape::tape_bytes(net);
     let backward = backward::backward_body(net, Mode::Accumulate);
     let backward_sgd = backward::backward_body(net, Mode::Sgd);
+    // Without dropout nothing in training is random: a training forward pass that needs
+    // no `Rng` (40 bytes a microcontroller does not have to spend).
+    let deterministic = (!has_dropout(&net.nodes)).then(|| {
+        let training = forward::training_body(net);
+        quote! {
+            /// The training forward pass (`Network::forward_train`) of a network without
+            /// dropout: nothing in it is random, so it takes no `Rng`. Generated only for
+            /// networks without dropout.
+            #[allow(non_snake_case)] // locals named after layers
+            #vis fn forward_train_deterministic<'__t, const #batch: usize>(
+                &mut self,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &'__t mut <Self as #p::Network<#scalar, #inputs, #outputs>>::Tape<#batch>,
+            ) -> &'__t #p::SMatrix<#scalar, #outputs, #batch> {
+                let __rng = ();
+                #training
+            }
+        }
+    });
     quote! {
         #[automatically_derived]
         impl<#scalar: #p::Scalar> #ident<#scalar> {
@@ -58,6 +77,8 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
             ) {
                 #backward
             }
+
+            #deterministic
 
             #[doc(hidden)]
             #[inline]

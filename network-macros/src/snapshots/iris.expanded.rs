@@ -131,6 +131,32 @@ impl<T: ::network::__private::Scalar> Iris<T> {
             self.hidden.backward_input(&__d_hidden, __dx);
         }
     }
+    /// The training forward pass (`Network::forward_train`) of a network without
+    /// dropout: nothing in it is random, so it takes no `Rng`. Generated only for
+    /// networks without dropout.
+    #[allow(non_snake_case)]
+    pub fn forward_train_deterministic<'__t, const B: usize>(
+        &mut self,
+        __x: &::network::__private::SMatrix<T, 4, B>,
+        __tape: &'__t mut <Self as ::network::__private::Network<T, 4, 3>>::Tape<B>,
+    ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
+        let __rng = ();
+        let _ = __rng;
+        self.hidden.forward(__x, &mut __tape.hidden);
+        ::network::__private::Activation::forward(
+            &::network::__private::Relu,
+            &mut __tape.hidden,
+        );
+        self.deeper.forward(&__tape.hidden, &mut __tape.deeper);
+        ::network::__private::Activation::forward(
+            &::network::__private::LeakyRelu {
+                alpha: 0.1,
+            },
+            &mut __tape.deeper,
+        );
+        self.logits.forward(&__tape.deeper, &mut __tape.logits);
+        &__tape.logits
+    }
     #[doc(hidden)]
     #[inline]
     #[allow(unused_mut, unused_variables, non_snake_case)]
