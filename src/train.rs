@@ -470,8 +470,7 @@ where
         train: &[usize],
         validation: Option<&[usize]>,
     ) -> Result<&History, TrainError> {
-        // `fit::<0>` does not compile.
-        const { assert!(B > 0, "a batch holds at least one sample: `fit::<0>`") };
+        // `fit::<0>` does not compile: the tape it needs refuses a batch of 0.
         self.config.validate()?;
         data.check_shape::<IN, OUT>()?;
         for &index in train.iter().chain(validation.unwrap_or(&[])) {
@@ -627,7 +626,7 @@ where
                 layer_grad_norms: layer_norms.iter().map(|n| n / batches as f64).collect(),
             };
             if let Some(validation) = validation {
-                let (loss, accuracy) = self.evaluate::<B>(data, validation)?;
+                let (loss, accuracy) = self.evaluate_batches::<B>(data, validation)?;
                 record.validation_loss = Some(loss);
                 record.validation_accuracy = Some(accuracy);
                 self.track_best(loss, epoch);
@@ -810,6 +809,16 @@ where
     ) -> Result<(f64, f64), TrainError> {
         // `evaluate::<0>` does not compile.
         const { assert!(B > 0, "a batch holds at least one sample: `evaluate::<0>`") };
+        self.evaluate_batches::<B>(data, indices)
+    }
+
+    /// [`evaluate`](Self::evaluate) without the check of `B`, which `fit` leaves to its
+    /// tape (one error for `fit::<0>`, not one per function it calls).
+    fn evaluate_batches<const B: usize>(
+        &self,
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<(f64, f64), TrainError> {
         data.check_shape::<IN, OUT>()?;
         let (mut loss, mut correct) = (0.0, 0);
         for chunk in indices.chunks(B) {

@@ -186,6 +186,8 @@ pub fn network_impl(net: &Network) -> TokenStream {
             }
 
             fn new_tape<const #batch: usize>() -> Self::Tape<#batch> {
+                // Every training path needs a tape: one check here refuses a batch of 0
+                // once, wherever it comes from (`Trainer::fit::<0>` included).
                 const { ::core::assert!(#batch > 0, "a batch holds at least one sample; the batch size is 0") };
                 #tape { #(#new_fields)* }
             }
@@ -195,7 +197,6 @@ pub fn network_impl(net: &Network) -> TokenStream {
             }
 
             fn forward<const #batch: usize>(&self, __x: &#p::SMatrix<#scalar, #inputs, #batch>) -> #p::SMatrix<#scalar, #outputs, #batch> {
-                const { ::core::assert!(#batch > 0, "a batch holds at least one sample; the batch size is 0") };
                 #inference
             }
 

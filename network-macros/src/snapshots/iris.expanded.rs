@@ -451,11 +451,6 @@ for Iris<T> {
         &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
     ) -> ::network::__private::SMatrix<T, 3, B> {
-        const {
-            ::core::assert!(
-                B > 0, "a batch holds at least one sample; the batch size is 0"
-            )
-        };
         let mut __i_hidden = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.hidden.forward(__x, &mut __i_hidden);
         ::network::__private::Activation::forward(

@@ -1,6 +1,5 @@
-//! A batch of 0 samples where the batch size is a compile-time constant: refused when
-//! the generic function is instantiated, by the generated code and by the trainer.
-use network::data::Dataset;
+//! `new_tape::<0>`: a batch of 0 samples where the batch size is a compile-time constant
+//! is refused when the generic function is instantiated.
 use network::prelude::*;
 
 network! {
@@ -9,13 +8,4 @@ network! {
 
 fn main() {
     let _tape = Net::<f32>::new_tape::<0>();
-    let data = Dataset::from_csv_str("x,y,label\n0,0,0\n1,1,1\n").unwrap();
-    let mut t = Trainer::new(
-        Net::<f32>::zeros(),
-        Sgd::new(0.1),
-        Constant(0.1),
-        SoftmaxCrossEntropy,
-        TrainConfig::default(),
-    );
-    let _ = t.fit::<0>(&data, &[0, 1], None);
 }
