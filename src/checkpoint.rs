@@ -626,6 +626,16 @@ mod tests {
         ));
     }
 
+    /// No save left a temporary file behind in `dir`.
+    fn assert_no_temporaries(dir: &Path) {
+        let leftovers: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
     #[test]
     fn a_failed_save_keeps_the_previous_file() {
         let dir = std::env::temp_dir().join(std::format!("network-ckpt-{}", std::process::id()));
@@ -641,12 +651,7 @@ mod tests {
         ));
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         // The failed save's temporary file is gone.
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_no_temporaries(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -692,12 +697,7 @@ mod tests {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(reader.join().unwrap() > 0);
         });
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_no_temporaries(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -531,21 +531,7 @@ where
                 let (loss, right) =
                     match self.batch_gradients(data, chunk, &order, &mut tape, &mut single) {
                         Ok(result) => result,
-                        Err(source) => {
-                            let step = self.step;
-                            self.report(
-                                &bar,
-                                Diagnosis::NonFinite {
-                                    step,
-                                    error: source,
-                                },
-                            );
-                            return Err(TrainError::Numeric {
-                                epoch,
-                                step,
-                                source,
-                            });
-                        }
+                        Err(source) => return Err(self.numeric_failure(&bar, epoch, source)),
                     };
                 if let Some(thresholds) = self.config.diagnostics {
                     let step = self.step;
@@ -593,19 +579,7 @@ where
                 }
                 self.optimizer.set_lr(T::of(lr));
                 if let Err(source) = self.checked_step() {
-                    let step = self.step;
-                    self.report(
-                        &bar,
-                        Diagnosis::NonFinite {
-                            step,
-                            error: source,
-                        },
-                    );
-                    return Err(TrainError::Numeric {
-                        epoch,
-                        step,
-                        source,
-                    });
+                    return Err(self.numeric_failure(&bar, epoch, source));
                 }
                 self.step += 1;
                 self.history.step_losses.push(loss);
@@ -701,6 +675,29 @@ where
         let steps = self.optimizer.steps();
         self.optimizer.set_steps(steps.saturating_sub(1));
         Err(NumericError::NonFiniteUpdate { param })
+    }
+
+    /// NaN or infinity at the current step: recorded as a diagnosis, returned as the error
+    /// that stops training.
+    fn numeric_failure(
+        &mut self,
+        bar: &ProgressBar,
+        epoch: usize,
+        source: NumericError,
+    ) -> TrainError {
+        let step = self.step;
+        self.report(
+            bar,
+            Diagnosis::NonFinite {
+                step,
+                error: source,
+            },
+        );
+        TrainError::Numeric {
+            epoch,
+            step,
+            source,
+        }
     }
 
     /// Records a diagnosis the first time its problem is seen, and prints it.

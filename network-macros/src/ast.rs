@@ -274,6 +274,33 @@ impl ActivationKind {
 }
 
 impl Node {
+    /// The sizes written on the node itself (`Dense<4, 16>`: 4 and 16; a block's are its
+    /// layers').
+    pub fn written_sizes(&self) -> Vec<&Size> {
+        match &self.kind {
+            NodeKind::Dense {
+                inputs, outputs, ..
+            } => inputs.iter().chain([outputs]).collect(),
+            NodeKind::BatchNorm { size }
+            | NodeKind::LayerNorm { size }
+            | NodeKind::Dropout { size, .. } => size.iter().collect(),
+            NodeKind::Residual { .. } => Vec::new(),
+        }
+    }
+
+    /// [`written_sizes`](Self::written_sizes), mutably.
+    fn written_sizes_mut(&mut self) -> Vec<&mut Size> {
+        match &mut self.kind {
+            NodeKind::Dense {
+                inputs, outputs, ..
+            } => inputs.iter_mut().chain([outputs]).collect(),
+            NodeKind::BatchNorm { size }
+            | NodeKind::LayerNorm { size }
+            | NodeKind::Dropout { size, .. } => size.iter_mut().collect(),
+            NodeKind::Residual { .. } => Vec::new(),
+        }
+    }
+
     /// The initialization `random` uses for a dense layer: the declared one, else He
     /// before a ReLU-family activation and Xavier otherwise.
     pub fn effective_init(&self) -> InitKind {
@@ -398,19 +425,10 @@ fn weights_attribute(cx: &Ctxt, attrs: &[Attribute]) -> Option<(syn::LitStr, Att
 /// code uses. `seen` collects the distinct expressions in order.
 fn hoist(net: &Ident, nodes: &mut [Node], seen: &mut Vec<String>) {
     for node in nodes {
-        let sizes: Vec<&mut Size> = match &mut node.kind {
-            NodeKind::Dense {
-                inputs, outputs, ..
-            } => inputs.iter_mut().chain([outputs]).collect(),
-            NodeKind::BatchNorm { size }
-            | NodeKind::LayerNorm { size }
-            | NodeKind::Dropout { size, .. } => size.iter_mut().collect(),
-            NodeKind::Residual { body } => {
-                hoist(net, body, seen);
-                Vec::new()
-            }
-        };
-        for size in sizes {
+        if let NodeKind::Residual { body } = &mut node.kind {
+            hoist(net, body, seen);
+        }
+        for size in node.written_sizes_mut() {
             if let Size::Named {
                 written, hoisted, ..
             } = size
@@ -433,19 +451,10 @@ fn hoist(net: &Ident, nodes: &mut [Node], seen: &mut Vec<String>) {
 pub fn hoisted_sizes(nodes: &[Node]) -> Vec<(Ident, Ident, TokenStream)> {
     fn go(nodes: &[Node], out: &mut Vec<(Ident, Ident, TokenStream)>) {
         for node in nodes {
-            let sizes: Vec<&Size> = match &node.kind {
-                NodeKind::Dense {
-                    inputs, outputs, ..
-                } => inputs.iter().chain([outputs]).collect(),
-                NodeKind::BatchNorm { size }
-                | NodeKind::LayerNorm { size }
-                | NodeKind::Dropout { size, .. } => size.iter().collect(),
-                NodeKind::Residual { body } => {
-                    go(body, out);
-                    Vec::new()
-                }
-            };
-            for size in sizes {
+            if let NodeKind::Residual { body } = &node.kind {
+                go(body, out);
+            }
+            for size in node.written_sizes() {
                 if let Size::Named {
                     written,
                     hoisted: Some((raw, used)),

@@ -178,19 +178,10 @@ fn resolve(
 fn check_named_sizes(nodes: &[Node], seen: &mut HashSet<String>, checks: &mut Vec<ConstCheck>) {
     for node in nodes {
         let name = &node.label;
-        let sizes: Vec<&Size> = match &node.kind {
-            NodeKind::Dense {
-                inputs, outputs, ..
-            } => inputs.iter().chain([outputs]).collect(),
-            NodeKind::BatchNorm { size }
-            | NodeKind::LayerNorm { size }
-            | NodeKind::Dropout { size, .. } => size.iter().collect(),
-            NodeKind::Residual { body } => {
-                check_named_sizes(body, seen, checks);
-                Vec::new()
-            }
-        };
-        for size in sizes {
+        if let NodeKind::Residual { body } = &node.kind {
+            check_named_sizes(body, seen, checks);
+        }
+        for size in node.written_sizes() {
             // `hidden: Dense<4, N>` with `const N: usize = 0;` (once per constant)
             if matches!(size, Size::Named { .. }) && seen.insert(size.tokens().to_string()) {
                 checks.push(ConstCheck {
