@@ -35,6 +35,21 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
     let p = private();
     let (vis, ident) = (&decl.vis, &decl.ident);
     let attrs = decl.attrs.iter().filter(|a| !a.path().is_ident("weights"));
+    // `#[weights]`: the constant exists, for the file's scalar type, so the user's
+    // `static NET: Net = Net::WEIGHTS;` adds no error.
+    let weights = decl
+        .attrs
+        .iter()
+        .find(|a| a.path().is_ident("weights"))
+        .and_then(|a| a.parse_args::<syn::LitStr>().ok())
+        .map(|path| {
+            let ty = crate::expand::weights::file_scalar(&path);
+            quote! {
+                impl #ident<#ty> {
+                    #vis const WEIGHTS: Self = Self(::core::marker::PhantomData);
+                }
+            }
+        });
     let known = io.is_some();
     // With the sizes unknown (the first layer's input, the last layer's output), the
     // network trait is implemented for every size, so that the user's code infers them
@@ -82,6 +97,8 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
             }
             #inherent
         }
+
+        #weights
 
         unsafe impl<#scalar: #p::Scalar + #p::Zeroable> #p::Zeroable for #ident<#scalar> {}
 

@@ -8,7 +8,7 @@ mod forward;
 mod network_impl;
 mod params;
 mod tape;
-mod weights;
+pub mod weights;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};

@@ -103,6 +103,15 @@ fn resolve(path: &syn::LitStr) -> PathBuf {
     std::fs::canonicalize(&file).unwrap_or(file)
 }
 
+/// The scalar type a raw weights file holds, `f64` only when it says so (for the
+/// fallback stub of an invalid declaration).
+pub fn file_scalar(path: &syn::LitStr) -> TokenStream {
+    match std::fs::read(resolve(path)) {
+        Ok(bytes) if bytes.len() > 6 && bytes[6] == 2 => quote!(f64),
+        _ => quote!(f32),
+    }
+}
+
 /// `WEIGHTS`, or errors spanned on the attribute (with a `WEIGHTS` of zeros, so that the
 /// code using it does not add errors of its own).
 pub fn weights(net: &Network) -> TokenStream {
