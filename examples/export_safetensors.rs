@@ -67,10 +67,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     trainer.fit::<16>(&data, &all, None)?;
 
     let dir = format!("{root}/tests/fixtures/pytorch");
-    network::weights::save_safetensors(
-        trainer.net(),
-        format!("{dir}/from-rust.safetensors").as_ref(),
-    )?;
+    network::weights::save_safetensors(trainer.net(), format!("{dir}/from-rust.safetensors"))?;
     let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
     for i in (0..data.len()).step_by(30) {
         let x = SVector::<f32, 4>::from_iterator(data.sample(i).iter().map(|&v| v as f32));
@@ -104,10 +101,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         config,
     );
     trainer.fit::<16>(&data, &all, None)?;
-    network::weights::save_safetensors(
-        trainer.net(),
-        format!("{dir}/from-rust-bn.safetensors").as_ref(),
-    )?;
+    network::weights::save_safetensors(trainer.net(), format!("{dir}/from-rust-bn.safetensors"))?;
     let mut outputs = Vec::new();
     for i in (0..data.len()).step_by(30) {
         let x = SVector::<f32, 4>::from_iterator(data.sample(i).iter().map(|&v| v as f32));

@@ -188,6 +188,10 @@ impl fmt::Display for ShapeError {
                     "the network takes {expected} inputs but the data has {found} features"
                 )
             }
+            ShapeError::Classes { outputs: 1, class } => write!(
+                f,
+                "a network with one output classifies two classes, 0 and 1 (a logit for `BceWithLogits`), but a label names class {class}"
+            ),
             ShapeError::Classes { outputs, class } => {
                 write!(
                     f,
@@ -378,7 +382,8 @@ impl Dataset {
     }
 
     /// The batch of samples `indices` as matrices with one column per sample: features
-    /// `[IN, B]` and one-hot targets `[OUT, B]`.
+    /// `[IN, B]` and one-hot targets `[OUT, B]`, or with `OUT = 1` (binary
+    /// classification) the labels 0 and 1 themselves.
     ///
     /// Returns a [`ShapeError`] if the data does not fit: wrong feature count, a class
     /// the network has no output for, or a number of indices other than `B`.
@@ -405,7 +410,12 @@ impl Dataset {
             for (row, &v) in self.sample(index).iter().enumerate() {
                 x[(row, column)] = T::of(v);
             }
-            y[(self.labels[index], column)] = T::one();
+            if OUT == 1 {
+                // Binary: the target is the label itself, 0 or 1 (for `BceWithLogits`).
+                y[(0, column)] = T::of(self.labels[index] as f64);
+            } else {
+                y[(self.labels[index], column)] = T::one();
+            }
         }
         Ok((x, y))
     }
@@ -418,7 +428,9 @@ impl Dataset {
                 found: self.features(),
             });
         }
-        if self.classes > OUT {
+        // One output is binary classification: a logit, labels 0 and 1.
+        let capacity = if OUT == 1 { 2 } else { OUT };
+        if self.classes > capacity {
             return Err(ShapeError::Classes {
                 outputs: OUT,
                 class: self.classes - 1,

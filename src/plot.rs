@@ -144,7 +144,8 @@ fn per_epoch(
 
 /// Writes learning curves to `path`: loss (training and validation) on the left,
 /// accuracy on the right, per epoch.
-pub fn learning_curves(history: &History, path: &Path) -> Result<(), PlotError> {
+pub fn learning_curves(history: &History, path: impl AsRef<Path>) -> Result<(), PlotError> {
+    let path = path.as_ref();
     let fail = |message: String| PlotError {
         path: path.display().to_string(),
         message,
@@ -194,7 +195,8 @@ pub fn learning_curves(history: &History, path: &Path) -> Result<(), PlotError> 
 /// Writes the gradient flow to `path`: each layer's mean gradient norm per epoch, on a
 /// log scale, so that vanishing (early layers far below the last) and exploding
 /// gradients show at a glance.
-pub fn gradient_flow(history: &History, path: &Path) -> Result<(), PlotError> {
+pub fn gradient_flow(history: &History, path: impl AsRef<Path>) -> Result<(), PlotError> {
+    let path = path.as_ref();
     let fail = |message: String| PlotError {
         path: path.display().to_string(),
         message,

@@ -199,7 +199,8 @@ impl History {
     }
 
     /// Writes `epochs.csv` and `steps.csv` into `dir` (created if missing).
-    pub fn write_csv(&self, dir: &Path) -> std::io::Result<()> {
+    pub fn write_csv(&self, dir: impl AsRef<Path>) -> std::io::Result<()> {
+        let dir = dir.as_ref();
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("epochs.csv"), self.epochs_csv())?;
         std::fs::write(dir.join("steps.csv"), self.steps_csv())
@@ -227,6 +228,15 @@ pub enum TrainError {
         value: f64,
         /// What it must be.
         requirement: &'static str,
+    },
+    /// The network's last activation is `Softmax` or `Sigmoid` but the loss takes logits
+    /// (`SoftmaxCrossEntropy`, `BceWithLogits`) and applies it itself: it would be
+    /// applied twice and training would go silently wrong.
+    ActivatedLogits {
+        /// The last layer's activation.
+        activation: &'static str,
+        /// The loss.
+        loss: &'static str,
     },
     /// The schedule's learning rate is negative, NaN or infinite (in `f64` or in the
     /// network's scalar type) at this step, checked before the step changes anything.
@@ -261,6 +271,10 @@ impl fmt::Display for TrainError {
                 value,
                 requirement,
             } => write!(f, "`{setting}` is {value} but must be {requirement}"),
+            TrainError::ActivatedLogits { activation, loss } => write!(
+                f,
+                "the network ends in `{activation}` but `{loss}` takes logits and applies it itself; remove the `{activation}`"
+            ),
             TrainError::LearningRate { step, lr } => write!(
                 f,
                 "the learning rate at step {step} is {lr} but must be finite and not negative"
@@ -323,17 +337,26 @@ fn boxed_zeros<P: Zeroable>() -> Box<P> {
 }
 
 /// Correct predictions among the first `samples` columns of a batch: the largest output
-/// against the one-hot target.
+/// against the one-hot target, or with one output (a logit, binary classification) its
+/// sign against the 0/1 target.
 fn count_correct<T: Scalar, const R: usize, const B: usize>(
     output: &SMatrix<T, R, B>,
     target: &SMatrix<T, R, B>,
     samples: usize,
 ) -> usize {
+    let class = |column: &[T]| match column {
+        [single] => usize::from(*single > T::zero()),
+        _ => argmax(column),
+    };
+    let target_class = |column: &[T]| match column {
+        [single] => usize::from(single.as_f64() > 0.5),
+        _ => argmax(column),
+    };
     output
         .column_iter()
         .zip(target.column_iter())
         .take(samples)
-        .filter(|(o, t)| argmax(o.as_slice()) == argmax(t.as_slice()))
+        .filter(|(o, t)| class(o.as_slice()) == target_class(t.as_slice()))
         .count()
 }
 
@@ -356,7 +379,7 @@ fn count_correct<T: Scalar, const R: usize, const B: usize>(
 /// let config = TrainConfig { epochs: 20, ..TrainConfig::default() };
 /// let mut trainer = Trainer::new(net, optimizer, Constant(1e-3), SoftmaxCrossEntropy, config);
 /// trainer.fit::<32>(&data, &train, Some(&test))?;
-/// trainer.save_checkpoint("digits.ckpt".as_ref())?;
+/// trainer.save_checkpoint("digits.ckpt")?;
 /// # Ok(())
 /// # }
 /// ```
@@ -391,9 +414,47 @@ where
     S: Schedule,
     L: Loss,
 {
-    /// A trainer at epoch 0.
+    /// A trainer at epoch 0. Its settings are checked by [`fit`](Self::fit) before any
+    /// step (they may change in between); [`try_new`](Self::try_new) checks them now.
     pub fn new(net: N, optimizer: O, schedule: S, loss: L, config: TrainConfig) -> Self {
         Self::from_boxed(Box::new(net), Box::new(optimizer), schedule, loss, config)
+    }
+
+    /// [`new`](Self::new), refusing at once what `fit` would refuse before its first
+    /// step: invalid settings ([`TrainConfig::validate`]), a first learning rate that is
+    /// negative or not finite, and a last activation the loss applies itself.
+    pub fn try_new(
+        net: N,
+        optimizer: O,
+        schedule: S,
+        loss: L,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let trainer = Self::new(net, optimizer, schedule, loss, config);
+        trainer.check_settings()?;
+        Ok(trainer)
+    }
+
+    /// What `fit` refuses before any step, whatever the data.
+    fn check_settings(&self) -> Result<(), TrainError> {
+        self.config.validate()?;
+        // `logits: Dense<16, 3>, Softmax` with `SoftmaxCrossEntropy`.
+        let last = N::LAYERS.last().map_or("Identity", |l| l.activation);
+        if L::TAKES_LOGITS && matches!(last, "Softmax" | "Sigmoid") {
+            let loss = core::any::type_name::<L>();
+            return Err(TrainError::ActivatedLogits {
+                activation: last,
+                loss: loss.rsplit("::").next().unwrap_or(loss),
+            });
+        }
+        let lr = self.schedule.lr(self.step);
+        if !valid_lr::<T>(lr) {
+            return Err(TrainError::LearningRate {
+                step: self.step,
+                lr,
+            });
+        }
+        Ok(())
     }
 
     /// A trainer at epoch 0 from a network and optimizer already on the heap (see
@@ -471,7 +532,7 @@ where
         validation: Option<&[usize]>,
     ) -> Result<&History, TrainError> {
         // `fit::<0>` does not compile: the tape it needs refuses a batch of 0.
-        self.config.validate()?;
+        self.check_settings()?;
         data.check_shape::<IN, OUT>()?;
         for &index in train.iter().chain(validation.unwrap_or(&[])) {
             if index >= data.len() {
@@ -490,13 +551,6 @@ where
         }
         if validation.is_some_and(<[usize]>::is_empty) {
             return Err(TrainError::EmptyValidationSet);
-        }
-        let lr = self.schedule.lr(self.step);
-        if !valid_lr::<T>(lr) {
-            return Err(TrainError::LearningRate {
-                step: self.step,
-                lr,
-            });
         }
         let mut state_len = 0;
         self.optimizer.for_each_state(|s| state_len += s.len());
@@ -840,8 +894,8 @@ where
     /// Saves everything needed to resume bit for bit: parameters and buffers, optimizer
     /// state and step count, schedule position, epoch, the shuffling and dropout RNGs,
     /// early-stopping state and the history. The previous file survives a failed save.
-    pub fn save_checkpoint(&self, path: &Path) -> Result<(), CheckpointError> {
-        checkpoint::write_atomically(path, &self.checkpoint_bytes())
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        checkpoint::write_atomically(path.as_ref(), &self.checkpoint_bytes())
     }
 
     /// The checkpoint [`save_checkpoint`](Self::save_checkpoint) writes, in memory.
@@ -904,8 +958,8 @@ where
     /// Restores a checkpoint written by [`save_checkpoint`](Self::save_checkpoint) for
     /// the same network and optimizer types. Everything is read and checked before
     /// anything changes: on error the trainer is untouched.
-    pub fn load_checkpoint(&mut self, path: &Path) -> Result<(), CheckpointError> {
-        self.load_checkpoint_bytes(&checkpoint::read(path)?)
+    pub fn load_checkpoint(&mut self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        self.load_checkpoint_bytes(&checkpoint::read(path.as_ref())?)
     }
 
     /// [`load_checkpoint`](Self::load_checkpoint) from bytes in memory: on error the

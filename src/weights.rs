@@ -243,8 +243,9 @@ pub fn from_safetensors<T: Scalar, P: Params<T>>(
 /// guarantees with concurrent saves). A failed or killed save leaves the previous file.
 pub fn save_safetensors<T: Scalar, P: Params<T>>(
     params: &P,
-    path: &Path,
+    path: impl AsRef<Path>,
 ) -> Result<(), WeightsError> {
+    let path = path.as_ref();
     let bytes = to_safetensors(params)?;
     crate::checkpoint::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
@@ -255,8 +256,9 @@ pub fn save_safetensors<T: Scalar, P: Params<T>>(
 /// Loads a safetensors file into `params` (see [`from_safetensors`]).
 pub fn load_safetensors<T: Scalar, P: Params<T>>(
     params: &mut P,
-    path: &Path,
+    path: impl AsRef<Path>,
 ) -> Result<(), WeightsError> {
+    let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
         source,

@@ -703,3 +703,118 @@ fn a_step_that_overflows_is_undone_keeping_the_last_good_weights() {
     assert_eq!(t.optimizer(), &Adam::new(AdamConfig::adam(1e-3)));
     assert_eq!(t.step(), 0);
 }
+
+network! {
+    /// One logit: binary classification with `BceWithLogits`.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Binary { hidden: Dense<4, 8>, Relu, logit: Dense<8, 1> }
+}
+
+network! {
+    /// Ends in `Softmax`: wrong with a loss that takes logits.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Probabilities { hidden: Dense<4, 8>, Relu, out: Dense<8, 3>, Softmax }
+}
+
+/// Iris as setosa (1) against the rest (0).
+fn setosa() -> Dataset {
+    let text = std::fs::read_to_string(IRIS).unwrap();
+    let mut lines = text.lines();
+    let mut binary = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let (features, label) = line.rsplit_once(',').unwrap();
+        binary.push_str(&format!("{features},{}\n", u8::from(label == "0")));
+    }
+    Dataset::from_csv_str(&binary).unwrap()
+}
+
+#[test]
+fn one_logit_classifies_two_classes_with_bce() {
+    let mut data = setosa();
+    let (train, test) = data.stratified_split(0.2, &mut Rng::seed_from_u64(3));
+    data.standardize(&train).unwrap();
+    let net = Binary::<f32>::random(&mut Rng::seed_from_u64(4));
+    let mut t = Trainer::new(net, Sgd::new(0.1), Constant(0.1), BceWithLogits, quiet(20));
+    t.fit::<8>(&data, &train, Some(&test)).unwrap();
+    let last = t.history().epochs.last().unwrap();
+    assert!(last.train_accuracy > 0.95, "{last:?}");
+    assert_eq!(last.validation_accuracy, Some(1.0));
+    // Three classes do not fit one output; the message says why.
+    let (three, _, _) = iris();
+    let error = t.fit::<8>(&three, &train, None).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "a network with one output classifies two classes, 0 and 1 (a logit for `BceWithLogits`), but a label names class 2"
+    );
+}
+
+#[test]
+fn a_softmax_before_a_loss_that_takes_logits_is_refused_before_training() {
+    let net = Probabilities::<f32>::random(&mut Rng::seed_from_u64(5));
+    let refused = Trainer::try_new(
+        net.clone(),
+        Sgd::new(0.1),
+        Constant(0.1),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    let error = refused
+        .err()
+        .expect("try_new accepted a softmax before the loss");
+    assert_eq!(
+        error,
+        TrainError::ActivatedLogits {
+            activation: "Softmax",
+            loss: "SoftmaxCrossEntropy"
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "the network ends in `Softmax` but `SoftmaxCrossEntropy` takes logits and applies it itself; remove the `Softmax`"
+    );
+    // `new` then `fit`: the same error before any step.
+    let (data, train, _) = iris();
+    let mut t = Trainer::new(
+        net.clone(),
+        Sgd::new(0.1),
+        Constant(0.1),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    assert!(matches!(
+        t.fit::<8>(&data, &train, None),
+        Err(TrainError::ActivatedLogits { .. })
+    ));
+    assert_eq!((t.net(), t.step()), (&net, 0));
+    // With a loss on probabilities (Mse) it is fine.
+    assert!(Trainer::try_new(net, Sgd::new(0.1), Constant(0.1), Mse, quiet(1)).is_ok());
+    // try_new also checks the settings and the first rate.
+    let bad = TrainConfig {
+        clip_norm: Some(-1.0),
+        ..quiet(1)
+    };
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(6));
+    assert!(matches!(
+        Trainer::try_new(
+            net.clone(),
+            Sgd::new(0.1),
+            Constant(0.1),
+            SoftmaxCrossEntropy,
+            bad
+        ),
+        Err(TrainError::InvalidSetting {
+            setting: "clip_norm",
+            ..
+        })
+    ));
+    assert!(matches!(
+        Trainer::try_new(
+            net,
+            Sgd::new(0.1),
+            Constant(-1.0),
+            SoftmaxCrossEntropy,
+            quiet(1)
+        ),
+        Err(TrainError::LearningRate { step: 0, .. })
+    ));
+}

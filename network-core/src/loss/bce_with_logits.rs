@@ -22,6 +22,7 @@ impl BceWithLogits {
 
 impl Loss for BceWithLogits {
     const NAME: &'static str = "bce_with_logits";
+    const TAKES_LOGITS: bool = true;
 
     fn loss<T: Scalar, const R: usize, const B: usize>(
         &self,

@@ -19,6 +19,11 @@ pub trait Loss: Copy + core::fmt::Debug {
     /// The loss's name for summaries and histories.
     const NAME: &'static str;
 
+    /// Whether the loss applies its own activation and so takes logits: a network
+    /// ending in `Softmax` or `Sigmoid` would apply it twice (the trainer refuses that).
+    /// Default `false`.
+    const TAKES_LOGITS: bool = false;
+
     /// The mean loss over the batch.
     fn loss<T: Scalar, const R: usize, const B: usize>(
         &self,

@@ -16,6 +16,7 @@ pub struct SoftmaxCrossEntropy;
 
 impl Loss for SoftmaxCrossEntropy {
     const NAME: &'static str = "softmax_cross_entropy";
+    const TAKES_LOGITS: bool = true;
 
     fn loss<T: Scalar, const R: usize, const B: usize>(
         &self,
