@@ -107,10 +107,10 @@ fn write(
     history: &network::train::History,
     curves: bool,
 ) -> Result<(), Box<dyn Error>> {
-    history.write_csv(&dir.join(name))?;
-    plot::gradient_flow(history, &dir.join(format!("{name}-gradient-flow.svg")))?;
+    history.write_csv(dir.join(name))?;
+    plot::gradient_flow(history, dir.join(format!("{name}-gradient-flow.svg")))?;
     if curves {
-        plot::learning_curves(history, &dir.join(format!("{name}-learning-curves.svg")))?;
+        plot::learning_curves(history, dir.join(format!("{name}-learning-curves.svg")))?;
     }
     Ok(())
 }

@@ -232,8 +232,8 @@ fn layer_statistics_history_csv_charts_and_summary() {
 
     let dir = std::env::temp_dir().join(format!("network-plots-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    network::plot::learning_curves(history, &dir.join("curves.svg")).unwrap();
-    network::plot::gradient_flow(history, &dir.join("flow.svg")).unwrap();
+    network::plot::learning_curves(history, dir.join("curves.svg")).unwrap();
+    network::plot::gradient_flow(history, dir.join("flow.svg")).unwrap();
     let curves = std::fs::read_to_string(dir.join("curves.svg")).unwrap();
     for label in [
         "training loss",

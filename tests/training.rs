@@ -127,7 +127,7 @@ fn truncated_or_corrupted_checkpoints_are_typed_errors_and_change_nothing() {
         Err(CheckpointError::BadMagic)
     ));
     assert!(matches!(
-        other.load_checkpoint(&path.with_extension("missing")),
+        other.load_checkpoint(path.with_extension("missing")),
         Err(CheckpointError::Io { .. })
     ));
     assert_eq!(other.net(), &before);
