@@ -140,6 +140,59 @@ impl std::error::Error for CsvError {
     }
 }
 
+/// Why rows held in memory could not become a [`Dataset`] (rows counted from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowsError {
+    /// There are no rows.
+    Empty,
+    /// A row has another number of features than the first (or than the names), or
+    /// none.
+    Features {
+        /// The row.
+        row: usize,
+        /// Features of the first row (or names given).
+        expected: usize,
+        /// Features of this row.
+        found: usize,
+    },
+    /// A feature is NaN or infinite.
+    NotFinite {
+        /// The row.
+        row: usize,
+        /// The feature's column.
+        feature: usize,
+    },
+    /// A label at or above [`MAX_CLASSES`].
+    TooManyClasses {
+        /// The row.
+        row: usize,
+        /// The label.
+        label: usize,
+    },
+}
+
+impl fmt::Display for RowsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowsError::Empty => write!(f, "no rows"),
+            RowsError::Features {
+                row,
+                expected,
+                found,
+            } => write!(f, "row {row} has {found} features but {expected} were expected"),
+            RowsError::NotFinite { row, feature } => {
+                write!(f, "row {row}: feature {feature} is not a finite number")
+            }
+            RowsError::TooManyClasses { row, label } => write!(
+                f,
+                "row {row}: label {label} is too large; labels are class numbers below {MAX_CLASSES}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RowsError {}
+
 /// Data that does not fit the network or batch it is asked to fill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShapeError {
@@ -297,6 +350,60 @@ impl Dataset {
         })
     }
 
+    /// A data set from rows held in memory: each row's features and its label (a class
+    /// number below [`MAX_CLASSES`]), with the features' names (`x0`, `x1`, ... when
+    /// `names` is `None`). Every row must have the same number of finite features;
+    /// mistakes are errors that name the row (counted from 0).
+    ///
+    /// ```
+    /// use network::data::Dataset;
+    /// let rows = vec![(vec![0.0, 1.0], 0), (vec![1.0, 0.0], 1)];
+    /// let data = Dataset::from_rows(None, rows).unwrap();
+    /// assert_eq!((data.len(), data.features(), data.classes()), (2, 2, 2));
+    /// assert_eq!(data.feature_names(), ["x0", "x1"]);
+    /// ```
+    pub fn from_rows<R: AsRef<[f64]>>(
+        names: Option<Vec<String>>,
+        rows: impl IntoIterator<Item = (R, usize)>,
+    ) -> Result<Self, RowsError> {
+        let mut values = Vec::new();
+        let mut labels = Vec::new();
+        let mut features = names.as_ref().map(Vec::len);
+        for (row, (sample, label)) in rows.into_iter().enumerate() {
+            let sample = sample.as_ref();
+            let expected = *features.get_or_insert(sample.len());
+            if sample.len() != expected || expected == 0 {
+                return Err(RowsError::Features {
+                    row,
+                    expected,
+                    found: sample.len(),
+                });
+            }
+            if let Some(feature) = sample.iter().position(|v| !v.is_finite()) {
+                return Err(RowsError::NotFinite { row, feature });
+            }
+            if label >= MAX_CLASSES {
+                return Err(RowsError::TooManyClasses { row, label });
+            }
+            values.extend_from_slice(sample);
+            labels.push(label);
+        }
+        if labels.is_empty() {
+            return Err(RowsError::Empty);
+        }
+        let features = features.unwrap_or(0);
+        let mut names =
+            names.unwrap_or_else(|| (0..features).map(|k| std::format!("x{k}")).collect());
+        names.push("label".to_string());
+        let classes = labels.iter().max().map_or(0, |m| m + 1);
+        Ok(Dataset {
+            names,
+            values,
+            labels,
+            classes,
+        })
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -340,11 +447,33 @@ impl Dataset {
     /// in the test set in proportion (`round(test_fraction * class size)` of each class),
     /// after a seeded shuffle. Both lists come out shuffled.
     pub fn stratified_split(&self, test_fraction: f64, rng: &mut Rng) -> (Vec<usize>, Vec<usize>) {
+        let all: Vec<usize> = (0..self.len()).collect();
+        self.stratified_split_of(&all, test_fraction, rng)
+    }
+
+    /// [`stratified_split`](Self::stratified_split) of some samples only: for example a
+    /// validation set taken from the training split, so that the test set stays unseen.
+    ///
+    /// ```
+    /// # use network::data::Dataset;
+    /// # use network::prelude::Rng;
+    /// # let data = Dataset::from_csv_path(concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv")).unwrap();
+    /// let mut rng = Rng::seed_from_u64(0);
+    /// let (train, test) = data.stratified_split(0.2, &mut rng);
+    /// let (train, validation) = data.stratified_split_of(&train, 0.25, &mut rng);
+    /// assert_eq!((train.len(), validation.len(), test.len()), (90, 30, 30));
+    /// ```
+    pub fn stratified_split_of(
+        &self,
+        indices: &[usize],
+        test_fraction: f64,
+        rng: &mut Rng,
+    ) -> (Vec<usize>, Vec<usize>) {
         let mut train = Vec::new();
         let mut test = Vec::new();
         // The samples grouped by class in one pass, for the classes that occur: linear in
         // the samples, whatever the labels.
-        let mut by_class: Vec<usize> = (0..self.len()).collect();
+        let mut by_class: Vec<usize> = indices.to_vec();
         by_class.sort_by_key(|&i| self.labels[i]);
         for class in by_class.chunk_by(|&a, &b| self.labels[a] == self.labels[b]) {
             let mut members = class.to_vec();
@@ -632,6 +761,72 @@ mod tests {
     }
 
     #[test]
+    fn rows_in_memory_become_a_dataset_or_an_error_naming_the_row() {
+        let names = Some(std::vec!["a".to_string(), "b".to_string()]);
+        let d = Dataset::from_rows(names.clone(), [([1.0, 2.0], 0), ([3.0, 4.0], 2)]).unwrap();
+        assert_eq!((d.len(), d.features(), d.classes()), (2, 2, 3));
+        assert_eq!(d.sample(1), &[3.0, 4.0]);
+        assert_eq!(d.feature_names(), &["a", "b"]);
+        let ragged: Vec<(Vec<f64>, usize)> =
+            std::vec![(std::vec![1.0, 2.0], 0), (std::vec![1.0], 1)];
+        assert_eq!(
+            Dataset::from_rows(None, ragged).unwrap_err(),
+            RowsError::Features {
+                row: 1,
+                expected: 2,
+                found: 1
+            }
+        );
+        assert_eq!(
+            Dataset::from_rows(names, [([1.0, 2.0, 3.0], 0)])
+                .unwrap_err()
+                .to_string(),
+            "row 0 has 3 features but 2 were expected"
+        );
+        assert_eq!(
+            Dataset::from_rows(None, [([1.0, f64::NAN], 0)]).unwrap_err(),
+            RowsError::NotFinite { row: 0, feature: 1 }
+        );
+        assert_eq!(
+            Dataset::from_rows(None, [([1.0], MAX_CLASSES)]).unwrap_err(),
+            RowsError::TooManyClasses {
+                row: 0,
+                label: MAX_CLASSES
+            }
+        );
+        let none: [([f64; 1], usize); 0] = [];
+        assert_eq!(
+            Dataset::from_rows(None, none).unwrap_err(),
+            RowsError::Empty
+        );
+    }
+
+    #[test]
+    fn a_split_of_a_split_keeps_proportions_and_shares_nothing() {
+        let mut text = String::from("x,label\n");
+        for i in 0..40 {
+            text.push_str(&std::format!("{i},{}\n", i % 2));
+        }
+        let d = Dataset::from_csv_str(&text).unwrap();
+        let mut rng = Rng::seed_from_u64(2);
+        let (train, test) = d.stratified_split(0.25, &mut rng);
+        let (fit, validation) = d.stratified_split_of(&train, 0.2, &mut rng);
+        assert_eq!((fit.len(), validation.len(), test.len()), (24, 6, 10));
+        assert_eq!(
+            validation.iter().filter(|&&i| d.labels()[i] == 0).count(),
+            3
+        );
+        let mut all: Vec<usize> = fit
+            .iter()
+            .chain(&validation)
+            .chain(&test)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..40).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn stratified_split_keeps_class_proportions() {
         let mut text = String::from("x,label\n");
         for i in 0..30 {
@@ -671,11 +866,22 @@ mod tests {
                 found: 2
             }
         );
+        // One output: binary classification, the target is the label itself.
+        let (_, y) = d.batch::<f32, 2, 1, 2>(&[0, 1]).unwrap();
+        assert_eq!(y, SMatrix::<f32, 1, 2>::new(0.0, 1.0));
+        let three = Dataset::from_csv_str("a,label\n1,0\n2,2\n").unwrap();
         assert_eq!(
-            d.batch::<f32, 2, 1, 2>(&[0, 1]).unwrap_err(),
+            three.batch::<f32, 1, 1, 1>(&[0]).unwrap_err(),
             ShapeError::Classes {
                 outputs: 1,
-                class: 1
+                class: 2
+            }
+        );
+        assert_eq!(
+            three.batch::<f32, 1, 2, 1>(&[0]).unwrap_err(),
+            ShapeError::Classes {
+                outputs: 2,
+                class: 2
             }
         );
         assert_eq!(

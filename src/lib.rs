@@ -117,6 +117,8 @@ pub mod boxed;
 pub mod checkpoint;
 #[cfg(feature = "std")]
 pub mod data;
+#[cfg(feature = "std")]
+pub mod metrics;
 #[cfg(feature = "plots")]
 pub mod plot;
 #[cfg(feature = "std")]

@@ -818,3 +818,35 @@ fn a_softmax_before_a_loss_that_takes_logits_is_refused_before_training() {
         Err(TrainError::LearningRate { step: 0, .. })
     ));
 }
+
+#[test]
+fn predictions_and_a_classification_report_of_a_trained_network() {
+    use network::metrics::classification_report;
+    let (data, train, test) = iris();
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(1));
+    let adam = Adam::new(AdamConfig::adam(0.01));
+    let mut t = Trainer::new(net, adam, Constant(0.01), SoftmaxCrossEntropy, quiet(100));
+    t.fit::<16>(&data, &train, None).unwrap();
+    let net = t.net();
+    let report = classification_report(net, &data, &test).unwrap();
+    assert_eq!((report.classes(), report.samples()), (3, 30));
+    assert!(report.accuracy() >= 0.9, "{report}");
+    // The report agrees with predict, sample by sample, and with evaluate's accuracy.
+    let (_, accuracy) = t.evaluate::<8>(&data, &test).unwrap();
+    assert!((report.accuracy() - accuracy).abs() < 1e-12);
+    for c in 0..3 {
+        assert_eq!(report.support(c), 10);
+        assert!(report.f1(c) > 0.8, "class {c}: {report}");
+    }
+    // predict and predict_proba on a batch: the class is the most probable one and the
+    // probabilities of a sample sum to 1.
+    let (x, _) = data.batch::<f32, 4, 3, 4>(&test[..4]).unwrap();
+    let classes = net.predict(&x);
+    let p = net.predict_proba(&x);
+    for (j, class) in classes.iter().enumerate() {
+        let column = p.column(j);
+        assert!((column.sum() - 1.0).abs() < 1e-5);
+        assert_eq!(column.argmax().0, *class);
+    }
+    println!("{report}");
+}

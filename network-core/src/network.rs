@@ -160,6 +160,34 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
     /// Inference: the outputs for a batch, recording nothing.
     fn forward<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B>;
 
+    /// The predicted class of each sample (column): the largest output, or, with one
+    /// output (a binary classifier's logit), 1 when it is positive.
+    fn predict<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> [usize; B] {
+        let out = self.forward(x);
+        core::array::from_fn(|j| {
+            let column = &out.as_slice()[j * OUT..(j + 1) * OUT];
+            match column {
+                [logit] => usize::from(*logit > T::zero()),
+                _ => crate::argmax(column),
+            }
+        })
+    }
+
+    /// Class probabilities of each sample: the softmax of the outputs, or, with one
+    /// output, the sigmoid of the logit (the probability of class 1). A network that
+    /// already ends in `Softmax` (or `Sigmoid`, with one output) gives its outputs as
+    /// they are.
+    fn predict_proba<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B> {
+        let mut out = self.forward(x);
+        let last = Self::LAYERS.last().map_or("Identity", |l| l.activation);
+        match (OUT, last) {
+            (_, "Softmax") | (1, "Sigmoid") => {}
+            (1, _) => crate::activation::Activation::forward(&crate::activation::Sigmoid, &mut out),
+            _ => out = crate::activation::softmax(&out),
+        }
+        out
+    }
+
     /// Training forward pass: records activations on `tape` and returns the outputs
     /// (which live on the tape). Training mode is this method: batch normalization
     /// uses the batch's statistics and moves its running estimates (hence `&mut self`;
