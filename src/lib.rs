@@ -41,7 +41,9 @@
 //!
 //! ```text
 //! network! {
-//!     /// docs, #[derive(..)] and other attributes pass through
+//!     /// docs, #[derive(..)] and other attributes pass through; #[cfg(..)] applies to
+//!     /// everything generated; #[weights("file.bin")] adds NAME::WEIGHTS, the network
+//!     /// decoded at compile time from a `raw` weights file (keep it in a `static`: flash)
 //!     VISIBILITY struct NAME {
 //!         ELEMENT, ELEMENT, ...
 //!     }
@@ -50,16 +52,19 @@
 //! NODE    := ATTRS name: Dense<INPUTS, OUTPUTS> | ATTRS name: Dense<OUTPUTS>
 //!          | ATTRS name: BatchNorm | ATTRS name: BatchNorm<SIZE>
 //!          | ATTRS name: LayerNorm | ATTRS name: LayerNorm<SIZE>
-//!          | Dropout(p) | name: Dropout(p)
-//!          | ATTRS name: Residual { ELEMENT, ... }
-//! ATTRS   := doc comments, #[init(he)], #[init(xavier)], #[checkpoint]
+//!          | Dropout(p) | name: Dropout(p) | Dropout<SIZE>(p)   p in [0, 1)
+//!          | ATTRS name: Residual { ELEMENT, ... }          at most 32 deep
+//! ATTRS   := doc comments, #[init(he)], #[init(xavier)], #[checkpoint] (each once)
 //! SIZE    := an integer literal | a `const` item of type usize | { a const expression }
+//!            (1 to 2^24; a dense layer has at most 2^28 weights)
 //! ACTIVATION := Identity | Relu | LeakyRelu | LeakyRelu(slope) | Elu | Elu(alpha)
 //!             | Gelu | Softplus | Sigmoid | Tanh | Softmax
 //! ```
 //!
 //! - Every layer has a name; it names the struct's field, and its tensors are called
-//!   `name.weight` (shape `[out, in]`) and `name.bias` as in PyTorch.
+//!   `name.weight` (shape `[out, in]`) and `name.bias` as in PyTorch. Raw identifiers
+//!   work (`r#type` has tensors `type.weight`, `type.bias`); names starting with `__` are
+//!   reserved for the generated code, which can capture no name of yours.
 //! - An activation applies to the layer before it; at most one per layer. No activation
 //!   means the identity. `LeakyRelu` defaults to a slope of 0.01.
 //! - The first layer states its input size; later ones may (and then it is checked) or
@@ -99,9 +104,15 @@
 //!
 //! # Features
 //!
-//! - `std` (default): the [`data`] module (CSV loading, splits, standardization). Without
-//!   it the crate is `#![no_std]` and builds for `thumbv7em-none-eabihf` and
-//!   `thumbv6m-none-eabi`.
+//! - `std` (default): the [`data`] module (CSV or in-memory data, splits,
+//!   standardization), [`train`] (the `Trainer`), [`metrics`], [`checkpoint`],
+//!   [`weights`] (safetensors) and [`boxed`]. Without it the crate is `#![no_std]` and
+//!   builds for `thumbv7em-none-eabihf`, `thumbv7m-none-eabi` and `thumbv6m-none-eabi`.
+//! - `simd` (default, needs `std`): AVX-512 or AVX2 + FMA products detected at run time;
+//!   results differ from the portable kernels in the last bits (turn it off for
+//!   bit-identical results across targets).
+//! - `plots` (default, needs `std`): the `plot` module, learning curves and gradient flow
+//!   as SVG.
 #![no_std]
 #![warn(missing_docs)]
 
