@@ -510,6 +510,32 @@ impl Dataset {
         Ok(scaler)
     }
 
+    /// Scales every sample with a standardizer fitted elsewhere (on another data set's
+    /// training split, or loaded with the weights): the same transformation the network
+    /// was trained on. Refused before anything changes when the feature counts differ or
+    /// a scaled value would overflow.
+    pub fn apply_standardizer(&mut self, scaler: &Standardizer) -> Result<(), ShapeError> {
+        let n = self.features();
+        if scaler.mean.len() != n {
+            return Err(ShapeError::Features {
+                expected: scaler.mean.len(),
+                found: n,
+            });
+        }
+        for row in self.values.chunks_exact(n) {
+            for (feature, ((x, m), s)) in row.iter().zip(&scaler.mean).zip(&scaler.std).enumerate()
+            {
+                if !((x - m) / s).is_finite() {
+                    return Err(ShapeError::NonFiniteStatistics { feature });
+                }
+            }
+        }
+        for row in self.values.chunks_exact_mut(n) {
+            scaler.apply(row);
+        }
+        Ok(())
+    }
+
     /// The batch of samples `indices` as matrices with one column per sample: features
     /// `[IN, B]` and one-hot targets `[OUT, B]`, or with `OUT = 1` (binary
     /// classification) the labels 0 and 1 themselves.
@@ -631,6 +657,33 @@ impl Standardizer {
             }
         }
         Ok(Standardizer { mean, std })
+    }
+
+    /// The standardizer as text, exactly: `mean=1.5,2;std=0.5,1` with every value as
+    /// the shortest decimal that reads back to the same `f64`.
+    pub fn to_text(&self) -> String {
+        let join = |values: &[f64]| {
+            values
+                .iter()
+                .map(|v| std::format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        std::format!("mean={};std={}", join(&self.mean), join(&self.std))
+    }
+
+    /// Reads [`to_text`](Self::to_text)'s format; `None` unless both lists are present,
+    /// equally long, finite, and every standard deviation is positive.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (mean, std) = text.strip_prefix("mean=")?.split_once(";std=")?;
+        let parse = |list: &str| -> Option<Vec<f64>> {
+            list.split(',')
+                .map(|v| v.parse::<f64>().ok().filter(|v| v.is_finite()))
+                .collect()
+        };
+        let (mean, std) = (parse(mean)?, parse(std)?);
+        (mean.len() == std.len() && std.iter().all(|s| *s > 0.0))
+            .then_some(Standardizer { mean, std })
     }
 
     /// Scales one sample in place: `(x - mean) / std`.
@@ -824,6 +877,26 @@ mod tests {
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..40).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_standardizer_as_text_reads_back_exactly_or_not_at_all() {
+        let s = Standardizer {
+            mean: std::vec![0.1 + 0.2, -1.0e-300, 5.0],
+            std: std::vec![1.0 / 3.0, 2.0, 1.7e308],
+        };
+        assert_eq!(Standardizer::from_text(&s.to_text()), Some(s));
+        for bad in [
+            "mean=1;std=0",
+            "mean=1;std=-1",
+            "mean=1,2;std=1",
+            "mean=NaN;std=1",
+            "mean=1;std=inf",
+            "std=1;mean=1",
+            "mean=1",
+        ] {
+            assert_eq!(Standardizer::from_text(bad), None, "{bad}");
+        }
     }
 
     #[test]

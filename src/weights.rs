@@ -17,6 +17,7 @@ use std::vec::Vec;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::data::Standardizer;
 use crate::{ParamInfo, Params, Scalar};
 
 /// Why weights could not be written or read.
@@ -135,6 +136,19 @@ fn layers_with_buffers<T: Scalar, P: Params<T>>() -> BTreeSet<&'static str> {
 /// layouts. Each batch norm layer also gets PyTorch's `num_batches_tracked` (an `I64`
 /// scalar, 0: the count only matters to PyTorch's cumulative averaging, unused here).
 pub fn to_safetensors<T: Scalar, P: Params<T>>(params: &P) -> Result<Vec<u8>, WeightsError> {
+    to_safetensors_with(params, None)
+}
+
+/// The metadata key under which a [`Standardizer`] travels with the weights.
+pub const STANDARDIZER_KEY: &str = "network.standardizer";
+
+/// [`to_safetensors`], with the standardizer the network's inputs were scaled by stored
+/// in the file's metadata (exactly: every `f64` as its shortest round-trip decimal), so
+/// that a fresh process can predict from raw inputs ([`from_safetensors_with`]).
+pub fn to_safetensors_with<T: Scalar, P: Params<T>>(
+    params: &P,
+    standardizer: Option<&Standardizer>,
+) -> Result<Vec<u8>, WeightsError> {
     let mut buffers: Vec<Vec<T>> = Vec::new();
     params.for_each_buffer(|_, values| buffers.push(values.to_vec()));
     let data: Vec<Vec<u8>> = all_tensors::<T, P>()
@@ -169,7 +183,10 @@ pub fn to_safetensors<T: Scalar, P: Params<T>>(params: &P) -> Result<Vec<u8>, We
             .map_err(|e| WeightsError::Format(e.to_string()))?;
         views.push((name, view));
     }
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let mut metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    if let Some(s) = standardizer {
+        metadata.insert(STANDARDIZER_KEY.to_string(), s.to_text());
+    }
     safetensors::serialize(views, Some(metadata)).map_err(|e| WeightsError::Format(e.to_string()))
 }
 
@@ -179,6 +196,30 @@ pub fn from_safetensors<T: Scalar, P: Params<T>>(
     params: &mut P,
     bytes: &[u8],
 ) -> Result<(), WeightsError> {
+    from_safetensors_with(params, bytes).map(|_| ())
+}
+
+/// [`from_safetensors`], also returning the standardizer stored with the weights by
+/// [`to_safetensors_with`], if any. Nothing changes unless everything is right, the
+/// standardizer included.
+pub fn from_safetensors_with<T: Scalar, P: Params<T>>(
+    params: &mut P,
+    bytes: &[u8],
+) -> Result<Option<Standardizer>, WeightsError> {
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let standardizer = match header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(STANDARDIZER_KEY))
+    {
+        Some(text) => Some(Standardizer::from_text(text).ok_or_else(|| {
+            WeightsError::Format(std::format!(
+                "the `{STANDARDIZER_KEY}` metadata is malformed"
+            ))
+        })?),
+        None => None,
+    };
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
     let mut loaded: Vec<(usize, bool, Vec<T>)> =
         Vec::with_capacity(P::PARAM_INFO.len() + P::BUFFER_INFO.len());
@@ -234,7 +275,7 @@ pub fn from_safetensors<T: Scalar, P: Params<T>>(
             dst.copy_from_slice(values);
         }
     });
-    Ok(())
+    Ok(standardizer)
 }
 
 /// Writes the network's parameters to a safetensors file, atomically: through a
@@ -245,8 +286,18 @@ pub fn save_safetensors<T: Scalar, P: Params<T>>(
     params: &P,
     path: impl AsRef<Path>,
 ) -> Result<(), WeightsError> {
+    save_safetensors_with(params, None, path)
+}
+
+/// [`save_safetensors`] with the input standardizer in the file's metadata (see
+/// [`to_safetensors_with`]): the model and its preprocessing in one file.
+pub fn save_safetensors_with<T: Scalar, P: Params<T>>(
+    params: &P,
+    standardizer: Option<&Standardizer>,
+    path: impl AsRef<Path>,
+) -> Result<(), WeightsError> {
     let path = path.as_ref();
-    let bytes = to_safetensors(params)?;
+    let bytes = to_safetensors_with(params, standardizer)?;
     crate::checkpoint::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
         source,
@@ -264,4 +315,18 @@ pub fn load_safetensors<T: Scalar, P: Params<T>>(
         source,
     })?;
     from_safetensors(params, &bytes)
+}
+
+/// Loads a safetensors file into `params` and returns the standardizer stored with it,
+/// if any (see [`from_safetensors_with`]).
+pub fn load_safetensors_with<T: Scalar, P: Params<T>>(
+    params: &mut P,
+    path: impl AsRef<Path>,
+) -> Result<Option<Standardizer>, WeightsError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    from_safetensors_with(params, &bytes)
 }

@@ -850,3 +850,52 @@ fn predictions_and_a_classification_report_of_a_trained_network() {
     }
     println!("{report}");
 }
+
+#[test]
+fn the_standardizer_travels_with_the_weights_exactly() {
+    use network::weights::{from_safetensors_with, to_safetensors, to_safetensors_with};
+    let (mut data, train, _) = {
+        let data = Dataset::from_csv_path(IRIS).unwrap();
+        let (train, test) = data.stratified_split(0.2, &mut Rng::seed_from_u64(3));
+        (data, train, test)
+    };
+    let scaler = data.standardize(&train).unwrap();
+    let net = Iris::<f32>::random(&mut Rng::seed_from_u64(9));
+    let bytes = to_safetensors_with(&net, Some(&scaler)).unwrap();
+    let mut loaded = Iris::<f32>::zeros();
+    let back = from_safetensors_with(&mut loaded, &bytes).unwrap().unwrap();
+    assert_eq!(loaded, net);
+    // Every f64 read back to the same bits.
+    assert_eq!(back, scaler);
+    // The same raw rows scaled by either give the same network inputs.
+    let mut raw = Dataset::from_csv_path(IRIS).unwrap();
+    raw.apply_standardizer(&back).unwrap();
+    assert_eq!(raw.sample(17), data.sample(17));
+    // Without one, none; a damaged one is a format error and changes nothing.
+    assert_eq!(
+        from_safetensors_with(&mut loaded, &to_safetensors(&net).unwrap()).unwrap(),
+        None
+    );
+    // The header's JSON holds the text: break it in place, keeping the length.
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"std=")
+        .expect("the standardizer is in the header");
+    let mut damaged = bytes.clone();
+    damaged[at + 3] = b':';
+    let mut untouched = Iris::<f32>::zeros();
+    assert!(matches!(
+        from_safetensors_with(&mut untouched, &damaged),
+        Err(network::weights::WeightsError::Format(_))
+    ));
+    assert_eq!(untouched, Iris::<f32>::zeros());
+    // Data of another width is refused.
+    let mut narrow = Dataset::from_csv_str("a,b,label\n1,2,0\n").unwrap();
+    assert_eq!(
+        narrow.apply_standardizer(&scaler).unwrap_err(),
+        ShapeError::Features {
+            expected: 4,
+            found: 2
+        }
+    );
+}
