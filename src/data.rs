@@ -495,18 +495,7 @@ impl Dataset {
     /// [`ShapeError::NonFiniteStatistics`] before anything changes.
     pub fn standardize(&mut self, fit_on: &[usize]) -> Result<Standardizer, ShapeError> {
         let scaler = Standardizer::fit(self, fit_on)?;
-        let n = self.features();
-        for row in self.values.chunks_exact(n) {
-            for (feature, ((x, m), s)) in row.iter().zip(&scaler.mean).zip(&scaler.std).enumerate()
-            {
-                if !((x - m) / s).is_finite() {
-                    return Err(ShapeError::NonFiniteStatistics { feature });
-                }
-            }
-        }
-        for row in self.values.chunks_exact_mut(n) {
-            scaler.apply(row);
-        }
+        self.apply_standardizer(&scaler)?;
         Ok(scaler)
     }
 

@@ -8,12 +8,12 @@
 //! `thumbv7em-none-eabihf`, `thumbv7m-none-eabi` and `thumbv6m-none-eabi`, and
 //! `cargo build --release -p firmware-device --target thumbv7m-none-eabi --features
 //! perturb --target-dir target/perturb`. The ELFs are looked up in `$CARGO_TARGET_DIR`
-//! when it is set, and must be newer than every source they are built from, so that a
-//! stale binary is never compared.
+//! when it is set, and must be newer than every source cargo recorded for them (their
+//! dep-info files), so that a stale binary is never compared.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 fn native() -> String {
     let mut text = String::new();
@@ -29,30 +29,25 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// The newest modification time of the files under `dir`.
-fn newest(dir: &Path) -> SystemTime {
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest_of(&path)
-        } else {
-            entry.metadata().unwrap().modified().unwrap()
-        };
-        newest = newest.max(time);
-    }
-    newest
+/// The sources the ELF was built from, as cargo recorded them in the dep-info file
+/// beside it (`firmware-device.d`): only what the build read, so an edit elsewhere
+/// (a std-only module of the facade) does not count.
+fn sources(elf: &Path) -> Vec<PathBuf> {
+    let info = elf.with_extension("d");
+    let text = std::fs::read_to_string(&info)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}): rebuild the ELF", info.display()));
+    let (_, deps) = text
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("{} is not a dep-info file", info.display()));
+    // Paths are separated by spaces; a space inside a path is escaped as `\ `.
+    deps.replace("\\ ", "\u{0}")
+        .split_whitespace()
+        .map(|p| PathBuf::from(p.replace('\u{0}', " ")))
+        .collect()
 }
 
-fn newest_of(dir: &Path) -> SystemTime {
-    if dir.is_dir() {
-        newest(dir)
-    } else {
-        std::fs::metadata(dir).unwrap().modified().unwrap()
-    }
-}
-
-/// The ELF for `target`, checked to be newer than every source it is built from.
+/// The ELF for `target`, checked to be newer than every source it was built from (the
+/// dep-info's, and the proc macro's).
 fn elf(target: &str, subdir: Option<&str>) -> PathBuf {
     let mut dir = target_dir();
     if let Some(subdir) = subdir {
@@ -67,21 +62,34 @@ fn elf(target: &str, subdir: Option<&str>) -> PathBuf {
         elf.display()
     );
     let built = std::fs::metadata(&elf).unwrap().modified().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
-    for source in [
-        "examples/firmware/device/src",
-        "examples/firmware/device/build.rs",
-        "examples/firmware/report/src",
-        "examples/firmware/report/data",
-        "network-core/src",
-        "network-macros/src",
-        "src",
-    ] {
-        let changed = newest_of(&root.join(source));
+    let mut sources = sources(&elf);
+    assert!(
+        sources.len() > 10,
+        "too few sources recorded for {}",
+        elf.display()
+    );
+    // The proc macro's sources are not in the dep-info of what it generated.
+    let macros = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../network-macros/src");
+    let mut dirs = vec![macros];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(path);
+            }
+        }
+    }
+    for source in sources {
+        let changed = std::fs::metadata(&source)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("{}: {e}: rebuild {}", source.display(), elf.display()));
         assert!(
             changed <= built,
-            "{} is older than {source}: rebuild it before comparing",
-            elf.display()
+            "{} is older than {}: rebuild it before comparing",
+            elf.display(),
+            source.display()
         );
     }
     elf
