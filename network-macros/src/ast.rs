@@ -288,6 +288,18 @@ impl Node {
         }
     }
 
+    /// The input size written on the node, if any (`Dense<4, 16>`: 4; `BatchNorm<16>`:
+    /// 16; `Dense<16>`: none).
+    pub fn written_input(&self) -> Option<&Size> {
+        match &self.kind {
+            NodeKind::Dense { inputs, .. } => inputs.as_ref(),
+            NodeKind::BatchNorm { size }
+            | NodeKind::LayerNorm { size }
+            | NodeKind::Dropout { size, .. } => size.as_ref(),
+            NodeKind::Residual { .. } => None,
+        }
+    }
+
     /// [`written_sizes`](Self::written_sizes), mutably.
     fn written_sizes_mut(&mut self) -> Vec<&mut Size> {
         match &mut self.kind {

@@ -70,11 +70,10 @@ fn first_input_message(first: &Node) -> String {
 
 /// The network's input size: what its first node states.
 fn first_input(nodes: &[Node]) -> Option<&Size> {
-    match &nodes.first()?.kind {
-        NodeKind::Dense { inputs, .. } => inputs.as_ref(),
-        NodeKind::BatchNorm { size } | NodeKind::LayerNorm { size } => size.as_ref(),
-        NodeKind::Dropout { size, .. } => size.as_ref(),
+    let first = nodes.first()?;
+    match &first.kind {
         NodeKind::Residual { body } => first_input(body),
+        _ => first.written_input(),
     }
 }
 
@@ -105,31 +104,10 @@ fn resolve(
     for node in nodes.iter_mut() {
         let name = node.label.clone();
         node.input = Some(size.clone());
-        let written: Vec<(&Size, &str)> = match &node.kind {
-            NodeKind::Dense {
-                inputs, outputs, ..
-            } => inputs
-                .iter()
-                .map(|s| (s, "inputs"))
-                .chain([(outputs, "outputs")])
-                .collect(),
-            NodeKind::BatchNorm { size }
-            | NodeKind::LayerNorm { size }
-            | NodeKind::Dropout { size, .. } => size.iter().map(|s| (s, "features")).collect(),
-            _ => Vec::new(),
-        };
-        let _ = written;
         // `hidden: Dense<4, 16>, deeper: Dense<8, 16>`: the written input size against
         // what the previous layer produces.
-        let written_input = match &node.kind {
-            NodeKind::Dense { inputs, .. } => inputs.as_ref(),
-            NodeKind::BatchNorm { size }
-            | NodeKind::LayerNorm { size }
-            | NodeKind::Dropout { size, .. } => size.as_ref(),
-            _ => None,
-        };
         if let (Some(written), Some(producer), false) =
-            (written_input, &producer, node.follows_invalid)
+            (node.written_input(), &producer, node.follows_invalid)
         {
             let what = if matches!(node.kind, NodeKind::Dense { .. }) {
                 "inputs"

@@ -25,6 +25,7 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
             /// The training forward pass (`Network::forward_train`) of a network without
             /// dropout: nothing in it is random, so it takes no `Rng`. Generated only for
             /// networks without dropout.
+            #[inline]
             #[allow(non_snake_case)] // locals named after layers
             #vis fn forward_train_deterministic<'__t, const #batch: usize>(
                 &mut self,
@@ -166,7 +167,16 @@ pub fn network_impl(net: &Network) -> TokenStream {
         .any(|(n, _)| matches!(n.kind, NodeKind::BatchNorm { .. }));
     let stochastic = has_dropout(&net.nodes);
     let inference = forward::inference_body(net);
-    let training = forward::training_body(net);
+    // Without dropout the pass is the inherent `forward_train_deterministic`: generated
+    // once, not twice.
+    let training = if has_dropout(&net.nodes) {
+        forward::training_body(net)
+    } else {
+        quote! {
+            let _ = __rng;
+            self.forward_train_deterministic(__x, __tape)
+        }
+    };
     quote! {
         #[automatically_derived]
         impl<#scalar: #p::Scalar> #p::Network<#scalar, #inputs, #outputs> for #ident<#scalar> {

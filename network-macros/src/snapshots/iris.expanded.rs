@@ -134,6 +134,7 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     /// The training forward pass (`Network::forward_train`) of a network without
     /// dropout: nothing in it is random, so it takes no `Rng`. Generated only for
     /// networks without dropout.
+    #[inline]
     #[allow(non_snake_case)]
     pub fn forward_train_deterministic<'__t, const B: usize>(
         &mut self,
@@ -477,20 +478,7 @@ for Iris<T> {
         __rng: &mut ::network::__private::Rng,
     ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
         let _ = __rng;
-        self.hidden.forward(__x, &mut __tape.hidden);
-        ::network::__private::Activation::forward(
-            &::network::__private::Relu,
-            &mut __tape.hidden,
-        );
-        self.deeper.forward(&__tape.hidden, &mut __tape.deeper);
-        ::network::__private::Activation::forward(
-            &::network::__private::LeakyRelu {
-                alpha: 0.1,
-            },
-            &mut __tape.deeper,
-        );
-        self.logits.forward(&__tape.deeper, &mut __tape.logits);
-        &__tape.logits
+        self.forward_train_deterministic(__x, __tape)
     }
     fn backward<const B: usize>(
         &self,
