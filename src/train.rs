@@ -24,7 +24,7 @@ use crate::loss::Loss;
 use crate::nalgebra::SMatrix;
 use crate::optim::Optimizer;
 use crate::regularize::{clip_grad_norm, clip_grad_value, Penalty};
-use crate::schedule::Schedule;
+use crate::schedule::{Constant, Schedule};
 use crate::stats::layer_grad_norms;
 use crate::{
     argmax, compute_gradients_inspect, kernels, Network, NumericError, Params, Rng, Scalar,
@@ -238,6 +238,15 @@ pub enum TrainError {
         /// The loss.
         loss: &'static str,
     },
+    /// The optimizer was built with one learning rate and the schedule with another. The
+    /// schedule sets the rate of every step, so the optimizer's would be silently
+    /// ignored: give both the same rate, or use [`Trainer::with_optimizer_rate`].
+    LearningRateTwice {
+        /// The optimizer's rate when the trainer was built.
+        optimizer: f64,
+        /// The schedule's [`base_lr`](crate::schedule::Schedule::base_lr).
+        schedule: f64,
+    },
     /// The schedule's learning rate is negative, NaN or infinite (in `f64` or in the
     /// network's scalar type) at this step, checked before the step changes anything.
     LearningRate {
@@ -274,6 +283,10 @@ impl fmt::Display for TrainError {
             TrainError::ActivatedLogits { activation, loss } => write!(
                 f,
                 "the network ends in `{activation}` but `{loss}` takes logits and applies it itself; remove the `{activation}`"
+            ),
+            TrainError::LearningRateTwice { optimizer, schedule } => write!(
+                f,
+                "the optimizer's learning rate is {optimizer} but the schedule's is {schedule}; the schedule sets the rate of every step, so give both the same rate (or use `Trainer::with_optimizer_rate`)"
             ),
             TrainError::LearningRate { step, lr } => write!(
                 f,
@@ -360,8 +373,30 @@ fn count_correct<T: Scalar, const R: usize, const B: usize>(
         .count()
 }
 
+impl<T, N, O, L, const IN: usize, const OUT: usize> Trainer<T, N, O, Constant, L, IN, OUT>
+where
+    T: Scalar,
+    N: Network<T, IN, OUT> + Zeroable,
+    O: Optimizer<T, N>,
+    L: Loss,
+{
+    /// A trainer whose learning rate is the optimizer's own, constant: the rate is
+    /// stated once, in the optimizer.
+    pub fn with_optimizer_rate(net: N, optimizer: O, loss: L, config: TrainConfig) -> Self {
+        let lr = optimizer.lr().as_f64();
+        Self::new(net, optimizer, Constant(lr), loss, config)
+    }
+}
+
 /// Trains a network `N` (`IN` inputs, `OUT` classes) with optimizer `O`, schedule `S`
 /// and loss `L`. Network, gradients and optimizer state live on the heap.
+///
+/// **The learning rate** of every step is the schedule's `lr(step)`: the trainer sets it
+/// on the optimizer before each step. The optimizer's own rate must equal the schedule's
+/// [`base_lr`](Schedule::base_lr) (the rate it starts from, or warms up to); a trainer
+/// built with two different rates is refused with [`TrainError::LearningRateTwice`]
+/// rather than silently ignoring one. [`Trainer::with_optimizer_rate`] takes the rate
+/// from the optimizer alone.
 ///
 /// ```no_run
 /// use network::prelude::*;
@@ -403,6 +438,9 @@ pub struct Trainer<T, N, O, S, L, const IN: usize, const OUT: usize> {
     /// makes them non-finite.
     backup: Box<N>,
     backup_state: Vec<T>,
+    /// The optimizer's own rate when the trainer was built, checked against the
+    /// schedule's base rate.
+    optimizer_lr: T,
     scalar: PhantomData<T>,
 }
 
@@ -454,6 +492,13 @@ where
                 lr,
             });
         }
+        let base = self.schedule.base_lr();
+        if T::of(base) != self.optimizer_lr {
+            return Err(TrainError::LearningRateTwice {
+                optimizer: self.optimizer_lr.as_f64(),
+                schedule: base,
+            });
+        }
         Ok(())
     }
 
@@ -469,6 +514,7 @@ where
         let rng = Rng::seed_from_u64(config.seed);
         // A separate stream for dropout masks, so shuffling does not depend on the network.
         let dropout_rng = Rng::seed_from_u64(config.seed ^ 0xD80F_0A75_D80F_0A75);
+        let optimizer_lr = optimizer.lr();
         Self {
             net,
             optimizer,
@@ -489,8 +535,15 @@ where
             partial: boxed_zeros(),
             backup: boxed_zeros(),
             backup_state: Vec::new(),
+            optimizer_lr,
             scalar: PhantomData,
         }
+    }
+
+    /// The learning rate the optimizer was built with, which the schedule's
+    /// [`base_lr`](Schedule::base_lr) must equal.
+    pub fn optimizer_lr(&self) -> T {
+        self.optimizer_lr
     }
 
     /// The network.

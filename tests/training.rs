@@ -627,7 +627,7 @@ fn settings_that_would_do_something_else_are_refused_before_any_step() {
     };
     let mut t = Trainer::new(
         net.clone(),
-        Sgd::new(0.1),
+        Sgd::new(0.01),
         schedule,
         SoftmaxCrossEntropy,
         quiet(1),
@@ -651,6 +651,46 @@ fn settings_that_would_do_something_else_are_refused_before_any_step() {
     assert!(matches!(
         t.fit::<8>(&data, &train, None),
         Err(TrainError::LearningRate { step: 0, .. })
+    ));
+
+    // The rate given twice with two values: refused before any step, at construction by
+    // `try_new`; the same rate twice, or the rate given once, trains.
+    let twice = TrainError::LearningRateTwice {
+        optimizer: 0.1f32 as f64,
+        schedule: 0.01,
+    };
+    let mut t = Trainer::new(
+        net.clone(),
+        Sgd::new(0.1),
+        Constant(0.01),
+        SoftmaxCrossEntropy,
+        quiet(1),
+    );
+    assert_eq!(t.fit::<8>(&data, &train, None).unwrap_err(), twice);
+    assert_eq!((t.net(), t.step()), (&net, 0));
+    assert_eq!(
+        twice.to_string(),
+        "the optimizer's learning rate is 0.10000000149011612 but the schedule's is 0.01; the schedule sets the rate of every step, so give both the same rate (or use `Trainer::with_optimizer_rate`)"
+    );
+    let warm = Warmup {
+        steps: 5,
+        start_factor: 0.1,
+        after: Constant(0.01),
+    };
+    let adam = || Adam::new(AdamConfig::adam(0.01f32));
+    assert!(Trainer::try_new(net.clone(), adam(), warm, SoftmaxCrossEntropy, quiet(1)).is_ok());
+    let mut once = Trainer::with_optimizer_rate(net.clone(), adam(), SoftmaxCrossEntropy, quiet(1));
+    once.fit::<8>(&data, &train, None).unwrap();
+    assert_eq!(once.history().step_lrs[0], 0.01f32 as f64);
+    assert!(matches!(
+        Trainer::try_new(
+            net.clone(),
+            adam(),
+            Constant(1e-3),
+            SoftmaxCrossEntropy,
+            quiet(1)
+        ),
+        Err(TrainError::LearningRateTwice { .. })
     ));
 
     // An empty validation set, with or without early stopping. (A batch of 0 does not

@@ -7,6 +7,14 @@
 pub trait Schedule {
     /// The learning rate for step `step` (0-based).
     fn lr(&self, step: u64) -> f64;
+
+    /// The rate the schedule is built around: the rate it starts from, or for a
+    /// [`Warmup`] the rate it warms up to. The trainer refuses an optimizer whose own
+    /// rate differs from it, so the rate cannot be given twice with two values. By
+    /// default `lr(0)`.
+    fn base_lr(&self) -> f64 {
+        self.lr(0)
+    }
 }
 
 /// A constant rate.
@@ -106,6 +114,10 @@ impl<S: Schedule> Schedule for Warmup<S> {
             self.after.lr(step - self.steps)
         }
     }
+
+    fn base_lr(&self) -> f64 {
+        self.after.base_lr()
+    }
 }
 
 /// `first` for `switch_at` steps, then `second` from its own step 0 (PyTorch's
@@ -127,6 +139,10 @@ impl<A: Schedule, B: Schedule> Schedule for Then<A, B> {
         } else {
             self.second.lr(step - self.switch_at)
         }
+    }
+
+    fn base_lr(&self) -> f64 {
+        self.first.base_lr()
     }
 }
 
@@ -185,5 +201,16 @@ mod tests {
             },
         };
         assert_eq!([t.lr(2), t.lr(3), t.lr(4)], [0.1, 0.05, 0.025]);
+        // The rate each is built around: the warm-up's target, the first schedule's.
+        assert_eq!([s.base_lr(), t.base_lr()], [1.0, 0.1]);
+        assert_eq!(
+            StepDecay {
+                lr: 0.3,
+                step_size: 1,
+                gamma: 0.1
+            }
+            .base_lr(),
+            0.3
+        );
     }
 }
