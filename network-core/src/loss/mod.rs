@@ -11,7 +11,33 @@ mod softmax_cross_entropy;
 
 pub use bce_with_logits::BceWithLogits;
 pub use mse::Mse;
-pub use softmax_cross_entropy::SoftmaxCrossEntropy;
+pub use softmax_cross_entropy::{one_hot, SoftmaxCrossEntropy};
+
+/// A class index outside `0..classes`, in a target given as class indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClassError {
+    /// The sample (column) whose class is out of range.
+    pub sample: usize,
+    /// Its class.
+    pub class: usize,
+    /// The number of classes (the network's outputs).
+    pub classes: usize,
+}
+
+impl core::fmt::Display for ClassError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "sample {} names class {} but there are {} classes (0 to {})",
+            self.sample,
+            self.class,
+            self.classes,
+            self.classes.saturating_sub(1)
+        )
+    }
+}
+
+impl core::error::Error for ClassError {}
 
 /// A loss between a network's output and a target of the same shape (columns are
 /// samples), averaged as PyTorch's `reduction="mean"` does.
