@@ -30,7 +30,7 @@ use std::vec::Vec;
 use crate::{ParamInfo, Scalar};
 
 const MAGIC: &[u8; 8] = b"NETCKPT\0";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// A tensor as a checkpoint records it: name and shape.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,8 +1,10 @@
-//! Tabular classification data: CSV loading with errors that name the line, seeded
-//! stratified splits, standardization, and batches as nalgebra matrices.
+//! Tabular data: CSV loading with errors that name the line, seeded stratified splits,
+//! standardization, and batches as nalgebra matrices.
 //!
 //! The CSV format is the one of the data sets in `data/`: a header row, numeric
-//! feature columns, and an integer class label in the last column.
+//! feature columns, and an integer class label in the last column. Regression data sets
+//! ([`Dataset::regression_from_csv_str`], [`Dataset::regression_from_rows`]) have one or
+//! several numeric target columns last instead.
 
 use std::fmt;
 use std::path::Path;
@@ -12,14 +14,20 @@ use std::vec::Vec;
 use crate::nalgebra::SMatrix;
 use crate::{Rng, Scalar};
 
-/// A classification data set held in memory: `len()` samples of `features()` values
-/// each, with a class label per sample.
+/// A data set held in memory: `len()` samples of `features()` values each, with a class
+/// label per sample (classification) or `outputs()` target values per sample
+/// (regression).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
+    /// Feature names, then the label's or the targets' names.
     names: Vec<String>,
     values: Vec<f64>,
     labels: Vec<usize>,
     classes: usize,
+    /// Regression targets, `outputs` per sample; empty for classification.
+    targets: Vec<f64>,
+    /// Target columns of a regression data set; 0 for classification.
+    outputs: usize,
 }
 
 /// Why a CSV file could not be read. Lines are counted from 1, the header being line 1.
@@ -50,7 +58,7 @@ pub enum CsvError {
         /// Columns on this line.
         found: usize,
     },
-    /// A feature is not a finite number.
+    /// A feature (or a regression target) is not a finite number.
     NotANumber {
         /// 1-based line number.
         line: usize,
@@ -162,6 +170,22 @@ pub enum RowsError {
         /// The feature's column.
         feature: usize,
     },
+    /// A row has another number of targets than the first, or none.
+    Targets {
+        /// The row.
+        row: usize,
+        /// Targets of the first row.
+        expected: usize,
+        /// Targets of this row.
+        found: usize,
+    },
+    /// A regression target is NaN or infinite.
+    NotFiniteTarget {
+        /// The row.
+        row: usize,
+        /// The target's column among the targets.
+        target: usize,
+    },
     /// A label at or above [`MAX_CLASSES`].
     TooManyClasses {
         /// The row.
@@ -182,6 +206,14 @@ impl fmt::Display for RowsError {
             } => write!(f, "row {row} has {found} features but {expected} were expected"),
             RowsError::NotFinite { row, feature } => {
                 write!(f, "row {row}: feature {feature} is not a finite number")
+            }
+            RowsError::Targets {
+                row,
+                expected,
+                found,
+            } => write!(f, "row {row} has {found} targets but {expected} were expected"),
+            RowsError::NotFiniteTarget { row, target } => {
+                write!(f, "row {row}: target {target} is not a finite number")
             }
             RowsError::TooManyClasses { row, label } => write!(
                 f,
@@ -209,6 +241,21 @@ pub enum ShapeError {
         outputs: usize,
         /// The out-of-range class.
         class: usize,
+    },
+    /// A regression network has `expected` outputs but the data set has `found` target
+    /// columns.
+    Targets {
+        /// Outputs of the network.
+        expected: usize,
+        /// Target columns of the data set.
+        found: usize,
+    },
+    /// A classification was asked of regression data, or the reverse.
+    Task {
+        /// What the data set holds: `"regression"` or `"classification"`.
+        data: &'static str,
+        /// What was asked of it.
+        asked: &'static str,
     },
     /// A batch of `expected` samples was asked for with `found` indices.
     BatchSize {
@@ -251,6 +298,13 @@ impl fmt::Display for ShapeError {
                     "the network has {outputs} outputs but a label names class {class}"
                 )
             }
+            ShapeError::Targets { expected, found } => write!(
+                f,
+                "the network has {expected} outputs but the data has {found} target columns"
+            ),
+            ShapeError::Task { data, asked } => {
+                write!(f, "the data set is for {data} but {asked} was asked of it")
+            }
             ShapeError::BatchSize { expected, found } => {
                 write!(
                     f,
@@ -286,6 +340,40 @@ impl Dataset {
     /// UTF-8 byte order mark is skipped; blank lines are skipped; every other mistake
     /// (a lone `\r` included) is an error that names its line.
     pub fn from_csv_str(text: &str) -> Result<Self, CsvError> {
+        Self::parse_csv(text, None)
+    }
+
+    /// Reads a regression CSV file (see [`Dataset::regression_from_csv_str`]).
+    pub fn regression_from_csv_path(
+        path: impl AsRef<Path>,
+        targets: usize,
+    ) -> Result<Self, CsvError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| CsvError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::regression_from_csv_str(&text, targets)
+    }
+
+    /// Parses regression CSV text: a header row, then one sample per line, features
+    /// first and the last `targets` columns (at least one) the values to predict, every
+    /// cell a finite number. Line endings and errors as for
+    /// [`from_csv_str`](Self::from_csv_str).
+    ///
+    /// ```
+    /// use network::data::Dataset;
+    /// let data = Dataset::regression_from_csv_str("x,y\n1,2.5\n2,4.5\n", 1).unwrap();
+    /// assert_eq!((data.len(), data.features(), data.outputs()), (2, 1, 1));
+    /// assert_eq!(data.target(1), [4.5]);
+    /// ```
+    pub fn regression_from_csv_str(text: &str, targets: usize) -> Result<Self, CsvError> {
+        Self::parse_csv(text, Some(targets.max(1)))
+    }
+
+    /// The CSV parser: a class label last (`targets` is `None`) or `targets` numeric
+    /// target columns last.
+    fn parse_csv(text: &str, targets: Option<usize>) -> Result<Self, CsvError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = text
             .split('\n')
@@ -298,12 +386,14 @@ impl Dataset {
             .find(|(_, l)| !l.trim().is_empty())
             .ok_or(CsvError::NoHeader)?;
         let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
-        if names.len() < 2 {
+        let target_columns = targets.unwrap_or(1);
+        if names.len() < target_columns + 1 {
             return Err(CsvError::TooFewColumns { found: names.len() });
         }
-        let features = names.len() - 1;
+        let features = names.len() - target_columns;
         let mut values = Vec::new();
         let mut labels = Vec::new();
+        let mut target_values = Vec::new();
         for (line, row) in lines {
             if row.trim().is_empty() {
                 continue;
@@ -316,9 +406,14 @@ impl Dataset {
                     found: cells.len(),
                 });
             }
-            for (cell, column) in cells[..features].iter().zip(&names) {
+            let numeric = match targets {
+                Some(_) => &cells[..],
+                None => &cells[..features],
+            };
+            for (k, (cell, column)) in numeric.iter().zip(&names).enumerate() {
                 match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => values.push(v),
+                    Ok(v) if v.is_finite() && k < features => values.push(v),
+                    Ok(v) if v.is_finite() => target_values.push(v),
                     _ => {
                         return Err(CsvError::NotANumber {
                             line,
@@ -327,6 +422,9 @@ impl Dataset {
                         })
                     }
                 }
+            }
+            if targets.is_some() {
+                continue;
             }
             let label = cells[features];
             let class = label.parse::<u64>().map_err(|_| CsvError::BadLabel {
@@ -338,7 +436,7 @@ impl Dataset {
             }
             labels.push(class as usize);
         }
-        if labels.is_empty() {
+        if values.is_empty() {
             return Err(CsvError::NoSamples);
         }
         let classes = labels.iter().max().map_or(0, |m| m + 1);
@@ -347,6 +445,8 @@ impl Dataset {
             values,
             labels,
             classes,
+            targets: target_values,
+            outputs: targets.unwrap_or(0),
         })
     }
 
@@ -401,27 +501,114 @@ impl Dataset {
             values,
             labels,
             classes,
+            targets: Vec::new(),
+            outputs: 0,
+        })
+    }
+
+    /// A regression data set from rows held in memory: each row's features and its
+    /// target values (the same number for every row, at least one), with the features'
+    /// names (`x0`, `x1`, ... when `names` is `None`; targets are named `y0`, `y1`, ...).
+    /// Mistakes are errors that name the row (counted from 0).
+    ///
+    /// ```
+    /// use network::data::Dataset;
+    /// let rows = (0..4).map(|i| (vec![i as f64], vec![2.0 * i as f64, -1.0]));
+    /// let data = Dataset::regression_from_rows(None, rows).unwrap();
+    /// assert_eq!((data.len(), data.features(), data.outputs()), (4, 1, 2));
+    /// assert_eq!(data.target(3), [6.0, -1.0]);
+    /// ```
+    pub fn regression_from_rows<R: AsRef<[f64]>, Q: AsRef<[f64]>>(
+        names: Option<Vec<String>>,
+        rows: impl IntoIterator<Item = (R, Q)>,
+    ) -> Result<Self, RowsError> {
+        let mut values = Vec::new();
+        let mut targets = Vec::new();
+        let mut features = names.as_ref().map(Vec::len);
+        let mut outputs = None;
+        for (row, (sample, target)) in rows.into_iter().enumerate() {
+            let (sample, target) = (sample.as_ref(), target.as_ref());
+            let expected = *features.get_or_insert(sample.len());
+            if sample.len() != expected || expected == 0 {
+                return Err(RowsError::Features {
+                    row,
+                    expected,
+                    found: sample.len(),
+                });
+            }
+            let expected = *outputs.get_or_insert(target.len());
+            if target.len() != expected || expected == 0 {
+                return Err(RowsError::Targets {
+                    row,
+                    expected,
+                    found: target.len(),
+                });
+            }
+            if let Some(feature) = sample.iter().position(|v| !v.is_finite()) {
+                return Err(RowsError::NotFinite { row, feature });
+            }
+            if let Some(target) = target.iter().position(|v| !v.is_finite()) {
+                return Err(RowsError::NotFiniteTarget { row, target });
+            }
+            values.extend_from_slice(sample);
+            targets.extend_from_slice(target);
+        }
+        let (Some(features), Some(outputs)) = (features, outputs) else {
+            return Err(RowsError::Empty);
+        };
+        if targets.is_empty() {
+            return Err(RowsError::Empty);
+        }
+        let mut names =
+            names.unwrap_or_else(|| (0..features).map(|k| std::format!("x{k}")).collect());
+        names.extend((0..outputs).map(|k| std::format!("y{k}")));
+        Ok(Dataset {
+            names,
+            values,
+            labels: Vec::new(),
+            classes: 0,
+            targets,
+            outputs,
         })
     }
 
     /// Number of samples.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.values.len() / self.features().max(1)
     }
 
     /// Whether there are no samples (never true for a parsed file).
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.values.is_empty()
     }
 
     /// Features per sample.
     pub fn features(&self) -> usize {
-        self.names.len() - 1
+        self.names.len() - self.outputs.max(1)
     }
 
-    /// Number of classes: the largest label plus one.
+    /// Number of classes: the largest label plus one (0 for regression data).
     pub fn classes(&self) -> usize {
         self.classes
+    }
+
+    /// Whether the data set holds regression targets rather than class labels.
+    pub fn is_regression(&self) -> bool {
+        self.outputs > 0
+    }
+
+    /// Target values per sample of a regression data set (0 for classification).
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// The target values of sample `i` of a regression data set (empty for
+    /// classification).
+    ///
+    /// # Panics
+    /// If `i >= len()`.
+    pub fn target(&self, i: usize) -> &[f64] {
+        &self.targets[i * self.outputs..(i + 1) * self.outputs]
     }
 
     /// The header's feature names.
@@ -438,14 +625,15 @@ impl Dataset {
         &self.values[i * n..(i + 1) * n]
     }
 
-    /// Every label.
+    /// Every label (empty for regression data).
     pub fn labels(&self) -> &[usize] {
         &self.labels
     }
 
     /// Splits the sample indices into `(train, test)` so that each class is represented
     /// in the test set in proportion (`round(test_fraction * class size)` of each class),
-    /// after a seeded shuffle. Both lists come out shuffled.
+    /// after a seeded shuffle. Both lists come out shuffled. Regression data has no
+    /// classes: it is split as one group, `round(test_fraction * len)` held out.
     pub fn stratified_split(&self, test_fraction: f64, rng: &mut Rng) -> (Vec<usize>, Vec<usize>) {
         let all: Vec<usize> = (0..self.len()).collect();
         self.stratified_split_of(&all, test_fraction, rng)
@@ -474,8 +662,9 @@ impl Dataset {
         // The samples grouped by class in one pass, for the classes that occur: linear in
         // the samples, whatever the labels.
         let mut by_class: Vec<usize> = indices.to_vec();
-        by_class.sort_by_key(|&i| self.labels[i]);
-        for class in by_class.chunk_by(|&a, &b| self.labels[a] == self.labels[b]) {
+        let label = |i: usize| self.labels.get(i).copied().unwrap_or(0);
+        by_class.sort_by_key(|&i| label(i));
+        for class in by_class.chunk_by(|&a, &b| label(a) == label(b)) {
             let mut members = class.to_vec();
             rng.shuffle(&mut members);
             let n_test = (test_fraction.clamp(0.0, 1.0) * members.len() as f64).round() as usize;
@@ -527,7 +716,8 @@ impl Dataset {
 
     /// The batch of samples `indices` as matrices with one column per sample: features
     /// `[IN, B]` and one-hot targets `[OUT, B]`, or with `OUT = 1` (binary
-    /// classification) the labels 0 and 1 themselves.
+    /// classification) the labels 0 and 1 themselves, or for regression data the target
+    /// values.
     ///
     /// Returns a [`ShapeError`] if the data does not fit: wrong feature count, a class
     /// the network has no output for, or a number of indices other than `B`.
@@ -554,7 +744,11 @@ impl Dataset {
             for (row, &v) in self.sample(index).iter().enumerate() {
                 x[(row, column)] = T::of(v);
             }
-            if OUT == 1 {
+            if self.is_regression() {
+                for (row, &v) in self.target(index).iter().enumerate() {
+                    y[(row, column)] = T::of(v);
+                }
+            } else if OUT == 1 {
                 // Binary: the target is the label itself, 0 or 1 (for `BceWithLogits`).
                 y[(0, column)] = T::of(self.labels[index] as f64);
             } else {
@@ -564,13 +758,23 @@ impl Dataset {
         Ok((x, y))
     }
 
-    /// Checks that samples have `IN` features and labels fit in `OUT` outputs.
+    /// Checks that samples have `IN` features and labels fit in `OUT` outputs (or, for
+    /// regression, that there are `OUT` targets).
     pub fn check_shape<const IN: usize, const OUT: usize>(&self) -> Result<(), ShapeError> {
         if self.features() != IN {
             return Err(ShapeError::Features {
                 expected: IN,
                 found: self.features(),
             });
+        }
+        if self.is_regression() {
+            if self.outputs != OUT {
+                return Err(ShapeError::Targets {
+                    expected: OUT,
+                    found: self.outputs,
+                });
+            }
+            return Ok(());
         }
         // One output is binary classification: a logit, labels 0 and 1.
         let capacity = if OUT == 1 { 2 } else { OUT };

@@ -159,7 +159,7 @@ pub fn learning_curves(history: &History, path: impl AsRef<Path>) -> Result<(), 
     )];
     let mut accuracies = std::vec![(
         "training accuracy".to_string(),
-        per_epoch(history, |r| Some(r.train_accuracy))
+        per_epoch(history, |r| r.train_accuracy)
     )];
     if history.epochs.iter().any(|r| r.validation_loss.is_some()) {
         losses.push((

@@ -21,6 +21,7 @@ use crate::diagnose::{
     diagnose_curves, diagnose_dead_units, diagnose_gradients, Diagnosis, Thresholds,
 };
 use crate::loss::Loss;
+use crate::metrics::{RegressionMetrics, RegressionTally};
 use crate::nalgebra::SMatrix;
 use crate::optim::Optimizer;
 use crate::regularize::{clip_grad_norm, clip_grad_value, Penalty};
@@ -119,12 +120,17 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean training loss over the epoch's samples, penalty included.
     pub train_loss: f64,
-    /// Fraction of training samples classified correctly during the epoch.
-    pub train_accuracy: f64,
+    /// Fraction of training samples classified correctly during the epoch (`None` for
+    /// regression data).
+    pub train_accuracy: Option<f64>,
+    /// MSE, MAE and R² of the training samples during the epoch (regression data only).
+    pub train_regression: Option<RegressionMetrics>,
     /// Mean validation loss after the epoch.
     pub validation_loss: Option<f64>,
-    /// Validation accuracy after the epoch.
+    /// Validation accuracy after the epoch (classification with a validation set).
     pub validation_accuracy: Option<f64>,
+    /// Validation MSE, MAE and R² after the epoch (regression with a validation set).
+    pub validation_regression: Option<RegressionMetrics>,
     /// Learning rate of the epoch's last step.
     pub lr: f64,
     /// Mean global gradient norm (before clipping) over the epoch's steps.
@@ -155,8 +161,9 @@ pub struct History {
 
 impl History {
     /// The per-epoch records as CSV: epoch, losses, accuracies, learning rate, global
-    /// gradient norm, then one gradient-norm column per layer (`<layer>_grad_norm`).
-    /// Missing validation values are empty cells.
+    /// gradient norm, then one gradient-norm column per layer (`<layer>_grad_norm`), and
+    /// for regression `train_mae,train_r2,validation_mae,validation_r2` last. Missing
+    /// values (validation, accuracies of regression) are empty cells.
     pub fn epochs_csv(&self) -> std::string::String {
         use std::fmt::Write;
         let mut csv = std::string::String::from(
@@ -164,6 +171,10 @@ impl History {
         );
         for layer in &self.layers {
             let _ = write!(csv, ",{layer}_grad_norm");
+        }
+        let regression = self.epochs.iter().any(|r| r.train_regression.is_some());
+        if regression {
+            csv.push_str(",train_mae,train_r2,validation_mae,validation_r2");
         }
         csv.push('\n');
         let cell =
@@ -174,7 +185,7 @@ impl History {
                 "{},{},{},{},{},{},{}",
                 r.epoch,
                 r.train_loss,
-                r.train_accuracy,
+                cell(r.train_accuracy),
                 cell(r.validation_loss),
                 cell(r.validation_accuracy),
                 r.lr,
@@ -182,6 +193,11 @@ impl History {
             );
             for n in &r.layer_grad_norms {
                 let _ = write!(csv, ",{n}");
+            }
+            if regression {
+                for m in [r.train_regression, r.validation_regression] {
+                    let _ = write!(csv, ",{},{}", cell(m.map(|m| m.mae)), cell(m.map(|m| m.r2)));
+                }
             }
             csv.push('\n');
         }
@@ -347,6 +363,58 @@ fn param_layers<T: Scalar, P: Params<T>>() -> Vec<&'static str> {
 /// A value of type `P` with every parameter zero, allocated on the heap directly.
 fn boxed_zeros<P: Zeroable>() -> Box<P> {
     crate::boxed::zeroed()
+}
+
+/// How the predictions of an epoch or an evaluation score: correct classes, or the sums
+/// of the regression metrics.
+#[derive(Clone, Debug)]
+enum Score {
+    Classes(usize),
+    Values(RegressionTally),
+}
+
+impl Score {
+    fn new(data: &Dataset) -> Self {
+        if data.is_regression() {
+            Score::Values(RegressionTally::new(data.outputs()))
+        } else {
+            Score::Classes(0)
+        }
+    }
+
+    /// Scores the first `samples` columns of a batch.
+    fn add<T: Scalar, const R: usize, const B: usize>(
+        &mut self,
+        output: &SMatrix<T, R, B>,
+        target: &SMatrix<T, R, B>,
+        samples: usize,
+    ) {
+        match self {
+            Score::Classes(correct) => *correct += count_correct(output, target, samples),
+            Score::Values(tally) => {
+                for (o, t) in output.column_iter().zip(target.column_iter()).take(samples) {
+                    let o: [f64; R] = core::array::from_fn(|k| o[k].as_f64());
+                    let t: [f64; R] = core::array::from_fn(|k| t[k].as_f64());
+                    tally.add(&o, &t);
+                }
+            }
+        }
+    }
+
+    /// Accuracy over `samples` (classification).
+    fn accuracy(&self, samples: usize) -> Option<f64> {
+        match self {
+            Score::Classes(correct) => Some(*correct as f64 / samples.max(1) as f64),
+            Score::Values(_) => None,
+        }
+    }
+
+    fn regression(&self) -> Option<RegressionMetrics> {
+        match self {
+            Score::Classes(_) => None,
+            Score::Values(tally) => Some(tally.finish()),
+        }
+    }
 }
 
 /// Correct predictions among the first `samples` columns of a batch: the largest output
@@ -632,14 +700,21 @@ where
             order.extend_from_slice(train);
             self.rng.shuffle(&mut order);
             self.history.step_losses.reserve(batches);
-            let (mut loss_sum, mut correct, mut norm_sum, mut lr) = (0.0, 0, 0.0, 0.0);
+            let (mut loss_sum, mut norm_sum, mut lr) = (0.0, 0.0, 0.0);
+            let mut score = Score::new(data);
             let mut layer_norms = std::vec![0.0; self.history.layers.len()];
             for (index, chunk) in order.chunks(B).enumerate() {
-                let (loss, right) =
-                    match self.batch_gradients(data, chunk, &order, &mut tape, &mut single) {
-                        Ok(result) => result,
-                        Err(source) => return Err(self.numeric_failure(&bar, epoch, source)),
-                    };
+                let loss = match self.batch_gradients(
+                    data,
+                    chunk,
+                    &order,
+                    &mut tape,
+                    &mut single,
+                    &mut score,
+                ) {
+                    Ok(result) => result,
+                    Err(source) => return Err(self.numeric_failure(&bar, epoch, source)),
+                };
                 if let Some(thresholds) = self.config.diagnostics {
                     let step = self.step;
                     let mut found = Vec::new();
@@ -692,24 +767,26 @@ where
                 self.history.step_losses.push(loss);
                 self.history.step_lrs.push(lr);
                 loss_sum += loss * chunk.len() as f64;
-                correct += right;
                 bar.inc(1);
             }
             self.epoch = epoch;
             let mut record = EpochRecord {
                 epoch,
                 train_loss: loss_sum / train.len() as f64,
-                train_accuracy: correct as f64 / train.len() as f64,
+                train_accuracy: score.accuracy(train.len()),
+                train_regression: score.regression(),
                 validation_loss: None,
                 validation_accuracy: None,
+                validation_regression: None,
                 lr,
                 grad_norm: norm_sum / batches as f64,
                 layer_grad_norms: layer_norms.iter().map(|n| n / batches as f64).collect(),
             };
             if let Some(validation) = validation {
-                let (loss, accuracy) = self.evaluate_batches::<B>(data, validation)?;
+                let (loss, score) = self.evaluate_batches::<B>(data, validation)?;
                 record.validation_loss = Some(loss);
-                record.validation_accuracy = Some(accuracy);
+                record.validation_accuracy = score.accuracy(validation.len());
+                record.validation_regression = score.regression();
                 self.track_best(loss, epoch);
             }
             if !self.config.quiet {
@@ -844,7 +921,7 @@ where
     }
 
     /// Gradients of the mean loss over `chunk` into `self.grads`; returns the loss and
-    /// the number of correct predictions. A chunk shorter than `B` (the last one of an
+    /// scores the predictions into `score`. A chunk shorter than `B` (the last one of an
     /// epoch) is averaged sample by sample, so no sample is dropped.
     fn batch_gradients<const B: usize>(
         &mut self,
@@ -853,8 +930,8 @@ where
         order: &[usize],
         tape: &mut N::Tape<B>,
         single: &mut N::Tape<1>,
-    ) -> Result<(T, usize), NumericError> {
-        let mut correct = 0;
+        score: &mut Score,
+    ) -> Result<T, NumericError> {
         if chunk.len() == B || N::BATCH_DEPENDENT {
             // A partial batch of a batch-dependent network (batch norm) is completed with
             // samples from the start of the epoch, so that its statistics are over `B`.
@@ -877,9 +954,9 @@ where
                 &mut *self.grads,
                 &mut self.dropout_rng,
                 // Only the chunk's own samples count, not the ones completing the batch.
-                |out| correct = count_correct(out, &y, chunk.len()),
+                |out| score.add(out, &y, chunk.len()),
             )?;
-            return Ok((loss, correct));
+            return Ok(loss);
         }
         self.grads.set_zero();
         let weight = T::one() / T::of(chunk.len() as f64);
@@ -897,15 +974,17 @@ where
                     single,
                     &mut *self.partial,
                     &mut self.dropout_rng,
-                    |out| correct += count_correct(out, &y, 1),
+                    |out| score.add(out, &y, 1),
                 )?;
             self.grads
                 .zip_params_mut(&self.partial, |_, g, p| kernels::axpy(weight, p, g));
         }
-        Ok((loss, correct))
+        Ok(loss)
     }
 
-    /// Mean loss and accuracy of the current network on `indices`, in batches of `B`.
+    /// Mean loss and accuracy of the current network on `indices` of a classification
+    /// data set, in batches of `B` (for regression data see
+    /// [`evaluate_regression`](Self::evaluate_regression)).
     pub fn evaluate<const B: usize>(
         &self,
         data: &Dataset,
@@ -913,7 +992,34 @@ where
     ) -> Result<(f64, f64), TrainError> {
         // `evaluate::<0>` does not compile.
         const { assert!(B > 0, "a batch holds at least one sample: `evaluate::<0>`") };
-        self.evaluate_batches::<B>(data, indices)
+        let (loss, score) = self.evaluate_batches::<B>(data, indices)?;
+        match score.accuracy(indices.len()) {
+            Some(accuracy) => Ok((loss, accuracy)),
+            None => Err(ShapeError::Task {
+                data: "regression",
+                asked: "an accuracy (use `evaluate_regression`)",
+            }
+            .into()),
+        }
+    }
+
+    /// Mean loss and the regression metrics (MSE, MAE, R²) of the current network on
+    /// `indices` of a regression data set, in batches of `B`.
+    pub fn evaluate_regression<const B: usize>(
+        &self,
+        data: &Dataset,
+        indices: &[usize],
+    ) -> Result<(f64, RegressionMetrics), TrainError> {
+        const { assert!(B > 0, "a batch holds at least one sample: `evaluate::<0>`") };
+        let (loss, score) = self.evaluate_batches::<B>(data, indices)?;
+        match score.regression() {
+            Some(metrics) => Ok((loss, metrics)),
+            None => Err(ShapeError::Task {
+                data: "classification",
+                asked: "regression metrics (use `evaluate`)",
+            }
+            .into()),
+        }
     }
 
     /// [`evaluate`](Self::evaluate) without the check of `B`, which `fit` leaves to its
@@ -922,26 +1028,27 @@ where
         &self,
         data: &Dataset,
         indices: &[usize],
-    ) -> Result<(f64, f64), TrainError> {
+    ) -> Result<(f64, Score), TrainError> {
         data.check_shape::<IN, OUT>()?;
-        let (mut loss, mut correct) = (0.0, 0);
+        let mut loss = 0.0;
+        let mut score = Score::new(data);
         for chunk in indices.chunks(B) {
             if chunk.len() == B {
                 let (x, y) = data.batch::<T, IN, OUT, B>(chunk)?;
                 let out = self.net.forward(&x);
                 loss += self.loss.loss(&out, &y).as_f64() * B as f64;
-                correct += count_correct(&out, &y, B);
+                score.add(&out, &y, B);
             } else {
                 for &index in chunk {
                     let (x, y) = data.batch::<T, IN, OUT, 1>(&[index])?;
                     let out = self.net.forward(&x);
                     loss += self.loss.loss(&out, &y).as_f64();
-                    correct += count_correct(&out, &y, 1);
+                    score.add(&out, &y, 1);
                 }
             }
         }
         let n = indices.len().max(1) as f64;
-        Ok((loss / n, correct as f64 / n))
+        Ok((loss / n, score))
     }
 
     /// Saves everything needed to resume bit for bit: parameters and buffers, optimizer
@@ -956,6 +1063,7 @@ where
         let mut w = Writer::new::<T>();
         w.tensors(N::PARAM_INFO.iter().chain(N::BUFFER_INFO));
         w.string(O::NAME);
+        write_config(&mut w, &self.config);
         w.u64(self.epoch as u64);
         w.u64(self.step);
         for word in self.rng.state().into_iter().chain(self.dropout_rng.state()) {
@@ -980,12 +1088,17 @@ where
         w.u64(h.epochs.len() as u64);
         for r in &h.epochs {
             w.u64(r.epoch as u64);
-            for v in [r.train_loss, r.train_accuracy, r.lr, r.grad_norm] {
+            for v in [r.train_loss, r.lr, r.grad_norm] {
                 w.f64(v);
             }
-            for v in [r.validation_loss, r.validation_accuracy] {
+            for v in [r.train_accuracy, r.validation_loss, r.validation_accuracy] {
                 w.u64(u64::from(v.is_some()));
                 w.f64(v.unwrap_or(0.0));
+            }
+            for m in [r.train_regression, r.validation_regression] {
+                w.u64(u64::from(m.is_some()));
+                let m = m.map_or([0.0; 3], |m| [m.mse, m.mae, m.r2]);
+                m.iter().for_each(|&v| w.f64(v));
             }
             w.u64(r.layer_grad_norms.len() as u64);
             for &v in &r.layer_grad_norms {
@@ -1017,7 +1130,55 @@ where
 
     /// [`load_checkpoint`](Self::load_checkpoint) from bytes in memory: on error the
     /// trainer is untouched.
+    /// The trainer keeps its own [`TrainConfig`] (so that, say, `epochs` can be raised
+    /// before resuming); [`Trainer::resume`] takes the stored one.
     pub fn load_checkpoint_bytes(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.restore(bytes).map(|_| ())
+    }
+
+    /// Builds a trainer from a checkpoint alone, with the optimizer, schedule and loss
+    /// given (their settings are code, not data): the network, the [`TrainConfig`], the
+    /// optimizer's state and everything else come from the file, so `fit` continues the
+    /// run where it stopped, bit for bit.
+    ///
+    /// ```no_run
+    /// # use network::prelude::*;
+    /// # network! { struct Iris { hidden: Dense<4, 16>, Relu, logits: Dense<16, 3> } }
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let data = network::data::Dataset::from_csv_path("data/iris.csv")?;
+    /// # let train: Vec<usize> = (0..data.len()).collect();
+    /// let optimizer = Adam::<f32, Iris<f32>>::new(AdamConfig::adam(0.01));
+    /// let mut trainer = Trainer::resume("iris.ckpt", optimizer, Constant(0.01), SoftmaxCrossEntropy)?;
+    /// trainer.fit::<16>(&data, &train, None)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn resume(
+        path: impl AsRef<Path>,
+        optimizer: O,
+        schedule: S,
+        loss: L,
+    ) -> Result<Self, CheckpointError> {
+        Self::resume_bytes(&checkpoint::read(path.as_ref())?, optimizer, schedule, loss)
+    }
+
+    /// [`resume`](Self::resume) from bytes in memory.
+    pub fn resume_bytes(
+        bytes: &[u8],
+        optimizer: O,
+        schedule: S,
+        loss: L,
+    ) -> Result<Self, CheckpointError> {
+        let config = TrainConfig::default();
+        let mut trainer =
+            Self::from_boxed(boxed_zeros(), Box::new(optimizer), schedule, loss, config);
+        trainer.config = trainer.restore(bytes)?;
+        Ok(trainer)
+    }
+
+    /// Reads and checks a checkpoint, then restores everything but the config, which it
+    /// returns.
+    fn restore(&mut self, bytes: &[u8]) -> Result<TrainConfig, CheckpointError> {
         let mut r = Reader::open::<T>(bytes)?;
         r.expect_tensors(N::PARAM_INFO.iter().chain(N::BUFFER_INFO))?;
         let optimizer = r.string("optimizer")?;
@@ -1027,6 +1188,7 @@ where
                 found: optimizer,
             });
         }
+        let config = read_config(&mut r)?;
         let invalid = |section| CheckpointError::Invalid { section };
         let count = |value: u64, section| usize::try_from(value).map_err(|_| invalid(section));
         let epoch = count(r.u64()?, "epoch")?;
@@ -1073,10 +1235,8 @@ where
             if record != history.epochs.len() as u64 + 1 {
                 return Err(invalid("history"));
             }
-            let [train_loss, train_accuracy, lr, grad_norm] =
-                [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
-            if !(metric(train_loss) && fraction(train_accuracy) && metric(lr) && metric(grad_norm))
-            {
+            let [train_loss, lr, grad_norm] = [r.f64()?, r.f64()?, r.f64()?];
+            if !(metric(train_loss) && metric(lr) && metric(grad_norm)) {
                 return Err(invalid("history"));
             }
             let mut optional =
@@ -1089,8 +1249,29 @@ where
                         _ => Err(invalid("history")),
                     }
                 };
+            let train_accuracy = optional(&fraction)?;
             let (validation_loss, validation_accuracy) = (optional(&metric)?, optional(&fraction)?);
-            if validation_loss.is_some() != validation_accuracy.is_some() {
+            let mut regression = || -> Result<Option<RegressionMetrics>, CheckpointError> {
+                let present = r.u64()?;
+                let [mse, mae, r2] = [r.f64()?, r.f64()?, r.f64()?];
+                match present {
+                    0 => Ok(None),
+                    // R² is at most 1 and may be any finite negative value.
+                    1 if metric(mse) && metric(mae) && r2.is_finite() && r2 <= 1.0 => {
+                        Ok(Some(RegressionMetrics { mse, mae, r2 }))
+                    }
+                    _ => Err(invalid("history")),
+                }
+            };
+            let (train_regression, validation_regression) = (regression()?, regression()?);
+            // A record is of one task: an accuracy or regression metrics, for training
+            // and for validation exactly when there is a validation loss.
+            if train_accuracy.is_some() == train_regression.is_some()
+                || validation_loss.is_some()
+                    != (validation_accuracy.is_some() || validation_regression.is_some())
+                || (validation_accuracy.is_some() && train_accuracy.is_none())
+                || (validation_regression.is_some() && train_regression.is_none())
+            {
                 return Err(invalid("history"));
             }
             let layers = r.u64()?;
@@ -1114,8 +1295,10 @@ where
                 epoch: history.epochs.len() + 1,
                 train_loss,
                 train_accuracy,
+                train_regression,
                 validation_loss,
                 validation_accuracy,
+                validation_regression,
                 lr,
                 grad_norm,
                 layer_grad_norms,
@@ -1180,23 +1363,108 @@ where
         self.dropout_rng = Rng::from_state(dropout_rng);
         self.bad_epochs = bad_epochs;
         self.history = history;
-        Ok(())
+        Ok(config)
     }
+}
+
+/// The [`TrainConfig`] in a checkpoint: every field, options as a flag and a value.
+fn write_config(w: &mut Writer, c: &TrainConfig) {
+    let option = |w: &mut Writer, v: Option<f64>| {
+        w.u64(u64::from(v.is_some()));
+        w.f64(v.unwrap_or(0.0));
+    };
+    w.u64(c.epochs as u64);
+    w.u64(c.seed);
+    w.u64(c.patience.map_or(0, |p| p as u64 + 1));
+    option(w, c.clip_norm);
+    option(w, c.clip_value);
+    w.f64(c.penalty.l1);
+    w.f64(c.penalty.l2);
+    w.u64(u64::from(c.penalty.include_bias));
+    w.u64(u64::from(c.diagnostics.is_some()));
+    let t = c.diagnostics.unwrap_or_default();
+    for v in [
+        t.vanishing_ratio,
+        t.exploding_norm,
+        t.dead_fraction,
+        t.plateau_tolerance,
+    ] {
+        w.f64(v);
+    }
+    w.u64(t.plateau_epochs as u64);
+    w.u64(t.overfitting_epochs as u64);
+    w.u64(u64::from(c.quiet));
+}
+
+/// Reads what [`write_config`] wrote, refusing what `TrainConfig::validate` refuses and
+/// any flag other than 0 or 1.
+fn read_config(r: &mut Reader<'_>) -> Result<TrainConfig, CheckpointError> {
+    let invalid = || CheckpointError::Invalid { section: "config" };
+    let flag = |v: u64| match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(invalid()),
+    };
+    let count = |v: u64| usize::try_from(v).map_err(|_| invalid());
+    let epochs = count(r.u64()?)?;
+    let seed = r.u64()?;
+    let patience = match r.u64()? {
+        0 => None,
+        p => Some(count(p - 1)?),
+    };
+    let mut option = || -> Result<Option<f64>, CheckpointError> {
+        let present = flag(r.u64()?)?;
+        let value = r.f64()?;
+        Ok(present.then_some(value))
+    };
+    let (clip_norm, clip_value) = (option()?, option()?);
+    let penalty = Penalty {
+        l1: r.f64()?,
+        l2: r.f64()?,
+        include_bias: flag(r.u64()?)?,
+    };
+    let diagnosing = flag(r.u64()?)?;
+    let [vanishing_ratio, exploding_norm, dead_fraction, plateau_tolerance] =
+        [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
+    let thresholds = Thresholds {
+        vanishing_ratio,
+        exploding_norm,
+        dead_fraction,
+        plateau_epochs: count(r.u64()?)?,
+        plateau_tolerance,
+        overfitting_epochs: count(r.u64()?)?,
+    };
+    let config = TrainConfig {
+        epochs,
+        seed,
+        patience,
+        clip_norm,
+        clip_value,
+        penalty,
+        diagnostics: diagnosing.then_some(thresholds),
+        quiet: flag(r.u64()?)?,
+    };
+    config.validate().map_err(|_| invalid())?;
+    Ok(config)
 }
 
 /// One line describing an epoch.
 fn describe(r: &EpochRecord) -> std::string::String {
-    let mut line = std::format!(
-        "epoch {:3}  loss {:.4}  accuracy {:.1}%",
-        r.epoch,
-        r.train_loss,
-        100.0 * r.train_accuracy
-    );
-    if let (Some(loss), Some(accuracy)) = (r.validation_loss, r.validation_accuracy) {
-        line.push_str(&std::format!(
-            "  validation loss {loss:.4}  accuracy {:.1}%",
-            100.0 * accuracy
-        ));
+    let mut line = std::format!("epoch {:3}  loss {:.4}", r.epoch, r.train_loss);
+    if let Some(accuracy) = r.train_accuracy {
+        line.push_str(&std::format!("  accuracy {:.1}%", 100.0 * accuracy));
+    }
+    if let Some(m) = r.train_regression {
+        line.push_str(&std::format!("  mae {:.4}  r2 {:.4}", m.mae, m.r2));
+    }
+    if let Some(loss) = r.validation_loss {
+        line.push_str(&std::format!("  validation loss {loss:.4}"));
+    }
+    if let Some(accuracy) = r.validation_accuracy {
+        line.push_str(&std::format!("  accuracy {:.1}%", 100.0 * accuracy));
+    }
+    if let Some(m) = r.validation_regression {
+        line.push_str(&std::format!("  mae {:.4}  r2 {:.4}", m.mae, m.r2));
     }
     line.push_str(&std::format!(
         "  lr {:.2e}  grad norm {:.3}",

@@ -476,11 +476,19 @@ fn edited_checkpoints_with_a_valid_checksum_are_refused() {
     trainer.fit::<16>(&data, &train, Some(&test)).unwrap();
     trainer.save_checkpoint(&path).unwrap();
     let good = std::fs::read(&path).unwrap();
-    // The counters follow the optimizer's name: epoch, step, two generators, bad epochs.
-    let at = good.windows(4).position(|w| w == b"Adam").unwrap() + 4;
+    // The optimizer's name is followed by the config (18 words), then the counters:
+    // epoch, step, two generators, bad epochs.
+    let config = good.windows(4).position(|w| w == b"Adam").unwrap() + 4;
+    let setting = |i: usize| config + 8 * i;
+    let at = setting(18);
     let word = |i: usize| at + 8 * i;
     let end = good.len() - 8;
     let edits: Vec<(&str, usize, u64)> = vec![
+        // The stored config: what `TrainConfig::validate` refuses, and flags beyond 0/1.
+        ("config l1 penalty", setting(7), f64::NAN.to_bits()),
+        ("config l2 penalty", setting(8), (-1.0f64).to_bits()),
+        ("config include_bias", setting(9), 7),
+        ("config quiet", setting(17), 2),
         // u64::MAX steps overflowed at the next step of training.
         ("step count", word(1), u64::MAX),
         ("step count", word(1), 3),
@@ -777,7 +785,7 @@ fn one_logit_classifies_two_classes_with_bce() {
     let mut t = Trainer::new(net, Sgd::new(0.1), Constant(0.1), BceWithLogits, quiet(20));
     t.fit::<8>(&data, &train, Some(&test)).unwrap();
     let last = t.history().epochs.last().unwrap();
-    assert!(last.train_accuracy > 0.95, "{last:?}");
+    assert!(last.train_accuracy.unwrap() > 0.95, "{last:?}");
     assert_eq!(last.validation_accuracy, Some(1.0));
     // Three classes do not fit one output; the message says why.
     let (three, _, _) = iris();
@@ -938,4 +946,189 @@ fn the_standardizer_travels_with_the_weights_exactly() {
             found: 2
         }
     );
+}
+
+network! {
+    /// Petal width from the other three measurements: a regression with one output.
+    #[derive(Clone, Debug, PartialEq)]
+    struct PetalWidth {
+        hidden: Dense<3, 16>, Tanh,
+        width: Dense<16, 1>,
+    }
+}
+
+/// Iris as a regression: sepal length, sepal width and petal length predict petal width.
+fn petal_regression() -> Dataset {
+    let iris = Dataset::from_csv_path(IRIS).unwrap();
+    let rows = (0..iris.len()).map(|i| {
+        let s = iris.sample(i);
+        (s[..3].to_vec(), vec![s[3]])
+    });
+    let names = iris.feature_names()[..3].to_vec();
+    Dataset::regression_from_rows(Some(names), rows).unwrap()
+}
+
+#[test]
+fn regression_trains_with_mse_and_reports_mse_mae_and_r2() {
+    let mut data = petal_regression();
+    assert_eq!((data.len(), data.features(), data.outputs()), (150, 3, 1));
+    let (train, validation) = data.stratified_split(0.2, &mut Rng::seed_from_u64(1));
+    assert_eq!((train.len(), validation.len()), (120, 30));
+    data.standardize(&train).unwrap();
+    let net = PetalWidth::<f64>::random(&mut Rng::seed_from_u64(2));
+    let adam = Adam::new(AdamConfig::adam(0.01));
+    let mut trainer = Trainer::with_optimizer_rate(net, adam, Mse, quiet(60));
+    let history = trainer.fit::<16>(&data, &train, Some(&validation)).unwrap();
+    let (first, last) = (&history.epochs[0], history.epochs.last().unwrap());
+    assert_eq!(
+        (last.train_accuracy, last.validation_accuracy),
+        (None, None)
+    );
+    let (train_metrics, metrics) = (
+        last.train_regression.unwrap(),
+        last.validation_regression.unwrap(),
+    );
+    assert!(first.train_regression.unwrap().mse > train_metrics.mse);
+    // Petal width is nearly linear in petal length: R² above 0.9 on unseen samples.
+    assert!(metrics.r2 > 0.9 && metrics.mae < 0.2, "{metrics}");
+    // The validation loss is the MSE (the loss is `Mse`, one output).
+    approx::assert_relative_eq!(
+        last.validation_loss.unwrap(),
+        metrics.mse,
+        max_relative = 1e-12
+    );
+    // Evaluation and the report agree with the record; accuracy is refused.
+    let (loss, again) = trainer
+        .evaluate_regression::<7>(&data, &validation)
+        .unwrap();
+    approx::assert_relative_eq!(loss, metrics.mse, max_relative = 1e-12);
+    approx::assert_relative_eq!(again.r2, metrics.r2, max_relative = 1e-12);
+    let report = network::metrics::regression_report(trainer.net(), &data, &validation).unwrap();
+    approx::assert_relative_eq!(report.mae, metrics.mae, max_relative = 1e-12);
+    assert!(matches!(
+        trainer.evaluate::<7>(&data, &validation),
+        Err(TrainError::Shape(ShapeError::Task {
+            data: "regression",
+            ..
+        }))
+    ));
+    let csv = trainer.history().epochs_csv();
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",train_mae,train_r2,validation_mae,validation_r2"));
+    // Targets that do not fit the network: refused before any step.
+    let two =
+        Dataset::regression_from_rows(None, (0..4).map(|i| ([i as f64; 3], [0.0, 1.0]))).unwrap();
+    let mut fresh =
+        Trainer::with_optimizer_rate(PetalWidth::<f64>::zeros(), Sgd::new(0.1), Mse, quiet(1));
+    assert_eq!(
+        fresh.fit::<2>(&two, &[0, 1], None).unwrap_err(),
+        TrainError::Shape(ShapeError::Targets {
+            expected: 1,
+            found: 2
+        })
+    );
+    // Regression checkpoints resume like classification ones.
+    let bytes = trainer.checkpoint_bytes();
+    let resumed: Trainer<_, PetalWidth<f64>, _, _, _, 3, 1> = Trainer::resume_bytes(
+        &bytes,
+        Adam::new(AdamConfig::adam(0.01)),
+        Constant(0.01),
+        Mse,
+    )
+    .unwrap();
+    assert_eq!(resumed.history(), trainer.history());
+    assert_eq!(resumed.config, trainer.config);
+}
+
+#[test]
+fn regression_data_from_csv_and_rows_with_errors_that_name_the_place() {
+    let data = Dataset::regression_from_csv_str("a,b,y0,y1\n1,2,3.5,-4\n5,6,7,8e-1\n", 2).unwrap();
+    assert_eq!((data.len(), data.features(), data.outputs()), (2, 2, 2));
+    assert_eq!(
+        (data.sample(1), data.target(0)),
+        (&[5.0, 6.0][..], &[3.5, -4.0][..])
+    );
+    assert_eq!(data.feature_names(), ["a", "b"]);
+    let (x, y) = data.batch::<f32, 2, 2, 2>(&[1, 0]).unwrap();
+    assert_eq!(
+        (x[(0, 0)], y[(0, 0)], y[(1, 0)], y[(1, 1)]),
+        (5.0, 7.0, 0.8, -4.0)
+    );
+    assert!(matches!(
+        Dataset::regression_from_csv_str("a,y\n1,x\n", 1),
+        Err(network::data::CsvError::NotANumber { line: 2, ref column, .. }) if column == "y"
+    ));
+    assert!(matches!(
+        Dataset::regression_from_csv_str("a,y\n1,2\n", 2),
+        Err(network::data::CsvError::TooFewColumns { found: 2 })
+    ));
+    use network::data::RowsError;
+    let rows = vec![(vec![1.0], vec![1.0]), (vec![2.0], vec![f64::NAN])];
+    assert_eq!(
+        Dataset::regression_from_rows(None, rows),
+        Err(RowsError::NotFiniteTarget { row: 1, target: 0 })
+    );
+    let rows = vec![(vec![1.0], vec![1.0]), (vec![2.0], vec![1.0, 2.0])];
+    assert_eq!(
+        Dataset::regression_from_rows(None, rows),
+        Err(RowsError::Targets {
+            row: 1,
+            expected: 1,
+            found: 2
+        })
+    );
+    let none: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+    assert_eq!(
+        Dataset::regression_from_rows(None, none),
+        Err(RowsError::Empty)
+    );
+    // A classification report of regression data is a typed error.
+    let net = PetalWidth::<f32>::zeros();
+    let iris = petal_regression();
+    assert!(matches!(
+        network::metrics::classification_report(&net, &iris, &[0]),
+        Err(ShapeError::Task { .. })
+    ));
+}
+
+#[test]
+fn resume_takes_network_config_and_state_from_the_checkpoint_alone() {
+    let (data, train, test) = iris();
+    // Straight through: 4 epochs. Resumed: 2, saved, resumed from the file alone, 2 more.
+    let mut straight = adam_trainer(5, 4);
+    straight.config.patience = Some(10);
+    straight.fit::<16>(&data, &train, Some(&test)).unwrap();
+    let mut first = adam_trainer(5, 2);
+    first.config.patience = Some(10);
+    first.fit::<16>(&data, &train, Some(&test)).unwrap();
+    let path = scratch("resume");
+    first.save_checkpoint(&path).unwrap();
+    // Only what is code is given again: the optimizer, the schedule and the loss.
+    let (optimizer, schedule) = (
+        Adam::new(AdamConfig::adam(0.01)),
+        Warmup {
+            steps: 10,
+            start_factor: 0.1,
+            after: CosineAnnealing {
+                lr: 0.01,
+                min_lr: 0.001,
+                steps: 60,
+            },
+        },
+    );
+    let mut resumed: AdamTrainer =
+        Trainer::resume(&path, optimizer, schedule, SoftmaxCrossEntropy).unwrap();
+    assert_eq!(
+        resumed.config, first.config,
+        "the config comes from the file"
+    );
+    assert_eq!(resumed.net(), first.net());
+    resumed.config.epochs = 4;
+    resumed.fit::<16>(&data, &train, Some(&test)).unwrap();
+    assert_eq!(resumed.net(), straight.net());
+    assert_eq!(resumed.history(), straight.history());
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
