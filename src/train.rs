@@ -339,8 +339,12 @@ fn valid_lr<T: Scalar>(lr: f64) -> bool {
     lr.is_finite() && lr >= 0.0 && T::of(lr).is_finite()
 }
 
-/// Copies every parameter and buffer of `src` into `dst`.
+/// Copies every parameter, buffer and batch counter of `src` into `dst`.
 fn copy_params<T: Scalar, P: Params<T>>(dst: &mut P, src: &P) {
+    let mut counts = Vec::with_capacity(P::COUNTERS.len());
+    src.for_each_counter(|_, n| counts.push(n));
+    let mut counts = counts.into_iter();
+    dst.for_each_counter_mut(|_, n| *n = counts.next().unwrap_or(0));
     dst.zip_params_mut(src, |_, d, s| d.copy_from_slice(s));
     let mut buffers = Vec::with_capacity(P::BUFFERS);
     src.for_each_buffer(|_, values| buffers.extend_from_slice(values));
@@ -1200,7 +1204,10 @@ where
             return Err(invalid("random generators"));
         }
         let bad_epochs = count(r.u64()?, "early stopping")?;
-        let params: Vec<T> = r.scalars("parameters", N::PARAMS + N::BUFFERS)?;
+        let params: (Vec<T>, Vec<u64>) = (
+            r.scalars("parameters", N::PARAMS + N::BUFFERS)?,
+            read_counters::<T, N>(&mut r)?,
+        );
         let optimizer_steps = r.u64()?;
         let mut state_len = 0;
         self.optimizer.for_each_state(|s| state_len += s.len());
@@ -1216,7 +1223,10 @@ where
                 }
                 Some((
                     loss,
-                    r.scalars::<T>("best parameters", N::PARAMS + N::BUFFERS)?,
+                    (
+                        r.scalars::<T>("best parameters", N::PARAMS + N::BUFFERS)?,
+                        read_counters::<T, N>(&mut r)?,
+                    ),
                 ))
             }
             _ => return Err(invalid("early stopping")),
@@ -1613,9 +1623,17 @@ fn write_params<T: Scalar, P: Params<T>>(w: &mut Writer, params: &P) {
     w.u64((P::PARAMS + P::BUFFERS) as u64);
     params.for_each_param(|_, values| w.raw_scalars(values));
     params.for_each_buffer(|_, values| w.raw_scalars(values));
+    params.for_each_counter(|_, n| w.u64(n));
 }
 
-fn read_params<T: Scalar, P: Params<T>>(params: &mut P, values: &[T]) {
+/// The batch counters [`write_params`] wrote after the values.
+fn read_counters<T: Scalar, P: Params<T>>(r: &mut Reader<'_>) -> Result<Vec<u64>, CheckpointError> {
+    P::COUNTERS.iter().map(|_| r.u64()).collect()
+}
+
+fn read_params<T: Scalar, P: Params<T>>(params: &mut P, (values, counters): &(Vec<T>, Vec<u64>)) {
+    let mut counters = counters.iter();
+    params.for_each_counter_mut(|_, n| *n = counters.next().copied().unwrap_or(0));
     params.for_each_param_mut(|info, dst| {
         dst.copy_from_slice(&values[info.offset..info.offset + info.len])
     });

@@ -127,14 +127,62 @@ fn all_tensors<T: Scalar, P: Params<T>>() -> impl Iterator<Item = (usize, &'stat
         .chain(P::BUFFER_INFO.iter().enumerate().map(|(k, i)| (k, i, true)))
 }
 
-/// The layers with buffers: PyTorch's batch norm also saves `<layer>.num_batches_tracked`.
-fn layers_with_buffers<T: Scalar, P: Params<T>>() -> BTreeSet<&'static str> {
-    P::BUFFER_INFO.iter().map(|i| i.layer).collect()
+/// How tensors are named in a file and which element types a load accepts.
+/// `Layout::default()` is what [`to_safetensors`] and [`from_safetensors`] use: flat
+/// names, the network's own scalar type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Name the layers inside a `Residual` block as PyTorch names the submodules of a
+    /// module: `block.a.weight` (see [`ParamInfo::nested`]) instead of `a.weight`. For
+    /// a PyTorch model that nests each block as a module of the block's name.
+    pub nested: bool,
+    /// Loading: accept `F64` tensors into an `f32` network and `F32` into an `f64` one,
+    /// converting every value (rounding to nearest); a value that does not fit (1e300
+    /// into `f32`) is [`WeightsError::NonFinite`]. Off by default: a file of the other
+    /// type is refused with [`WeightsError::Dtype`].
+    pub convert: bool,
+}
+
+impl Layout {
+    /// PyTorch's nested module names, no conversion.
+    pub const NESTED: Layout = Layout {
+        nested: true,
+        convert: false,
+    };
+    /// Flat names, converting between `F32` and `F64` on load.
+    pub const CONVERTING: Layout = Layout {
+        nested: false,
+        convert: true,
+    };
+
+    /// The name of a tensor in this layout.
+    fn name(self, info: &ParamInfo) -> &'static str {
+        if self.nested {
+            info.nested
+        } else {
+            info.name
+        }
+    }
+}
+
+/// PyTorch's batch counters, `<layer>.num_batches_tracked`, in [`Params::COUNTERS`]
+/// order: named after the layer's running mean, so nested like it.
+fn counter_names<T: Scalar, P: Params<T>>(layout: Layout) -> Vec<String> {
+    P::COUNTERS
+        .iter()
+        .map(|layer| {
+            let mean = P::BUFFER_INFO.iter().find(|i| i.layer == *layer);
+            let path = mean
+                .and_then(|i| layout.name(i).strip_suffix(".running_mean"))
+                .unwrap_or(layer);
+            std::format!("{path}.num_batches_tracked")
+        })
+        .collect()
 }
 
 /// The network's parameters and buffers as safetensors bytes, with PyTorch's names and
 /// layouts. Each batch norm layer also gets PyTorch's `num_batches_tracked` (an `I64`
-/// scalar, 0: the count only matters to PyTorch's cumulative averaging, unused here).
+/// scalar): the training batches that moved its running estimates.
 pub fn to_safetensors<T: Scalar, P: Params<T>>(params: &P) -> Result<Vec<u8>, WeightsError> {
     to_safetensors_with(params, None)
 }
@@ -148,6 +196,16 @@ pub const STANDARDIZER_KEY: &str = "network.standardizer";
 pub fn to_safetensors_with<T: Scalar, P: Params<T>>(
     params: &P,
     standardizer: Option<&Standardizer>,
+) -> Result<Vec<u8>, WeightsError> {
+    to_safetensors_as(params, standardizer, Layout::default())
+}
+
+/// [`to_safetensors_with`], naming the tensors as `layout` says (for example
+/// [`Layout::NESTED`]: PyTorch's names for layers inside `Residual` blocks).
+pub fn to_safetensors_as<T: Scalar, P: Params<T>>(
+    params: &P,
+    standardizer: Option<&Standardizer>,
+    layout: Layout,
 ) -> Result<Vec<u8>, WeightsError> {
     let mut buffers: Vec<Vec<T>> = Vec::new();
     params.for_each_buffer(|_, values| buffers.push(values.to_vec()));
@@ -165,21 +223,19 @@ pub fn to_safetensors_with<T: Scalar, P: Params<T>>(
             bytes
         })
         .collect();
-    let counters: Vec<String> = layers_with_buffers::<T, P>()
-        .into_iter()
-        .map(|layer| std::format!("{layer}.num_batches_tracked"))
-        .collect();
-    let zero = 0i64.to_le_bytes();
+    let mut counts: Vec<[u8; 8]> = Vec::new();
+    // PyTorch's counter is an `i64`; ours saturates far below its end in practice.
+    params.for_each_counter(|_, n| counts.push(i64::try_from(n).unwrap_or(i64::MAX).to_le_bytes()));
     let mut views = all_tensors::<T, P>()
         .zip(&data)
         .map(|((_, info, _), bytes)| {
             TensorView::new(dtype::<T>(), info.shape.to_vec(), bytes)
-                .map(|view| (info.name.to_string(), view))
+                .map(|view| (layout.name(info).to_string(), view))
                 .map_err(|e| WeightsError::Format(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    for name in counters {
-        let view = TensorView::new(Dtype::I64, Vec::new(), &zero)
+    for (name, count) in counter_names::<T, P>(layout).into_iter().zip(&counts) {
+        let view = TensorView::new(Dtype::I64, Vec::new(), count)
             .map_err(|e| WeightsError::Format(e.to_string()))?;
         views.push((name, view));
     }
@@ -206,6 +262,16 @@ pub fn from_safetensors_with<T: Scalar, P: Params<T>>(
     params: &mut P,
     bytes: &[u8],
 ) -> Result<Option<Standardizer>, WeightsError> {
+    from_safetensors_as(params, bytes, Layout::default())
+}
+
+/// [`from_safetensors_with`], reading the names `layout` says and, with
+/// [`Layout::convert`], converting tensors of the other float type.
+pub fn from_safetensors_as<T: Scalar, P: Params<T>>(
+    params: &mut P,
+    bytes: &[u8],
+    layout: Layout,
+) -> Result<Option<Standardizer>, WeightsError> {
     let (_, header) =
         SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
     let standardizer = match header
@@ -224,41 +290,77 @@ pub fn from_safetensors_with<T: Scalar, P: Params<T>>(
     let mut loaded: Vec<(usize, bool, Vec<T>)> =
         Vec::with_capacity(P::PARAM_INFO.len() + P::BUFFER_INFO.len());
     for (k, info, is_buffer) in all_tensors::<T, P>() {
+        let name = layout.name(info);
         let view = file
-            .tensor(info.name)
-            .map_err(|_| WeightsError::Missing { tensor: info.name })?;
-        if view.dtype() != dtype::<T>() {
-            return Err(WeightsError::Dtype {
-                tensor: info.name,
-                expected: T::NAME,
-                found: std::format!("{:?}", view.dtype()),
-            });
-        }
+            .tensor(name)
+            .map_err(|_| WeightsError::Missing { tensor: name })?;
+        let other = if T::BYTES == 4 {
+            Dtype::F64
+        } else {
+            Dtype::F32
+        };
+        let width = match view.dtype() {
+            d if d == dtype::<T>() => T::BYTES,
+            d if d == other && layout.convert => 12 - T::BYTES,
+            d => {
+                return Err(WeightsError::Dtype {
+                    tensor: name,
+                    expected: T::NAME,
+                    found: std::format!("{d:?}"),
+                })
+            }
+        };
         if view.shape() != info.shape {
             return Err(WeightsError::Shape {
-                tensor: info.name,
+                tensor: name,
                 expected: info.shape.to_vec(),
                 found: view.shape().to_vec(),
             });
         }
         let mut values = std::vec![T::zero(); info.len];
-        for (j, chunk) in view.data().chunks_exact(T::BYTES).enumerate() {
-            let v = T::read_le(chunk);
+        for (j, chunk) in view.data().chunks_exact(width).enumerate() {
+            // Exact for the network's own type; rounding to nearest across types.
+            let v = if width == 8 {
+                T::of(f64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])))
+            } else {
+                T::of(f64::from(f32::from_le_bytes(
+                    chunk.try_into().unwrap_or([0; 4]),
+                )))
+            };
             if !v.is_finite() {
-                return Err(WeightsError::NonFinite { tensor: info.name });
+                return Err(WeightsError::NonFinite { tensor: name });
             }
             values[column_major_index(info, j)] = v;
         }
         loaded.push((k, is_buffer, values));
     }
+    // Batch counters: an `I64` scalar, not negative; a file without one (written by
+    // hand) counts 0.
+    let mut counts = Vec::with_capacity(P::COUNTERS.len());
+    for name in counter_names::<T, P>(layout) {
+        let count = match file.tensor(&name) {
+            Err(_) => 0,
+            Ok(view) => {
+                if view.dtype() != Dtype::I64 || !view.shape().is_empty() {
+                    return Err(WeightsError::Format(std::format!(
+                        "`{name}` must be an I64 scalar, found {:?} {:?}",
+                        view.dtype(),
+                        view.shape()
+                    )));
+                }
+                let bytes: [u8; 8] = view.data().try_into().map_err(|_| {
+                    WeightsError::Format(std::format!("`{name}` holds no 8-byte value"))
+                })?;
+                u64::try_from(i64::from_le_bytes(bytes))
+                    .map_err(|_| WeightsError::Format(std::format!("`{name}` is negative")))?
+            }
+        };
+        counts.push(count);
+    }
     let mut known: BTreeSet<String> = all_tensors::<T, P>()
-        .map(|(_, i, _)| i.name.to_string())
+        .map(|(_, i, _)| layout.name(i).to_string())
         .collect();
-    known.extend(
-        layers_with_buffers::<T, P>()
-            .into_iter()
-            .map(|layer| std::format!("{layer}.num_batches_tracked")),
-    );
+    known.extend(counter_names::<T, P>(layout));
     if let Some(extra) = file.names().into_iter().find(|n| !known.contains(*n)) {
         return Err(WeightsError::Unexpected {
             tensor: extra.to_string(),
@@ -275,6 +377,8 @@ pub fn from_safetensors_with<T: Scalar, P: Params<T>>(
             dst.copy_from_slice(values);
         }
     });
+    let mut counts = counts.into_iter();
+    params.for_each_counter_mut(|_, n| *n = counts.next().unwrap_or(0));
     Ok(standardizer)
 }
 
@@ -296,8 +400,18 @@ pub fn save_safetensors_with<T: Scalar, P: Params<T>>(
     standardizer: Option<&Standardizer>,
     path: impl AsRef<Path>,
 ) -> Result<(), WeightsError> {
+    save_safetensors_as(params, standardizer, Layout::default(), path)
+}
+
+/// [`save_safetensors_with`] with the tensor names of `layout` (see [`to_safetensors_as`]).
+pub fn save_safetensors_as<T: Scalar, P: Params<T>>(
+    params: &P,
+    standardizer: Option<&Standardizer>,
+    layout: Layout,
+    path: impl AsRef<Path>,
+) -> Result<(), WeightsError> {
     let path = path.as_ref();
-    let bytes = to_safetensors_with(params, standardizer)?;
+    let bytes = to_safetensors_as(params, standardizer, layout)?;
     crate::checkpoint::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
         source,
@@ -329,4 +443,19 @@ pub fn load_safetensors_with<T: Scalar, P: Params<T>>(
         source,
     })?;
     from_safetensors_with(params, &bytes)
+}
+
+/// [`load_safetensors_with`] with the names and conversions of `layout` (see
+/// [`from_safetensors_as`]).
+pub fn load_safetensors_as<T: Scalar, P: Params<T>>(
+    params: &mut P,
+    path: impl AsRef<Path>,
+    layout: Layout,
+) -> Result<Option<Standardizer>, WeightsError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    from_safetensors_as(params, &bytes, layout)
 }

@@ -313,9 +313,11 @@ fn hand_worked_residual_and_dropout() {
 #[test]
 fn buffers_are_part_of_the_network_and_its_summary() {
     assert_eq!(Normed::<f32>::BUFFERS, 2 * 6 + 2 * 6);
+    // Values, and each batch norm's `num_batches_tracked` counter (a u64).
+    assert_eq!(<Normed<f32> as Params<f32>>::COUNTERS, ["bn", "bn2"]);
     assert_eq!(
         std::mem::size_of::<Normed<f32>>(),
-        (Normed::<f32>::PARAMS + Normed::<f32>::BUFFERS) * 4
+        (Normed::<f32>::PARAMS + Normed::<f32>::BUFFERS) * 4 + 2 * 8
     );
     let names: Vec<&str> = <Normed<f32> as Params<f32>>::BUFFER_INFO
         .iter()
@@ -372,6 +374,11 @@ fn buffers_round_trip_through_raw_weights_safetensors_and_checkpoints() {
     network::raw::to_bytes(&net, &mut raw).unwrap();
     let mut back = Normed::<f64>::zeros();
     network::raw::load_bytes(&mut back, &raw).unwrap();
+    // The raw format (for inference on devices) carries every value but no counter.
+    assert_eq!(net.bn.num_batches_tracked, 1);
+    assert_eq!(back.bn.num_batches_tracked, 0);
+    back.bn.num_batches_tracked = 1;
+    back.bn2.num_batches_tracked = 1;
     assert_eq!(back, net);
 
     let file = network::weights::to_safetensors(&net).unwrap();
@@ -393,9 +400,33 @@ fn buffers_round_trip_through_raw_weights_safetensors_and_checkpoints() {
             "{name} missing from {names:?}"
         );
     }
+    // Safetensors carries the counters too (PyTorch's `num_batches_tracked`, I64).
     let mut back = Normed::<f64>::zeros();
     network::weights::from_safetensors(&mut back, &file).unwrap();
     assert_eq!(back, net);
+    // And so do checkpoints: a forward pass in training mode counts one more batch.
+    let mut trainer = Trainer::new(
+        net.clone(),
+        Sgd::new(0.1),
+        Constant(0.1),
+        Mse,
+        TrainConfig {
+            quiet: true,
+            ..TrainConfig::default()
+        },
+    );
+    let bytes = trainer.checkpoint_bytes();
+    trainer.load_checkpoint_bytes(&bytes).unwrap();
+    assert_eq!(trainer.net().bn2.num_batches_tracked, 1);
+    net.forward_train(
+        &matrix::<3, 4>(&mut Rng::seed_from_u64(15), 2.0),
+        &mut tape,
+        &mut Rng::seed_from_u64(0),
+    );
+    assert_eq!(
+        (net.bn.num_batches_tracked, net.bn2.num_batches_tracked),
+        (2, 2)
+    );
 }
 
 network! {
@@ -548,4 +579,81 @@ fn a_completed_last_batch_counts_only_its_own_samples_toward_accuracy() {
     for record in &trainer.fit::<8>(&data, &indices, None).unwrap().epochs {
         assert_eq!(record.train_accuracy, Some(0.5), "epoch {}", record.epoch);
     }
+}
+
+#[test]
+fn nested_pytorch_names_and_converting_loads() {
+    use network::weights::{
+        from_safetensors, from_safetensors_as, to_safetensors, to_safetensors_as, Layout,
+        WeightsError,
+    };
+    let net = normed(21);
+    // Nested names: a layer inside `Residual` blocks is `<block>.<layer>`, as in a
+    // PyTorch module that holds each block as a submodule.
+    let nested = to_safetensors_as(&net, None, Layout::NESTED).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&nested).unwrap();
+    let mut names: Vec<String> = file.names().iter().map(|n| n.to_string()).collect();
+    names.sort();
+    for name in [
+        "block.a.weight",
+        "block.inner.b.bias",
+        "block.inner.ln.weight",
+        "bn.num_batches_tracked",
+        "input.weight",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+    assert!(!names.iter().any(|n| n == "a.weight"), "{names:?}");
+    let mut back = Normed::<f64>::zeros();
+    from_safetensors_as(&mut back, &nested, Layout::NESTED).unwrap();
+    assert_eq!(back, net);
+    // A nested file read with flat names: the first missing tensor, nothing changed.
+    let mut flat = Normed::<f64>::zeros();
+    assert!(matches!(
+        from_safetensors(&mut flat, &nested),
+        Err(WeightsError::Missing { tensor: "a.weight" })
+    ));
+    assert_eq!(flat, Normed::<f64>::zeros());
+
+    // F64 into an f32 network: refused unless asked, then every value rounded.
+    let wide = to_safetensors(&net).unwrap();
+    let mut narrow = Normed::<f32>::zeros();
+    assert!(matches!(
+        from_safetensors(&mut narrow, &wide),
+        Err(WeightsError::Dtype {
+            tensor: "input.weight",
+            expected: "f32",
+            ..
+        })
+    ));
+    from_safetensors_as(&mut narrow, &wide, Layout::CONVERTING).unwrap();
+    assert_eq!(narrow.input.weight, net.input.weight.map(|v| v as f32));
+    assert_eq!(narrow.bn.running_var, net.bn.running_var.map(|v| v as f32));
+    // ... and back: f32 into f64 is exact.
+    let mut again = Normed::<f64>::zeros();
+    from_safetensors_as(
+        &mut again,
+        &to_safetensors(&narrow).unwrap(),
+        Layout::CONVERTING,
+    )
+    .unwrap();
+    assert_eq!(again.logits.bias, narrow.logits.bias.map(f64::from));
+    // A value beyond f32: NonFinite, naming the tensor, nothing changed.
+    let mut huge = net.clone();
+    huge.logits.bias[0] = 1e300;
+    let mut target = Normed::<f32>::zeros();
+    assert!(matches!(
+        from_safetensors_as(
+            &mut target,
+            &to_safetensors(&huge).unwrap(),
+            Layout::CONVERTING
+        ),
+        Err(WeightsError::NonFinite {
+            tensor: "logits.bias"
+        })
+    ));
+    assert_eq!(target, Normed::<f32>::zeros());
 }

@@ -23,6 +23,9 @@ pub enum ParamKind {
 pub struct ParamInfo {
     /// PyTorch-style name: `"<layer>.weight"` or `"<layer>.bias"`.
     pub name: &'static str,
+    /// The name in a PyTorch module that nests each `Residual` block as a submodule of
+    /// that name: `"<block>.<layer>.weight"` inside a block, else the same as `name`.
+    pub nested: &'static str,
     /// Weight or bias.
     pub kind: ParamKind,
     /// The layer the tensor belongs to.
@@ -97,6 +100,16 @@ pub trait Params<T: Scalar>: Sized {
 
     /// Calls `f` with every buffer, mutably.
     fn for_each_buffer_mut<F: FnMut(&ParamInfo, &mut [T])>(&mut self, _f: F) {}
+
+    /// The layers that count their training batches (batch norm's
+    /// `num_batches_tracked`), in visiting order.
+    const COUNTERS: &'static [&'static str] = &[];
+
+    /// Calls `f` with every batch counter's layer and value.
+    fn for_each_counter<F: FnMut(&'static str, u64)>(&self, _f: F) {}
+
+    /// Calls `f` with every batch counter's layer, mutably.
+    fn for_each_counter_mut<F: FnMut(&'static str, &mut u64)>(&mut self, _f: F) {}
 
     /// Sets every parameter to zero (clears a gradient between steps).
     fn set_zero(&mut self) {

@@ -27,12 +27,15 @@ pub struct BatchNorm<T: Scalar, const N: usize> {
     pub running_mean: SVector<T, N>,
     /// Running variance `[N]` (buffer).
     pub running_var: SVector<T, N>,
+    /// Training batches whose statistics moved the running estimates (PyTorch's
+    /// `num_batches_tracked`, saved with the weights).
+    pub num_batches_tracked: u64,
 }
 
 crate::zeroable::zeroable_struct!(
     [T: Scalar + Zeroable, const N: usize]
     BatchNorm<T, N> {
-        weight, bias, running_mean, running_var,
+        weight, bias, running_mean, running_var, num_batches_tracked,
     }
 );
 
@@ -54,6 +57,7 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
             bias: SVector::zeros(),
             running_mean: SVector::zeros(),
             running_var: SVector::zeros(),
+            num_batches_tracked: 0,
         }
     }
 
@@ -63,6 +67,7 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         self.bias.fill(T::zero());
         self.running_mean.fill(T::zero());
         self.running_var.fill(T::one());
+        self.num_batches_tracked = 0;
     }
 
     /// Training forward pass on a batch: writes the output, the normalized input `xhat`
@@ -104,8 +109,8 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         (mean, var)
     }
 
-    /// Moves the running estimates toward a batch's statistics (unbiased variance).
-    /// Non-finite statistics, or a batch of one, leave them unchanged.
+    /// Moves the running estimates toward a batch's statistics (unbiased variance) and
+    /// counts the batch. Non-finite statistics, or a batch of one, leave them unchanged.
     pub fn update_running<const B: usize>(&mut self, mean: &SVector<T, N>, var: &SVector<T, N>) {
         if B < 2 || mean.iter().chain(var.iter()).any(|v| !v.is_finite()) {
             return;
@@ -113,6 +118,7 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         let momentum = T::of(BATCH_NORM_MOMENTUM);
         let keep = T::one() - momentum;
         let unbias = T::of(B as f64 / (B - 1) as f64);
+        self.num_batches_tracked = self.num_batches_tracked.saturating_add(1);
         for r in 0..N {
             self.running_mean[r] = keep * self.running_mean[r] + momentum * mean[r];
             self.running_var[r] = keep * self.running_var[r] + momentum * var[r] * unbias;

@@ -93,6 +93,7 @@ pub(crate) mod testing {
     static INFO: [ParamInfo; 2] = [
         ParamInfo {
             name: "toy.weight",
+            nested: "toy.weight",
             kind: ParamKind::Weight,
             layer: "toy",
             shape: &[2],
@@ -101,6 +102,7 @@ pub(crate) mod testing {
         },
         ParamInfo {
             name: "toy.bias",
+            nested: "toy.bias",
             kind: ParamKind::Bias,
             layer: "toy",
             shape: &[1],

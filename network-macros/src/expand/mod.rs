@@ -199,6 +199,22 @@ pub fn walk(nodes: &[Node]) -> Vec<(&Node, bool)> {
     out
 }
 
+/// Every node with the PyTorch module path of the blocks around it (`"block."`, or `""`
+/// at the top level), in [`walk`] order.
+pub fn walk_paths(nodes: &[Node]) -> Vec<(&Node, String)> {
+    fn go<'a>(nodes: &'a [Node], prefix: &str, out: &mut Vec<(&'a Node, String)>) {
+        for node in nodes {
+            out.push((node, prefix.to_string()));
+            if let NodeKind::Residual { body } = &node.kind {
+                go(body, &format!("{prefix}{}.", node.label), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(nodes, "", &mut out);
+    out
+}
+
 /// Whether dropout occurs among `nodes`, nested blocks included.
 pub fn has_dropout(nodes: &[Node]) -> bool {
     walk(nodes)

@@ -176,15 +176,17 @@ fn visits(
         tensors: Vec::new(),
         tensors_mut: Vec::new(),
     };
-    for (node, _) in walk(&net.nodes) {
+    for (node, prefix) in super::walk_paths(&net.nodes) {
         let name = &node.name;
         for (tensor, kind, shape, len) in list(node) {
             let full = format!("{}.{tensor}", node.label);
+            let nested = format!("{prefix}{full}");
             let layer = node.label.clone();
             let index = v.infos.len();
             v.infos.push(quote! {
                 #p::ParamInfo {
                     name: #full,
+                    nested: #nested,
                     kind: #p::ParamKind::#kind,
                     layer: #layer,
                     shape: #shape,
@@ -272,6 +274,19 @@ pub fn params_impl(net: &Network) -> TokenStream {
         .filter(|(node, _)| field_type(node).is_some())
         .map(|(node, _)| &node.name)
         .collect();
+    // Batch norm's `num_batches_tracked`, one per layer.
+    let counted: Vec<_> = walk(&net.nodes)
+        .into_iter()
+        .filter(|(node, _)| matches!(node.kind, NodeKind::BatchNorm { .. }))
+        .map(|(node, _)| (&node.name, &node.label))
+        .collect();
+    let counter_layers = counted.iter().map(|(_, label)| label);
+    let counter_visits = counted
+        .iter()
+        .map(|(name, label)| quote!(__f(#label, self.#name.num_batches_tracked);));
+    let counter_visits_mut = counted
+        .iter()
+        .map(|(name, label)| quote!(__f(#label, &mut self.#name.num_batches_tracked);));
     quote! {
         #offsets
         #buffer_offsets
@@ -335,6 +350,18 @@ pub fn params_impl(net: &Network) -> TokenStream {
             fn for_each_buffer_mut<__F: FnMut(&#p::ParamInfo, &mut [#scalar])>(&mut self, mut __f: __F) {
                 let _ = &mut __f;
                 #(#buffer_visits_mut)*
+            }
+
+            const COUNTERS: &'static [&'static str] = &[#(#counter_layers),*];
+
+            fn for_each_counter<__F: FnMut(&'static str, u64)>(&self, mut __f: __F) {
+                let _ = &mut __f;
+                #(#counter_visits)*
+            }
+
+            fn for_each_counter_mut<__F: FnMut(&'static str, &mut u64)>(&mut self, mut __f: __F) {
+                let _ = &mut __f;
+                #(#counter_visits_mut)*
             }
         }
     }

@@ -324,12 +324,15 @@ fn constant(
     }
     let fields = layers.into_iter().map(|(node, values)| {
         let name = &node.name;
-        let layer = match node.kind {
-            NodeKind::Dense { .. } => quote!(#p::Dense),
-            NodeKind::BatchNorm { .. } => quote!(#p::BatchNorm),
-            _ => quote!(#p::LayerNorm),
+        let (layer, counter) = match node.kind {
+            NodeKind::Dense { .. } => (quote!(#p::Dense), None),
+            // The raw format holds no batch counter (inference does not use it).
+            NodeKind::BatchNorm { .. } => {
+                (quote!(#p::BatchNorm), Some(quote!(num_batches_tracked: 0)))
+            }
+            _ => (quote!(#p::LayerNorm), None),
         };
-        quote!(#name: #layer { #(#values),* })
+        quote!(#name: #layer { #(#values,)* #counter })
     });
     quote! {
         #[automatically_derived]

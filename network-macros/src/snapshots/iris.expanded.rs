@@ -235,6 +235,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
     const PARAM_INFO: &'static [::network::__private::ParamInfo] = &[
         ::network::__private::ParamInfo {
             name: "hidden.weight",
+            nested: "hidden.weight",
             kind: ::network::__private::ParamKind::Weight,
             layer: "hidden",
             shape: &[16, 4],
@@ -243,6 +244,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "hidden.bias",
+            nested: "hidden.bias",
             kind: ::network::__private::ParamKind::Bias,
             layer: "hidden",
             shape: &[16],
@@ -251,6 +253,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "deeper.weight",
+            nested: "deeper.weight",
             kind: ::network::__private::ParamKind::Weight,
             layer: "deeper",
             shape: &[16, 16],
@@ -259,6 +262,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "deeper.bias",
+            nested: "deeper.bias",
             kind: ::network::__private::ParamKind::Bias,
             layer: "deeper",
             shape: &[16],
@@ -267,6 +271,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "logits.weight",
+            nested: "logits.weight",
             kind: ::network::__private::ParamKind::Weight,
             layer: "logits",
             shape: &[3, 16],
@@ -275,6 +280,7 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         },
         ::network::__private::ParamInfo {
             name: "logits.bias",
+            nested: "logits.bias",
             kind: ::network::__private::ParamKind::Bias,
             layer: "logits",
             shape: &[3],
@@ -378,6 +384,16 @@ impl<T: ::network::__private::Scalar> ::network::__private::Params<T> for Iris<T
         let _ = &mut __f;
     }
     fn for_each_buffer_mut<__F: FnMut(&::network::__private::ParamInfo, &mut [T])>(
+        &mut self,
+        mut __f: __F,
+    ) {
+        let _ = &mut __f;
+    }
+    const COUNTERS: &'static [&'static str] = &[];
+    fn for_each_counter<__F: FnMut(&'static str, u64)>(&self, mut __f: __F) {
+        let _ = &mut __f;
+    }
+    fn for_each_counter_mut<__F: FnMut(&'static str, &mut u64)>(
         &mut self,
         mut __f: __F,
     ) {
