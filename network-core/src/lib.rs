@@ -14,14 +14,12 @@
 extern crate std;
 
 pub mod activation;
-mod dense;
 pub mod diagnose;
-mod dropout;
 mod init;
 pub mod kernels;
+pub mod layers;
 pub mod loss;
 mod network;
-mod norm;
 pub mod optim;
 pub mod raw;
 pub mod regularize;
@@ -35,12 +33,14 @@ pub mod summary;
 mod train;
 mod zeroable;
 
-pub use dense::Dense;
-pub use dropout::{mask_words, Dropout};
 pub use init::Init;
+pub use layers::conv::{Conv, ConvGeometry};
+pub use layers::dense::Dense;
+pub use layers::dropout::{mask_words, Dropout};
+pub use layers::norm::{BatchNorm, LayerNorm, BATCH_NORM_MOMENTUM, NORM_EPS};
+pub use layers::pool::PoolGeometry;
 pub use nalgebra;
 pub use network::{LayerInfo, Network, ParamInfo, ParamKind, Params};
-pub use norm::{BatchNorm, LayerNorm, BATCH_NORM_MOMENTUM, NORM_EPS};
 pub use rng::Rng;
 pub use scalar::Scalar;
 pub use train::{compute_gradients, compute_gradients_inspect, NumericError};

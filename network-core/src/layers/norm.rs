@@ -80,27 +80,49 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         xhat: &mut SMatrix<T, N, B>,
         inv_std: &mut SVector<T, N>,
     ) -> (SVector<T, N>, SVector<T, N>) {
-        let count = T::of(B.max(1) as f64);
+        self.normalize_channels(x, out, xhat, inv_std)
+    }
+
+    /// [`normalize_batch`](Self::normalize_batch) of shaped values (PyTorch's
+    /// `BatchNorm1d` on `[C, L]`, `BatchNorm2d` on `[C, H, W]`): `N` channels of
+    /// `I / N` positions each, one mean and variance per channel over the batch and the
+    /// positions. With `I = N` it is the plain feature-wise batch norm.
+    pub fn normalize_channels<const I: usize, const B: usize>(
+        &self,
+        x: &SMatrix<T, I, B>,
+        out: &mut SMatrix<T, I, B>,
+        xhat: &mut SMatrix<T, I, B>,
+        inv_std: &mut SVector<T, N>,
+    ) -> (SVector<T, N>, SVector<T, N>) {
+        let positions = I / N.max(1);
+        let count = T::of((B * positions).max(1) as f64);
         let eps = T::of(NORM_EPS);
         let mut mean = SVector::<T, N>::zeros();
         let mut var = SVector::<T, N>::zeros();
         for r in 0..N {
+            let rows = r * positions..(r + 1) * positions;
             let mut sum = T::zero();
             for b in 0..B {
-                sum += x[(r, b)];
+                for i in rows.clone() {
+                    sum += x[(i, b)];
+                }
             }
             let m = sum / count;
             let mut squares = T::zero();
             for b in 0..B {
-                let d = x[(r, b)] - m;
-                squares += d * d;
+                for i in rows.clone() {
+                    let d = x[(i, b)] - m;
+                    squares += d * d;
+                }
             }
             let v = squares / count;
             let inv = T::one() / (v + eps).sqrt();
             for b in 0..B {
-                let h = (x[(r, b)] - m) * inv;
-                xhat[(r, b)] = h;
-                out[(r, b)] = self.weight[r] * h + self.bias[r];
+                for i in rows.clone() {
+                    let h = (x[(i, b)] - m) * inv;
+                    xhat[(i, b)] = h;
+                    out[(i, b)] = self.weight[r] * h + self.bias[r];
+                }
             }
             mean[r] = m;
             var[r] = v;
@@ -112,12 +134,18 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
     /// Moves the running estimates toward a batch's statistics (unbiased variance) and
     /// counts the batch. Non-finite statistics, or a batch of one, leave them unchanged.
     pub fn update_running<const B: usize>(&mut self, mean: &SVector<T, N>, var: &SVector<T, N>) {
-        if B < 2 || mean.iter().chain(var.iter()).any(|v| !v.is_finite()) {
+        self.update_running_over(B, mean, var);
+    }
+
+    /// [`update_running`](Self::update_running) from statistics over `count` values per
+    /// channel (the batch times the positions, for shaped values).
+    pub fn update_running_over(&mut self, count: usize, mean: &SVector<T, N>, var: &SVector<T, N>) {
+        if count < 2 || mean.iter().chain(var.iter()).any(|v| !v.is_finite()) {
             return;
         }
         let momentum = T::of(BATCH_NORM_MOMENTUM);
         let keep = T::one() - momentum;
-        let unbias = T::of(B as f64 / (B - 1) as f64);
+        let unbias = T::of(count as f64 / (count - 1) as f64);
         self.num_batches_tracked = self.num_batches_tracked.saturating_add(1);
         for r in 0..N {
             self.running_mean[r] = keep * self.running_mean[r] + momentum * mean[r];
@@ -131,12 +159,25 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         x: &SMatrix<T, N, B>,
         out: &mut SMatrix<T, N, B>,
     ) {
+        self.forward_inference_channels(x, out)
+    }
+
+    /// [`forward_inference`](Self::forward_inference) of shaped values: `N` channels of
+    /// `I / N` positions each.
+    pub fn forward_inference_channels<const I: usize, const B: usize>(
+        &self,
+        x: &SMatrix<T, I, B>,
+        out: &mut SMatrix<T, I, B>,
+    ) {
+        let positions = I / N.max(1);
         let eps = T::of(NORM_EPS);
         for r in 0..N {
             let scale = self.weight[r] / (self.running_var[r] + eps).sqrt();
             let shift = self.bias[r] - self.running_mean[r] * scale;
             for b in 0..B {
-                out[(r, b)] = x[(r, b)] * scale + shift;
+                for i in r * positions..(r + 1) * positions {
+                    out[(i, b)] = x[(i, b)] * scale + shift;
+                }
             }
         }
     }
@@ -158,18 +199,38 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         grad: &mut Self,
         dx: &mut SMatrix<T, N, B>,
     ) {
-        let count = T::of(B.max(1) as f64);
+        self.backward_channels(xhat, inv_std, dy, grad, dx)
+    }
+
+    /// [`backward`](Self::backward) of shaped values: `N` channels of `I / N` positions,
+    /// the sums running over the batch and the positions.
+    pub fn backward_channels<const I: usize, const B: usize>(
+        &self,
+        xhat: &SMatrix<T, I, B>,
+        inv_std: &SVector<T, N>,
+        dy: &SMatrix<T, I, B>,
+        grad: &mut Self,
+        dx: &mut SMatrix<T, I, B>,
+    ) {
+        let positions = I / N.max(1);
+        let count = T::of((B * positions).max(1) as f64);
         for r in 0..N {
+            let rows = r * positions..(r + 1) * positions;
             let (mut sum_dy, mut sum_dy_xhat) = (T::zero(), T::zero());
             for b in 0..B {
-                sum_dy += dy[(r, b)];
-                sum_dy_xhat += dy[(r, b)] * xhat[(r, b)];
+                for i in rows.clone() {
+                    sum_dy += dy[(i, b)];
+                    sum_dy_xhat += dy[(i, b)] * xhat[(i, b)];
+                }
             }
             grad.weight[r] += sum_dy_xhat;
             grad.bias[r] += sum_dy;
             let factor = self.weight[r] * inv_std[r] / count;
             for b in 0..B {
-                dx[(r, b)] = factor * (count * dy[(r, b)] - sum_dy - xhat[(r, b)] * sum_dy_xhat);
+                for i in rows.clone() {
+                    dx[(i, b)] =
+                        factor * (count * dy[(i, b)] - sum_dy - xhat[(i, b)] * sum_dy_xhat);
+                }
             }
         }
     }
@@ -380,6 +441,44 @@ mod tests {
             epsilon = 1e-12
         );
         assert_relative_eq!(grad.bias, upstream.column_sum(), epsilon = 1e-12);
+    }
+
+    #[test]
+    fn batch_norm_over_channels_gradient_and_statistics() {
+        // BatchNorm2d-style: 3 channels of 4 positions, batch of 2: statistics per
+        // channel over 8 values.
+        let mut bn = BatchNorm::<f64, 3>::zeros();
+        bn.initialize();
+        bn.weight = SVector::<f64, 3>::new(1.5, -0.5, 0.8);
+        bn.bias = SVector::<f64, 3>::new(0.1, 0.2, -0.3);
+        let x = SMatrix::<f64, 12, 2>::from_fn(|r, c| ((r * 2 + c) as f64 * 0.7).sin() * 2.0);
+        let upstream = SMatrix::<f64, 12, 2>::from_fn(|r, c| ((r + 5 * c) as f64 * 1.3).cos());
+        let forward = |x: &SMatrix<f64, 12, 2>| {
+            let (mut out, mut xhat, mut inv) =
+                (SMatrix::zeros(), SMatrix::zeros(), SVector::<f64, 3>::zeros());
+            bn.normalize_channels(x, &mut out, &mut xhat, &mut inv);
+            out
+        };
+        let (mut out, mut xhat, mut inv) = (SMatrix::zeros(), SMatrix::zeros(), SVector::zeros());
+        let (mean, var) = bn.normalize_channels(&x, &mut out, &mut xhat, &mut inv);
+        let channel1: [f64; 8] = core::array::from_fn(|k| x[(4 + k % 4, k / 4)]);
+        let m = channel1.iter().sum::<f64>() / 8.0;
+        assert_relative_eq!(mean[1], m, epsilon = 1e-15);
+        let v = channel1.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / 8.0;
+        assert_relative_eq!(var[1], v, epsilon = 1e-15);
+        let mut grad = BatchNorm::zeros();
+        let mut dx = SMatrix::zeros();
+        bn.backward_channels(&xhat, &inv, &upstream, &mut grad, &mut dx);
+        check(forward, x, upstream, dx);
+        // Running estimates: unbiased over the 8 values of a channel.
+        bn.update_running_over(8, &mean, &var);
+        assert_relative_eq!(bn.running_var[1], 0.9 + 0.1 * v * 8.0 / 7.0, epsilon = 1e-15);
+        // Inference with the running estimates, channel by channel.
+        let mut inference = SMatrix::<f64, 12, 2>::zeros();
+        bn.forward_inference_channels(&x, &mut inference);
+        let scale = bn.weight[2] / (bn.running_var[2] + 1e-5).sqrt();
+        let expected = (x[(9, 1)] - bn.running_mean[2]) * scale + bn.bias[2];
+        assert_relative_eq!(inference[(9, 1)], expected, epsilon = 1e-12);
     }
 
     #[test]

@@ -1,0 +1,475 @@
+//! Convolutions over channels x length (`Conv1d`) and channels x height x width
+//! (`Conv2d`), with PyTorch's semantics: stride, zero padding (asymmetric allowed, for
+//! `"same"` with an even kernel and for causal convolutions), dilation, groups (depthwise
+//! included) and an optional bias.
+//!
+//! One implementation serves both: a `Conv1d` over `[C, L]` is a `Conv2d` over
+//! `[C, 1, L]` with a `1 x K` kernel, and its weight `[out, in/groups, K]` has the same
+//! row-major order as `[out, in/groups, 1, K]`. The geometry is a value
+//! ([`ConvGeometry`]) known at compile time; the loops run over output positions, so the
+//! code does not grow with the image.
+//!
+//! The loops are direct: for each output channel, input channel and kernel tap, a
+//! multiply-add over an output row whose valid range is computed once (no test per
+//! element, no padded copy). The sums have a fixed order, so results are the same bits on
+//! every target.
+
+use nalgebra::{SMatrix, SVector};
+
+use crate::{Init, Rng, Scalar, Zeroable};
+
+/// The shape arithmetic of a convolution: input `[in_channels, height, width]`, output
+/// `[out_channels, out_height(), out_width()]`. A 1-d convolution has `height = 1`,
+/// `kernel.0 = 1`, `stride.0 = 1`, `dilation.0 = 1` and no vertical padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input height (1 for a 1-d convolution).
+    pub height: usize,
+    /// Input width (the length of a 1-d signal).
+    pub width: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel `(height, width)`.
+    pub kernel: (usize, usize),
+    /// Stride `(vertical, horizontal)`.
+    pub stride: (usize, usize),
+    /// Zero padding `(top, bottom)`.
+    pub pad_h: (usize, usize),
+    /// Zero padding `(left, right)`.
+    pub pad_w: (usize, usize),
+    /// Dilation `(vertical, horizontal)`.
+    pub dilation: (usize, usize),
+    /// Groups: `in_channels` and `out_channels` are both multiples of it; each output
+    /// channel sees `in_channels / groups` inputs. `groups == in_channels` is depthwise.
+    pub groups: usize,
+}
+
+/// `floor((n + pad - dilation * (k - 1) - 1) / stride) + 1`, or 0 when the kernel does
+/// not fit the padded input (or the stride is 0).
+pub const fn out_len(n: usize, pad: usize, k: usize, stride: usize, dilation: usize) -> usize {
+    let span = dilation * (k - 1) + 1;
+    if stride == 0 || k == 0 || n + pad < span {
+        0
+    } else {
+        (n + pad - span) / stride + 1
+    }
+}
+
+impl ConvGeometry {
+    /// A 1-d convolution over `[in_channels, length]`, padded `(left, right)`.
+    #[allow(clippy::too_many_arguments)] // PyTorch's arguments
+    pub const fn one_d(
+        in_channels: usize,
+        length: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: (usize, usize),
+        dilation: usize,
+        groups: usize,
+    ) -> Self {
+        Self {
+            in_channels,
+            height: 1,
+            width: length,
+            out_channels,
+            kernel: (1, kernel),
+            stride: (1, stride),
+            pad_h: (0, 0),
+            pad_w: padding,
+            dilation: (1, dilation),
+            groups,
+        }
+    }
+
+    /// Output height.
+    pub const fn out_height(&self) -> usize {
+        out_len(
+            self.height,
+            self.pad_h.0 + self.pad_h.1,
+            self.kernel.0,
+            self.stride.0,
+            self.dilation.0,
+        )
+    }
+
+    /// Output width (the output length of a 1-d convolution).
+    pub const fn out_width(&self) -> usize {
+        out_len(
+            self.width,
+            self.pad_w.0 + self.pad_w.1,
+            self.kernel.1,
+            self.stride.1,
+            self.dilation.1,
+        )
+    }
+
+    /// Input values per sample: `in_channels * height * width`.
+    pub const fn inputs(&self) -> usize {
+        self.in_channels * self.height * self.width
+    }
+
+    /// Output values per sample.
+    pub const fn outputs(&self) -> usize {
+        self.out_channels * self.out_height() * self.out_width()
+    }
+
+    /// Weights per output channel: `in_channels / groups * kernel.0 * kernel.1`.
+    pub const fn filter_len(&self) -> usize {
+        if self.groups == 0 {
+            0
+        } else {
+            self.in_channels / self.groups * self.kernel.0 * self.kernel.1
+        }
+    }
+
+    /// Why the geometry cannot work, or `None`: what `network!` checks at compile time.
+    pub const fn problem(&self) -> Option<&'static str> {
+        if self.in_channels == 0 || self.out_channels == 0 || self.height == 0 || self.width == 0 {
+            Some("a convolution needs at least one channel and one position")
+        } else if self.kernel.0 == 0 || self.kernel.1 == 0 {
+            Some("the kernel size must be at least 1")
+        } else if self.stride.0 == 0 || self.stride.1 == 0 {
+            Some("the stride must be at least 1")
+        } else if self.dilation.0 == 0 || self.dilation.1 == 0 {
+            Some("the dilation must be at least 1")
+        } else if self.groups == 0
+            || self.in_channels % self.groups != 0
+            || self.out_channels % self.groups != 0
+        {
+            Some("the input and output channels must both be divisible by the groups")
+        } else if self.out_height() == 0 || self.out_width() == 0 {
+            Some("the kernel (with its dilation) is larger than the padded input")
+        } else {
+            None
+        }
+    }
+
+    /// The output positions `o` (`0..outs`) whose input `o * stride + tap - pad` lies in
+    /// `0..n`, for kernel tap offset `tap = k * dilation`.
+    #[inline(always)]
+    fn valid(n: usize, outs: usize, stride: usize, tap: usize, pad: usize) -> (usize, usize) {
+        // o * stride + tap >= pad  and  o * stride + tap - pad <= n - 1
+        let lo = if pad > tap {
+            (pad - tap).div_ceil(stride)
+        } else {
+            0
+        };
+        let hi = if n + pad > tap {
+            ((n + pad - tap - 1) / stride + 1).min(outs)
+        } else {
+            0
+        };
+        (lo, hi.max(lo))
+    }
+}
+
+/// A convolution's parameters: `O` output channels, each a filter of `K` weights
+/// (`in_channels / groups * kernel`, PyTorch's row-major order within the filter), and
+/// `NB` biases (`O`, or 0 without a bias).
+///
+/// `weight` is stored as `[K, O]` column-major, one column per output channel, which is
+/// PyTorch's `[out, in/groups, kh, kw]` in row-major order: the flat slice is what a
+/// state dict holds.
+#[derive(Clone, Debug, PartialEq)]
+#[repr(C)]
+pub struct Conv<T: Scalar, const O: usize, const K: usize, const NB: usize> {
+    /// The filters: column `o` is output channel `o`'s `[in/groups, kh, kw]`.
+    pub weight: SMatrix<T, K, O>,
+    /// The biases, `[O]` (or none).
+    pub bias: SVector<T, NB>,
+}
+
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, const O: usize, const K: usize, const NB: usize]
+    Conv<T, O, K, NB> {
+        weight, bias,
+    }
+);
+
+impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, NB> {
+    /// Trainable scalars: `O * K + NB`.
+    pub const PARAMS: usize = O * K + NB;
+
+    /// All zeros.
+    pub fn zeros() -> Self {
+        Self {
+            weight: SMatrix::zeros(),
+            bias: SVector::zeros(),
+        }
+    }
+
+    /// PyTorch's default initialization (`kaiming_uniform_(a = sqrt(5))`, which is
+    /// uniform in `±1/sqrt(fan_in)`, for weights and biases alike) or He/Xavier for the
+    /// weights with zero biases. `fan_in` is `K`, `fan_out` is `O * K / (in/groups)`.
+    pub fn initialize(&mut self, init: Init, fan_out: usize, rng: &mut Rng) {
+        init.fill(self.weight.as_mut_slice(), K, fan_out, rng);
+        self.bias.fill(T::zero());
+    }
+
+    /// Forward pass for a batch: `out = conv(x) + bias`.
+    pub fn forward<const I: usize, const N: usize, const B: usize>(
+        &self,
+        g: &ConvGeometry,
+        x: &SMatrix<T, I, B>,
+        out: &mut SMatrix<T, N, B>,
+    ) {
+        for (xc, oc) in x
+            .as_slice()
+            .chunks_exact(I.max(1))
+            .zip(out.as_mut_slice().chunks_exact_mut(N.max(1)))
+        {
+            self.forward_sample(g, xc, oc);
+        }
+    }
+
+    fn forward_sample(&self, g: &ConvGeometry, x: &[T], out: &mut [T]) {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let plane = ho * wo;
+        let per_group_out = O / g.groups.max(1);
+        let cg = g.in_channels / g.groups.max(1);
+        let w = self.weight.as_slice();
+        for (o, out_o) in out.chunks_exact_mut(plane.max(1)).take(O).enumerate() {
+            let first = (o / per_group_out.max(1)) * cg;
+            let b = if NB == O { self.bias[o] } else { T::zero() };
+            out_o.fill(b);
+            let filter = &w[o * K..(o + 1) * K];
+            for c in 0..cg {
+                let xc = &x[(first + c) * g.height * g.width..][..g.height * g.width];
+                for kh in 0..g.kernel.0 {
+                    let tap_h = kh * g.dilation.0;
+                    let (h_lo, h_hi) =
+                        ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
+                    for kw in 0..g.kernel.1 {
+                        let wv = filter[(c * g.kernel.0 + kh) * g.kernel.1 + kw];
+                        let tap_w = kw * g.dilation.1;
+                        let (w_lo, w_hi) =
+                            ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+                        for oh in h_lo..h_hi {
+                            let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
+                            let row = &xc[ih * g.width..][..g.width];
+                            let orow = &mut out_o[oh * wo..][..wo];
+                            if g.stride.1 == 1 {
+                                let start = w_lo + tap_w - g.pad_w.0;
+                                for (o_v, &x_v) in orow[w_lo..w_hi]
+                                    .iter_mut()
+                                    .zip(&row[start..start + (w_hi - w_lo)])
+                                {
+                                    *o_v += wv * x_v;
+                                }
+                            } else {
+                                for ow in w_lo..w_hi {
+                                    let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
+                                    orow[ow] += wv * row[iw];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accumulates the parameter gradients of a batch into `grad` (`dW += dy * x`,
+    /// `db += sum dy`) and, when asked, writes the input gradient `dx` (overwritten).
+    pub fn backward<const I: usize, const N: usize, const B: usize>(
+        &self,
+        g: &ConvGeometry,
+        x: &SMatrix<T, I, B>,
+        dy: &SMatrix<T, N, B>,
+        grad: &mut Self,
+        dx: Option<&mut SMatrix<T, I, B>>,
+    ) {
+        let mut dx = dx;
+        for (b, (xc, dyc)) in x
+            .as_slice()
+            .chunks_exact(I.max(1))
+            .zip(dy.as_slice().chunks_exact(N.max(1)))
+            .enumerate()
+        {
+            let dxc = dx
+                .as_deref_mut()
+                .map(|d| &mut d.as_mut_slice()[b * I..(b + 1) * I]);
+            self.backward_sample(g, xc, dyc, grad, dxc);
+        }
+    }
+
+    fn backward_sample(
+        &self,
+        g: &ConvGeometry,
+        x: &[T],
+        dy: &[T],
+        grad: &mut Self,
+        mut dx: Option<&mut [T]>,
+    ) {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let plane = ho * wo;
+        let per_group_out = O / g.groups.max(1);
+        let cg = g.in_channels / g.groups.max(1);
+        if let Some(d) = dx.as_deref_mut() {
+            d.fill(T::zero());
+        }
+        let w = self.weight.as_slice();
+        let gw = grad.weight.as_mut_slice();
+        for (o, dy_o) in dy.chunks_exact(plane.max(1)).take(O).enumerate() {
+            let first = (o / per_group_out.max(1)) * cg;
+            if NB == O {
+                let mut sum = T::zero();
+                for &v in dy_o {
+                    sum += v;
+                }
+                grad.bias[o] += sum;
+            }
+            for c in 0..cg {
+                let base = (first + c) * g.height * g.width;
+                for kh in 0..g.kernel.0 {
+                    let tap_h = kh * g.dilation.0;
+                    let (h_lo, h_hi) =
+                        ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
+                    for kw in 0..g.kernel.1 {
+                        let k = (c * g.kernel.0 + kh) * g.kernel.1 + kw;
+                        let wv = w[o * K + k];
+                        let tap_w = kw * g.dilation.1;
+                        let (w_lo, w_hi) =
+                            ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+                        let mut dw = T::zero();
+                        for oh in h_lo..h_hi {
+                            let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
+                            let row = base + ih * g.width;
+                            let dyrow = &dy_o[oh * wo..][..wo];
+                            for ow in w_lo..w_hi {
+                                let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
+                                dw += dyrow[ow] * x[row + iw];
+                            }
+                            if let Some(d) = dx.as_deref_mut() {
+                                for ow in w_lo..w_hi {
+                                    let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
+                                    d[row + iw] += wv * dyrow[ow];
+                                }
+                            }
+                        }
+                        gw[o * K + k] += dw;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    /// A seeded matrix with values in `[-1, 1)`.
+    fn random<const R: usize, const C: usize>(seed: u64) -> SMatrix<f64, R, C> {
+        let mut rng = Rng::seed_from_u64(seed);
+        SMatrix::from_fn(|_, _| rng.uniform(-1.0, 1.0))
+    }
+
+    #[test]
+    fn output_lengths_are_pytorchs() {
+        // torch.nn.Conv1d(1, 1, 3)(torch.zeros(1, 1, 10)).shape[-1] == 8, and so on.
+        assert_eq!(out_len(10, 0, 3, 1, 1), 8);
+        assert_eq!(out_len(10, 2, 3, 2, 1), 5);
+        assert_eq!(out_len(10, 0, 3, 1, 4), 2);
+        assert_eq!(out_len(7, 4, 4, 3, 2), 2);
+        assert_eq!(out_len(2, 0, 3, 1, 1), 0);
+        let g = ConvGeometry::one_d(4, 9, 6, 3, 2, (1, 1), 1, 2);
+        assert_eq!((g.out_width(), g.filter_len(), g.problem()), (5, 6, None));
+        let bad = ConvGeometry { groups: 3, ..g };
+        assert!(bad.problem().unwrap().contains("divisible"));
+    }
+
+    #[test]
+    fn by_hand_one_dimensional_with_padding_stride_and_dilation() {
+        // One channel, [1, 2, 3, 4, 5], kernel [1, 0, -1], dilation 2, padding 2,
+        // stride 2: taps at i - 2, i, i + 2 of the padded signal; outputs at i = 0, 2, 4.
+        let g = ConvGeometry::one_d(1, 5, 1, 3, 2, (2, 2), 2, 1);
+        assert_eq!(g.out_width(), 3);
+        let conv = Conv::<f64, 1, 3, 1> {
+            weight: SMatrix::from_column_slice(&[1.0, 0.0, -1.0]),
+            bias: SVector::from_element(0.5),
+        };
+        let x = SMatrix::<f64, 5, 1>::from_column_slice(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        let mut out = SMatrix::<f64, 3, 1>::zeros();
+        conv.forward(&g, &x, &mut out);
+        // i = 0: 0 - 3; i = 2: 1 - 5; i = 4: 3 - 0 (padding); plus the bias.
+        assert_eq!(out.as_slice(), &[-2.5, -3.5, 3.5]);
+    }
+
+    /// Checks weight, bias and input gradients against central differences of
+    /// `sum(out * probe)`, in f64.
+    fn check<const O: usize, const K: usize, const NB: usize, const I: usize, const N: usize>(
+        g: ConvGeometry,
+    ) {
+        assert_eq!(
+            (g.problem(), g.inputs(), g.outputs(), g.filter_len()),
+            (None, I, N, K)
+        );
+        let mut conv = Conv::<f64, O, K, NB>::zeros();
+        conv.weight = random(1);
+        conv.bias = random(2);
+        let x = random::<I, 3>(3);
+        let probe = random::<N, 3>(4);
+        let loss = |c: &Conv<f64, O, K, NB>, x: &SMatrix<f64, I, 3>| {
+            let mut out = SMatrix::<f64, N, 3>::zeros();
+            c.forward(&g, x, &mut out);
+            out.component_mul(&probe).sum()
+        };
+        let mut grad = Conv::<f64, O, K, NB>::zeros();
+        let mut dx = SMatrix::<f64, I, 3>::from_element(7.0);
+        conv.backward(&g, &x, &probe, &mut grad, Some(&mut dx));
+        let h = 1e-6;
+        for k in 0..O * K {
+            let (mut plus, mut minus) = (conv.clone(), conv.clone());
+            plus.weight[k] += h;
+            minus.weight[k] -= h;
+            let numeric = (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h);
+            assert_relative_eq!(grad.weight[k], numeric, epsilon = 1e-8);
+        }
+        for k in 0..NB {
+            let (mut plus, mut minus) = (conv.clone(), conv.clone());
+            plus.bias[k] += h;
+            minus.bias[k] -= h;
+            let numeric = (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h);
+            assert_relative_eq!(grad.bias[k], numeric, epsilon = 1e-8);
+        }
+        for k in 0..I * 3 {
+            let (mut plus, mut minus) = (x, x);
+            plus[k] += h;
+            minus[k] -= h;
+            let numeric = (loss(&conv, &plus) - loss(&conv, &minus)) / (2.0 * h);
+            assert_relative_eq!(dx[k], numeric, epsilon = 1e-8);
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        // Plain, padded "same" (an even kernel: one more on the right, as PyTorch),
+        // strided, causal and dilated (all padding on the left), grouped without bias,
+        // depthwise; 1-d and 2-d.
+        check::<3, 6, 3, 14, 15>(ConvGeometry::one_d(2, 7, 3, 3, 1, (0, 0), 1, 1));
+        check::<2, 8, 2, 18, 18>(ConvGeometry::one_d(2, 9, 2, 4, 1, (1, 2), 1, 1));
+        check::<4, 6, 4, 18, 20>(ConvGeometry::one_d(2, 9, 4, 3, 2, (1, 1), 1, 1));
+        check::<2, 3, 2, 10, 20>(ConvGeometry::one_d(1, 10, 2, 3, 1, (6, 0), 3, 1));
+        check::<4, 6, 0, 16, 16>(ConvGeometry::one_d(4, 4, 4, 3, 1, (1, 1), 1, 2));
+        check::<3, 3, 3, 15, 15>(ConvGeometry::one_d(3, 5, 3, 3, 1, (1, 1), 1, 3));
+        let g = ConvGeometry {
+            in_channels: 2,
+            height: 5,
+            width: 4,
+            out_channels: 4,
+            kernel: (3, 2),
+            stride: (2, 1),
+            pad_h: (1, 1),
+            pad_w: (0, 1),
+            dilation: (1, 2),
+            groups: 2,
+        };
+        assert_eq!((g.out_height(), g.out_width()), (3, 3));
+        check::<4, 6, 4, 40, 36>(g);
+    }
+}

@@ -1,0 +1,397 @@
+//! Pooling over `[C, L]` and `[C, H, W]` values with PyTorch's semantics: max pooling
+//! (`MaxPool1d/2d`, padding counts as minus infinity, the first maximum wins and NaN
+//! propagates), average pooling (`AvgPool1d/2d` with `count_include_pad=True`, PyTorch's
+//! default) and global average pooling (`AdaptiveAvgPool(1)`: one mean per channel).
+//!
+//! Max pooling records, for each output, which value of its window won: one byte per
+//! output (windows hold at most [`MAX_WINDOW`] values), which is all its backward pass
+//! needs. Like convolutions, a 1-d pooling is a 2-d one with height 1.
+
+use nalgebra::SMatrix;
+
+use crate::layers::conv::out_len;
+use crate::Scalar;
+
+/// The most values a max-pooling window may hold: its winner is stored in one byte.
+pub const MAX_WINDOW: usize = 256;
+
+/// The shape arithmetic of a pooling: input `[channels, height, width]`, output
+/// `[channels, out_height(), out_width()]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Channels (unchanged).
+    pub channels: usize,
+    /// Input height (1 for 1-d pooling).
+    pub height: usize,
+    /// Input width (the length of a 1-d signal).
+    pub width: usize,
+    /// Window `(height, width)`.
+    pub kernel: (usize, usize),
+    /// Stride `(vertical, horizontal)`; PyTorch's default is the window.
+    pub stride: (usize, usize),
+    /// Padding on both sides `(vertical, horizontal)`, at most half the window.
+    pub padding: (usize, usize),
+}
+
+impl PoolGeometry {
+    /// A 1-d pooling over `[channels, length]`.
+    pub const fn one_d(
+        channels: usize,
+        length: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        Self {
+            channels,
+            height: 1,
+            width: length,
+            kernel: (1, kernel),
+            stride: (1, stride),
+            padding: (0, padding),
+        }
+    }
+
+    /// Output height.
+    pub const fn out_height(&self) -> usize {
+        out_len(
+            self.height,
+            2 * self.padding.0,
+            self.kernel.0,
+            self.stride.0,
+            1,
+        )
+    }
+
+    /// Output width.
+    pub const fn out_width(&self) -> usize {
+        out_len(
+            self.width,
+            2 * self.padding.1,
+            self.kernel.1,
+            self.stride.1,
+            1,
+        )
+    }
+
+    /// Input values per sample.
+    pub const fn inputs(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Output values per sample.
+    pub const fn outputs(&self) -> usize {
+        self.channels * self.out_height() * self.out_width()
+    }
+
+    /// Why the geometry cannot work, or `None` (checked by `network!` at compile time).
+    pub const fn problem(&self) -> Option<&'static str> {
+        if self.channels == 0 || self.height == 0 || self.width == 0 {
+            Some("pooling needs at least one channel and one position")
+        } else if self.kernel.0 == 0 || self.kernel.1 == 0 {
+            Some("the window must be at least 1")
+        } else if self.stride.0 == 0 || self.stride.1 == 0 {
+            Some("the stride must be at least 1")
+        } else if 2 * self.padding.0 > self.kernel.0 || 2 * self.padding.1 > self.kernel.1 {
+            Some("the padding must be at most half the window (as in PyTorch)")
+        } else if self.kernel.0 * self.kernel.1 > MAX_WINDOW {
+            Some("a pooling window holds at most 256 values")
+        } else if self.out_height() == 0 || self.out_width() == 0 {
+            Some("the window is larger than the padded input")
+        } else {
+            None
+        }
+    }
+
+    /// Calls `f(output index, input index or None for padding, window slot)` for every
+    /// window position of one channel plane, output by output.
+    #[inline(always)]
+    fn windows(&self, mut f: impl FnMut(usize, Option<usize>, usize)) {
+        let (ho, wo) = (self.out_height(), self.out_width());
+        for oh in 0..ho {
+            for ow in 0..wo {
+                let o = oh * wo + ow;
+                for kh in 0..self.kernel.0 {
+                    let ih = (oh * self.stride.0 + kh).checked_sub(self.padding.0);
+                    for kw in 0..self.kernel.1 {
+                        let iw = (ow * self.stride.1 + kw).checked_sub(self.padding.1);
+                        let at = match (ih, iw) {
+                            (Some(h), Some(w)) if h < self.height && w < self.width => {
+                                Some(h * self.width + w)
+                            }
+                            _ => None,
+                        };
+                        f(o, at, kh * self.kernel.1 + kw);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling of a batch; `winners` receives, per output, the winning slot of its
+/// window (row-major within the window).
+pub fn max_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usize>(
+    g: &PoolGeometry,
+    x: &SMatrix<T, I, B>,
+    out: &mut SMatrix<T, N, B>,
+    winners: &mut [[u8; N]; B],
+) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    for ((xc, oc), wc) in x
+        .as_slice()
+        .chunks_exact(I.max(1))
+        .zip(out.as_mut_slice().chunks_exact_mut(N.max(1)))
+        .zip(winners.iter_mut())
+    {
+        for c in 0..g.channels {
+            let xp = &xc[c * plane_in..][..plane_in];
+            let op = &mut oc[c * plane_out..][..plane_out];
+            let wp = &mut wc[c * plane_out..][..plane_out];
+            op.fill(T::of(f64::NEG_INFINITY));
+            wp.fill(0);
+            let mut first = usize::MAX;
+            g.windows(|o, at, slot| {
+                if o != first {
+                    first = o;
+                    op[o] = T::of(f64::NEG_INFINITY);
+                    wp[o] = slot as u8;
+                }
+                let v = at.map_or(T::of(f64::NEG_INFINITY), |i| xp[i]);
+                // PyTorch: `val > max || isnan(val)`; padding never wins over a value.
+                if (v > op[o] || (v != v)) && op[o] == op[o] {
+                    op[o] = v;
+                    wp[o] = slot as u8;
+                }
+            });
+        }
+    }
+}
+
+/// The input gradient of max pooling: each output's gradient goes to its window's
+/// winner (overwrites `dx`).
+pub fn max_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usize>(
+    g: &PoolGeometry,
+    dy: &SMatrix<T, N, B>,
+    winners: &[[u8; N]; B],
+    dx: &mut SMatrix<T, I, B>,
+) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    dx.fill(T::zero());
+    for ((dyc, dxc), wc) in dy
+        .as_slice()
+        .chunks_exact(N.max(1))
+        .zip(dx.as_mut_slice().chunks_exact_mut(I.max(1)))
+        .zip(winners.iter())
+    {
+        for c in 0..g.channels {
+            let dyp = &dyc[c * plane_out..][..plane_out];
+            let dxp = &mut dxc[c * plane_in..][..plane_in];
+            let wp = &wc[c * plane_out..][..plane_out];
+            g.windows(|o, at, slot| {
+                if let Some(i) = at {
+                    if slot == usize::from(wp[o]) {
+                        dxp[i] += dyp[o];
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Average pooling of a batch, dividing by the whole window (padding included).
+pub fn avg_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usize>(
+    g: &PoolGeometry,
+    x: &SMatrix<T, I, B>,
+    out: &mut SMatrix<T, N, B>,
+) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    let scale = T::one() / T::of((g.kernel.0 * g.kernel.1) as f64);
+    out.fill(T::zero());
+    for (xc, oc) in x
+        .as_slice()
+        .chunks_exact(I.max(1))
+        .zip(out.as_mut_slice().chunks_exact_mut(N.max(1)))
+    {
+        for c in 0..g.channels {
+            let xp = &xc[c * plane_in..][..plane_in];
+            let op = &mut oc[c * plane_out..][..plane_out];
+            g.windows(|o, at, _| {
+                if let Some(i) = at {
+                    op[o] += xp[i];
+                }
+            });
+            op.iter_mut().for_each(|v| *v *= scale);
+        }
+    }
+}
+
+/// The input gradient of average pooling (overwrites `dx`).
+pub fn avg_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usize>(
+    g: &PoolGeometry,
+    dy: &SMatrix<T, N, B>,
+    dx: &mut SMatrix<T, I, B>,
+) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    let scale = T::one() / T::of((g.kernel.0 * g.kernel.1) as f64);
+    dx.fill(T::zero());
+    for (dyc, dxc) in dy
+        .as_slice()
+        .chunks_exact(N.max(1))
+        .zip(dx.as_mut_slice().chunks_exact_mut(I.max(1)))
+    {
+        for c in 0..g.channels {
+            let dyp = &dyc[c * plane_out..][..plane_out];
+            let dxp = &mut dxc[c * plane_in..][..plane_in];
+            g.windows(|o, at, _| {
+                if let Some(i) = at {
+                    dxp[i] += dyp[o] * scale;
+                }
+            });
+        }
+    }
+}
+
+/// Global average pooling: `[C, positions]` to `[C]`, the mean of each channel.
+pub fn global_avg_forward<T: Scalar, const I: usize, const C: usize, const B: usize>(
+    x: &SMatrix<T, I, B>,
+    out: &mut SMatrix<T, C, B>,
+) {
+    let positions = I / C.max(1);
+    let scale = T::one() / T::of(positions.max(1) as f64);
+    for (xc, oc) in x
+        .as_slice()
+        .chunks_exact(I.max(1))
+        .zip(out.as_mut_slice().chunks_exact_mut(C.max(1)))
+    {
+        for (o, plane) in oc.iter_mut().zip(xc.chunks_exact(positions.max(1))) {
+            let mut sum = T::zero();
+            for &v in plane {
+                sum += v;
+            }
+            *o = sum * scale;
+        }
+    }
+}
+
+/// The input gradient of global average pooling (overwrites `dx`).
+pub fn global_avg_backward<T: Scalar, const I: usize, const C: usize, const B: usize>(
+    dy: &SMatrix<T, C, B>,
+    dx: &mut SMatrix<T, I, B>,
+) {
+    let positions = I / C.max(1);
+    let scale = T::one() / T::of(positions.max(1) as f64);
+    for (dyc, dxc) in dy
+        .as_slice()
+        .chunks_exact(C.max(1))
+        .zip(dx.as_mut_slice().chunks_exact_mut(I.max(1)))
+    {
+        for (&d, plane) in dyc.iter().zip(dxc.chunks_exact_mut(positions.max(1))) {
+            plane.fill(d * scale);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn max_pool_by_hand_with_padding_and_ties() {
+        // One channel [3, 1, 4, 1, 5, 9, 2], window 3, stride 2, padding 1:
+        // windows (pad, 3, 1), (1, 4, 1), (1, 5, 9), (9, 2, pad).
+        let g = PoolGeometry::one_d(1, 7, 3, 2, 1);
+        assert_eq!((g.out_width(), g.problem()), (4, None));
+        let x = SMatrix::<f64, 7, 1>::from_column_slice(&[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0]);
+        let mut out = SMatrix::<f64, 4, 1>::zeros();
+        let mut winners = [[0u8; 4]; 1];
+        max_pool_forward(&g, &x, &mut out, &mut winners);
+        assert_eq!(out.as_slice(), &[3.0, 4.0, 9.0, 9.0]);
+        assert_eq!(winners, [[1, 1, 2, 0]]);
+        let dy = SMatrix::<f64, 4, 1>::from_column_slice(&[1.0, 10.0, 100.0, 1000.0]);
+        let mut dx = SMatrix::<f64, 7, 1>::from_element(5.0);
+        max_pool_backward(&g, &dy, &winners, &mut dx);
+        // The 9 won twice: its gradient is the sum.
+        assert_eq!(dx.as_slice(), &[1.0, 0.0, 10.0, 0.0, 0.0, 1100.0, 0.0]);
+        // Ties: the first wins (slot 1 of the first window); NaN wins and propagates.
+        let x = SMatrix::<f64, 7, 1>::from_column_slice(&[2.0, 2.0, 2.0, f64::NAN, 1.0, 1.0, 1.0]);
+        max_pool_forward(&g, &x, &mut out, &mut winners);
+        assert_eq!((out[0], &winners[0][..2]), (2.0, &[1, 2][..]));
+        assert!(out[1].is_nan() && out[2].is_nan());
+    }
+
+    /// Central differences of `sum(out * probe)` against the backward pass, in f64.
+    fn check_grad<const I: usize, const N: usize>(
+        forward: impl Fn(&SMatrix<f64, I, 2>) -> SMatrix<f64, N, 2>,
+        dx: SMatrix<f64, I, 2>,
+        x: SMatrix<f64, I, 2>,
+        probe: SMatrix<f64, N, 2>,
+    ) {
+        let h = 1e-6;
+        for k in 0..I * 2 {
+            let (mut plus, mut minus) = (x, x);
+            plus[k] += h;
+            minus[k] -= h;
+            let numeric = (forward(&plus).component_mul(&probe).sum()
+                - forward(&minus).component_mul(&probe).sum())
+                / (2.0 * h);
+            assert_relative_eq!(dx[k], numeric, epsilon = 1e-8, max_relative = 1e-6);
+        }
+    }
+
+    fn distinct<const R: usize, const C: usize>(seed: u64) -> SMatrix<f64, R, C> {
+        // Values far apart, so that a finite difference never changes a winner.
+        let mut rng = crate::Rng::seed_from_u64(seed);
+        let mut values: [usize; 64] = core::array::from_fn(|i| i);
+        rng.shuffle(&mut values);
+        SMatrix::from_fn(|r, c| values[(r + c * R) % 64] as f64 * 0.1 - 3.0)
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        // 2-d: 2 channels of 5 x 4, window (3, 2), stride (2, 1), padding (1, 1).
+        let g = PoolGeometry {
+            channels: 2,
+            height: 5,
+            width: 4,
+            kernel: (3, 2),
+            stride: (2, 1),
+            padding: (1, 1),
+        };
+        assert_eq!((g.out_height(), g.out_width(), g.problem()), (3, 5, None));
+        let x = distinct::<40, 2>(1);
+        let probe = distinct::<30, 2>(2);
+        let max = |x: &SMatrix<f64, 40, 2>| {
+            let mut out = SMatrix::<f64, 30, 2>::zeros();
+            max_pool_forward(&g, x, &mut out, &mut [[0u8; 30]; 2]);
+            out
+        };
+        let mut winners = [[0u8; 30]; 2];
+        max_pool_forward(&g, &x, &mut SMatrix::<f64, 30, 2>::zeros(), &mut winners);
+        let mut dx = SMatrix::<f64, 40, 2>::zeros();
+        max_pool_backward(&g, &probe, &winners, &mut dx);
+        check_grad(max, dx, x, probe);
+
+        let avg = |x: &SMatrix<f64, 40, 2>| {
+            let mut out = SMatrix::<f64, 30, 2>::zeros();
+            avg_pool_forward(&g, x, &mut out);
+            out
+        };
+        avg_pool_backward(&g, &probe, &mut dx);
+        check_grad(avg, dx, x, probe);
+
+        // Global average: [4 channels, 6 positions] to [4].
+        let x = distinct::<24, 2>(3);
+        let probe = distinct::<4, 2>(4);
+        let global = |x: &SMatrix<f64, 24, 2>| {
+            let mut out = SMatrix::<f64, 4, 2>::zeros();
+            global_avg_forward(x, &mut out);
+            out
+        };
+        let mut dx = SMatrix::<f64, 24, 2>::zeros();
+        global_avg_backward(&probe, &mut dx);
+        check_grad(global, dx, x, probe);
+        assert_relative_eq!(global(&x)[0], x.as_slice()[..6].iter().sum::<f64>() / 6.0);
+    }
+}
