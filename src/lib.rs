@@ -188,12 +188,16 @@ pub mod __private {
     pub use network_core::activation::{
         Activation, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Softplus, Tanh,
     };
+    pub use network_core::layers::pool::{
+        avg_pool_backward, avg_pool_forward, global_avg_backward, global_avg_forward,
+        max_pool_backward, max_pool_forward,
+    };
     pub use network_core::nalgebra::{ArrayStorage, SMatrix};
     pub use network_core::raw::{matrix_f32 as raw_matrix_f32, matrix_f64 as raw_matrix_f64};
     pub use network_core::summary::Summary;
     pub use network_core::{
-        assert_zeroable, mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Dense,
-        Dropout, Init, LayerInfo, LayerNorm, Network, ParamInfo, ParamKind, Params, Rng, Scalar,
-        Zeroable,
+        assert_zeroable, mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Conv,
+        ConvGeometry, Dense, Dropout, Init, LayerInfo, LayerNorm, Network, ParamInfo, ParamKind,
+        Params, PoolGeometry, Rng, Scalar, Zeroable,
     };
 }

@@ -10,6 +10,8 @@ fn ui() {
     t.compile_fail("tests/ui/sizes/*.rs");
     t.compile_fail("tests/ui/layers/*.rs");
     t.compile_fail("tests/ui/declaration/*.rs");
+    // Shaped inputs, convolutions and pooling: one spanned error naming layers and shapes.
+    t.compile_fail("tests/ui/shapes/*.rs");
     // Representative cases of the macro corpus (tests/macro-corpus): one error each, on
     // the mistake, and none in the code that uses the network.
     t.compile_fail("tests/ui/strict/*.rs");

@@ -9,9 +9,23 @@ use syn::{Attribute, Expr, GenericArgument, Ident, Lit, Type, Visibility};
 
 use crate::ctxt::Ctxt;
 use crate::parse::{Declaration, Element};
+use crate::shaped::{self, ConvGeometry, ConvSpec, PoolGeometry, PoolSpec, Shape};
 
 /// Layer kinds the macro knows, for messages.
-pub const LAYER_KINDS: &[&str] = &["Dense", "BatchNorm", "LayerNorm", "Dropout", "Residual"];
+pub const LAYER_KINDS: &[&str] = &[
+    "Dense",
+    "BatchNorm",
+    "LayerNorm",
+    "Dropout",
+    "Residual",
+    "Conv1d",
+    "Conv2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "GlobalAvgPool",
+];
 
 /// Activation names the macro knows, for messages.
 pub const ACTIVATIONS: &[&str] = &[
@@ -42,6 +56,10 @@ pub struct Network {
     pub ends_valid: bool,
     /// Size checks involving named constants, emitted as spanned const assertions.
     pub const_checks: Vec<ConstCheck>,
+    /// `Input<C, L>` / `Input<C, H, W>` as the first element: the per-sample shape.
+    pub input_shape: Option<Shape>,
+    /// Whether an `Input<..>` was written first (valid or not).
+    pub input_declared: bool,
 }
 
 /// A check of a named size, emitted as a const assertion spanned on `left`.
@@ -81,6 +99,14 @@ pub struct Node {
     pub input: Option<Size>,
     /// Size of the output, resolved by validation.
     pub output: Option<Size>,
+    /// The per-sample shape of the input and of the output, when known (literal sizes;
+    /// a vector is `[F]`). Resolved by validation.
+    pub in_shape: Option<Shape>,
+    pub out_shape: Option<Shape>,
+    /// A `Flatten` follows: the output is a vector of all its values.
+    pub flatten: bool,
+    /// `#[init(..)]` on a convolution.
+    pub conv_init: Option<InitKind>,
 }
 
 pub enum NodeKind {
@@ -98,6 +124,19 @@ pub enum NodeKind {
     Dropout { p: Number, size: Option<Size> },
     /// `Residual { ... }`: the body's output is added to the block's input.
     Residual { body: Vec<Node> },
+    /// `Conv1d<OUT, K>(..)`, `Conv2d<OUT, K>(..)`; the geometry once the input shape is
+    /// known.
+    Conv {
+        spec: ConvSpec,
+        geometry: Option<ConvGeometry>,
+    },
+    /// `MaxPool1d<K>`, `AvgPool2d<K>`, ...
+    Pool {
+        spec: PoolSpec,
+        geometry: Option<PoolGeometry>,
+    },
+    /// `GlobalAvgPool`: `[C, ...]` to `[C]`.
+    GlobalAvgPool,
 }
 
 /// The largest size of a layer: a network with more features per layer than this is
@@ -284,7 +323,10 @@ impl Node {
             NodeKind::BatchNorm { size }
             | NodeKind::LayerNorm { size }
             | NodeKind::Dropout { size, .. } => size.iter().collect(),
-            NodeKind::Residual { .. } => Vec::new(),
+            NodeKind::Residual { .. }
+            | NodeKind::Conv { .. }
+            | NodeKind::Pool { .. }
+            | NodeKind::GlobalAvgPool => Vec::new(),
         }
     }
 
@@ -296,7 +338,10 @@ impl Node {
             NodeKind::BatchNorm { size }
             | NodeKind::LayerNorm { size }
             | NodeKind::Dropout { size, .. } => size.as_ref(),
-            NodeKind::Residual { .. } => None,
+            NodeKind::Residual { .. }
+            | NodeKind::Conv { .. }
+            | NodeKind::Pool { .. }
+            | NodeKind::GlobalAvgPool => None,
         }
     }
 
@@ -309,7 +354,10 @@ impl Node {
             NodeKind::BatchNorm { size }
             | NodeKind::LayerNorm { size }
             | NodeKind::Dropout { size, .. } => size.iter_mut().collect(),
-            NodeKind::Residual { .. } => Vec::new(),
+            NodeKind::Residual { .. }
+            | NodeKind::Conv { .. }
+            | NodeKind::Pool { .. }
+            | NodeKind::GlobalAvgPool => Vec::new(),
         }
     }
 
@@ -318,6 +366,7 @@ impl Node {
     pub fn effective_init(&self) -> InitKind {
         let declared = match &self.kind {
             NodeKind::Dense { init, .. } => *init,
+            NodeKind::Conv { .. } => self.conv_init,
             _ => None,
         };
         declared.unwrap_or(match &self.activation {
@@ -339,6 +388,28 @@ impl Node {
             NodeKind::LayerNorm { .. } => "LayerNorm",
             NodeKind::Dropout { .. } => "Dropout",
             NodeKind::Residual { .. } => "Residual",
+            NodeKind::Conv { ref spec, .. } => {
+                if spec.dims == 1 {
+                    "Conv1d"
+                } else {
+                    "Conv2d"
+                }
+            }
+            NodeKind::Pool { ref spec, .. } => match (spec.max, spec.dims) {
+                (true, 1) => "MaxPool1d",
+                (true, _) => "MaxPool2d",
+                (false, 1) => "AvgPool1d",
+                (false, _) => "AvgPool2d",
+            },
+            NodeKind::GlobalAvgPool => "GlobalAvgPool",
+        }
+    }
+
+    /// A batch norm's features: the channels of a shaped input, else its size.
+    pub fn norm_features(&self) -> Option<usize> {
+        match self.in_shape.as_deref() {
+            Some([channels, _, ..]) => Some(*channels),
+            _ => None,
         }
     }
 }
@@ -347,6 +418,7 @@ impl Node {
 /// gives to its own layers.
 struct Namer {
     dropouts: usize,
+    pools: usize,
     taken: HashSet<String>,
 }
 
@@ -364,7 +436,22 @@ impl Namer {
         }
         let mut taken = HashSet::new();
         collect(elements, &mut taken);
-        Namer { dropouts: 0, taken }
+        Namer {
+            dropouts: 0,
+            pools: 0,
+            taken,
+        }
+    }
+
+    /// `pool1`, `pool2`, ... for unnamed pooling layers.
+    fn pool(&mut self) -> String {
+        loop {
+            self.pools += 1;
+            let name = format!("pool{}", self.pools);
+            if !self.taken.contains(&name) {
+                return name;
+            }
+        }
     }
 
     fn dropout(&mut self) -> String {
@@ -393,6 +480,12 @@ impl Network {
             );
         }
         let mut namer = Namer::new(elements);
+        // `Input<1, 8, 8>` first: the input's shape.
+        let input_declared = elements.first().is_some_and(|e| e.kind == "Input");
+        let (input_shape, elements) = match elements.first() {
+            Some(first) if input_declared => (shaped::input_shape(cx, first), &elements[1..]),
+            _ => (None, elements),
+        };
         let (mut nodes, ends_valid) = nodes(cx, elements, &mut namer);
         hoist(&decl.ident, &mut nodes, &mut Vec::new());
         Network {
@@ -409,6 +502,8 @@ impl Network {
             ends_valid,
             declared_elements: !elements.is_empty(),
             const_checks: Vec::new(),
+            input_shape,
+            input_declared,
         }
     }
 }
@@ -495,6 +590,34 @@ fn nodes(cx: &Ctxt, elements: &[Element], namer: &mut Namer) -> (Vec<Node>, bool
     let mut last_valid: Option<bool> = None;
     for element in elements {
         let kind = element.kind.to_string();
+        if kind == "Input" {
+            cx.error_spanned_by(
+                element.tokens(),
+                "`Input<..>` states the network's input shape: it comes first, once, outside blocks",
+            );
+            last_valid = Some(false);
+            continue;
+        }
+        if kind == "Flatten" {
+            if element.name.is_some()
+                || element.generics.is_some()
+                || element.args.is_some()
+                || element.body.is_some()
+            {
+                cx.error_spanned_by(
+                    element.tokens(),
+                    "`Flatten` takes no name, sizes or arguments",
+                );
+            } else if let (Some(true), Some(node)) = (last_valid, nodes.last_mut()) {
+                node.flatten = true;
+            } else if last_valid.is_none() {
+                cx.error_spanned_by(
+                    element.tokens(),
+                    "`Flatten` follows a layer; a network (or block) does not start with it",
+                );
+            }
+            continue;
+        }
         if LAYER_KINDS.contains(&kind.as_str()) {
             previous_activation = None;
             let follows_invalid = last_valid == Some(false);
@@ -610,10 +733,15 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
     let ident = match (&element.name, kind.as_str()) {
         (Some((name, _)), _) => name.clone(),
         (None, "Dropout") => Ident::new(&namer.dropout(), element.kind.span()),
+        (None, "MaxPool1d" | "MaxPool2d" | "AvgPool1d" | "AvgPool2d" | "GlobalAvgPool") => {
+            Ident::new(&namer.pool(), element.kind.span())
+        }
         (None, _) => {
             let example = match kind.as_str() {
                 "Dense" => "hidden: Dense<4, 16>".to_string(),
                 "Residual" => "block: Residual { a: Dense<16>, Relu }".to_string(),
+                "Conv1d" => "conv: Conv1d<8, 3>".to_string(),
+                "Conv2d" => "conv: Conv2d<8, 3>".to_string(),
                 _ => format!("norm: {kind}"),
             };
             cx.error_spanned_by(
@@ -645,7 +773,11 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
             return None;
         }
     }
-    if kind != "Dropout" {
+    let takes_options = matches!(
+        kind.as_str(),
+        "Conv1d" | "Conv2d" | "MaxPool1d" | "MaxPool2d" | "AvgPool1d" | "AvgPool2d"
+    );
+    if kind != "Dropout" && !takes_options {
         if let Some((paren, _)) = &element.args {
             let message = match (kind.as_str(), &element.generics) {
                 // `hidden: Dense<4, 16>(0.5)`
@@ -661,6 +793,66 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
             cx.syn_error(syn::Error::new(paren.span.join(), message));
             return None;
         }
+    }
+    let label = name.to_string();
+    let shaped_kind = match kind.as_str() {
+        "Conv1d" | "Conv2d" => {
+            let dims = if kind == "Conv1d" { 1 } else { 2 };
+            let spec = shaped::conv(cx, &label, element, dims)?;
+            Some(NodeKind::Conv {
+                spec,
+                geometry: None,
+            })
+        }
+        "MaxPool1d" | "MaxPool2d" | "AvgPool1d" | "AvgPool2d" => {
+            let dims = if kind.ends_with("1d") { 1 } else { 2 };
+            let spec = shaped::pool(cx, &label, element, dims, kind.starts_with("Max"))?;
+            Some(NodeKind::Pool {
+                spec,
+                geometry: None,
+            })
+        }
+        "GlobalAvgPool" => {
+            if element.generics.is_some() {
+                cx.error_spanned_by(
+                    &element.generics,
+                    format!(
+                        "layer `{label}`: `GlobalAvgPool` takes no sizes; it averages each channel"
+                    ),
+                );
+                return None;
+            }
+            Some(NodeKind::GlobalAvgPool)
+        }
+        _ => None,
+    };
+    if let Some(kind) = shaped_kind {
+        let conv_init = match (&kind, init) {
+            (NodeKind::Conv { .. }, Some((k, _))) => Some(k),
+            (_, Some((_, attr))) => {
+                cx.error_spanned_by(
+                    attr,
+                    format!("`#[init]` applies to `Dense` and convolution layers, not to `{name}`"),
+                );
+                None
+            }
+            _ => None,
+        };
+        return Some(Node {
+            docs,
+            label,
+            name: ident,
+            kind,
+            activation: None,
+            checkpoint,
+            follows_invalid: false,
+            input: None,
+            output: None,
+            in_shape: None,
+            out_shape: None,
+            flatten: false,
+            conv_init,
+        });
     }
     let arguments: Vec<&GenericArgument> = element
         .generics
@@ -796,6 +988,10 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
         follows_invalid: false,
         input: None,
         output: None,
+        in_shape: None,
+        out_shape: None,
+        flatten: false,
+        conv_init: None,
     })
 }
 

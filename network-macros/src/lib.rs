@@ -11,6 +11,7 @@ mod ctxt;
 mod expand;
 mod fallback;
 mod parse;
+mod shaped;
 #[cfg(test)]
 mod tests;
 mod validate;

@@ -118,10 +118,9 @@ impl ConvGeometry {
 
     /// Weights per output channel: `in_channels / groups * kernel.0 * kernel.1`.
     pub const fn filter_len(&self) -> usize {
-        if self.groups == 0 {
-            0
-        } else {
-            self.in_channels / self.groups * self.kernel.0 * self.kernel.1
+        match self.in_channels.checked_div(self.groups) {
+            Some(per_group) => per_group * self.kernel.0 * self.kernel.1,
+            None => 0,
         }
     }
 
@@ -136,8 +135,8 @@ impl ConvGeometry {
         } else if self.dilation.0 == 0 || self.dilation.1 == 0 {
             Some("the dilation must be at least 1")
         } else if self.groups == 0
-            || self.in_channels % self.groups != 0
-            || self.out_channels % self.groups != 0
+            || !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
         {
             Some("the input and output channels must both be divisible by the groups")
         } else if self.out_height() == 0 || self.out_width() == 0 {
@@ -209,6 +208,12 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
         self.bias.fill(T::zero());
     }
 
+    /// Plain SGD from a gradient: `p -= lr g`.
+    pub fn sgd_apply(&mut self, grad: &Self, lr: T) {
+        crate::kernels::axpy(-lr, grad.weight.as_slice(), self.weight.as_mut_slice());
+        crate::kernels::axpy(-lr, grad.bias.as_slice(), self.bias.as_mut_slice());
+    }
+
     /// Forward pass for a batch: `out = conv(x) + bias`.
     pub fn forward<const I: usize, const N: usize, const B: usize>(
         &self,
@@ -260,9 +265,9 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
                                     *o_v += wv * x_v;
                                 }
                             } else {
-                                for ow in w_lo..w_hi {
+                                for (ow, o_v) in orow.iter_mut().enumerate().take(w_hi).skip(w_lo) {
                                     let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
-                                    orow[ow] += wv * row[iw];
+                                    *o_v += wv * row[iw];
                                 }
                             }
                         }
@@ -339,14 +344,14 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
                             let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
                             let row = base + ih * g.width;
                             let dyrow = &dy_o[oh * wo..][..wo];
-                            for ow in w_lo..w_hi {
+                            for (ow, &dy_v) in dyrow.iter().enumerate().take(w_hi).skip(w_lo) {
                                 let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
-                                dw += dyrow[ow] * x[row + iw];
+                                dw += dy_v * x[row + iw];
                             }
                             if let Some(d) = dx.as_deref_mut() {
-                                for ow in w_lo..w_hi {
+                                for (ow, &dy_v) in dyrow.iter().enumerate().take(w_hi).skip(w_lo) {
                                     let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
-                                    d[row + iw] += wv * dyrow[ow];
+                                    d[row + iw] += wv * dy_v;
                                 }
                             }
                         }

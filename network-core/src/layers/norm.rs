@@ -454,8 +454,11 @@ mod tests {
         let x = SMatrix::<f64, 12, 2>::from_fn(|r, c| ((r * 2 + c) as f64 * 0.7).sin() * 2.0);
         let upstream = SMatrix::<f64, 12, 2>::from_fn(|r, c| ((r + 5 * c) as f64 * 1.3).cos());
         let forward = |x: &SMatrix<f64, 12, 2>| {
-            let (mut out, mut xhat, mut inv) =
-                (SMatrix::zeros(), SMatrix::zeros(), SVector::<f64, 3>::zeros());
+            let (mut out, mut xhat, mut inv) = (
+                SMatrix::zeros(),
+                SMatrix::zeros(),
+                SVector::<f64, 3>::zeros(),
+            );
             bn.normalize_channels(x, &mut out, &mut xhat, &mut inv);
             out
         };
@@ -472,7 +475,11 @@ mod tests {
         check(forward, x, upstream, dx);
         // Running estimates: unbiased over the 8 values of a channel.
         bn.update_running_over(8, &mean, &var);
-        assert_relative_eq!(bn.running_var[1], 0.9 + 0.1 * v * 8.0 / 7.0, epsilon = 1e-15);
+        assert_relative_eq!(
+            bn.running_var[1],
+            0.9 + 0.1 * v * 8.0 / 7.0,
+            epsilon = 1e-15
+        );
         // Inference with the running estimates, channel by channel.
         let mut inference = SMatrix::<f64, 12, 2>::zeros();
         bn.forward_inference_channels(&x, &mut inference);

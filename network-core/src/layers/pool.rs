@@ -129,39 +129,44 @@ impl PoolGeometry {
     }
 }
 
-/// Max pooling of a batch; `winners` receives, per output, the winning slot of its
-/// window (row-major within the window).
+/// Max pooling of a batch; `winners`, when given, receives per output the winning slot
+/// of its window (row-major within the window), which backward needs.
 pub fn max_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usize>(
     g: &PoolGeometry,
     x: &SMatrix<T, I, B>,
     out: &mut SMatrix<T, N, B>,
-    winners: &mut [[u8; N]; B],
+    winners: Option<&mut SMatrix<u8, N, B>>,
 ) {
     let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
-    for ((xc, oc), wc) in x
+    let mut scratch = [0u8; 0];
+    let mut winners = winners;
+    for (b, (xc, oc)) in x
         .as_slice()
         .chunks_exact(I.max(1))
         .zip(out.as_mut_slice().chunks_exact_mut(N.max(1)))
-        .zip(winners.iter_mut())
+        .enumerate()
     {
         for c in 0..g.channels {
             let xp = &xc[c * plane_in..][..plane_in];
             let op = &mut oc[c * plane_out..][..plane_out];
-            let wp = &mut wc[c * plane_out..][..plane_out];
+            let wp: &mut [u8] = match winners.as_deref_mut() {
+                Some(w) => &mut w.as_mut_slice()[b * N + c * plane_out..][..plane_out],
+                None => &mut scratch,
+            };
+            let record = !wp.is_empty();
             op.fill(T::of(f64::NEG_INFINITY));
             wp.fill(0);
-            let mut first = usize::MAX;
             g.windows(|o, at, slot| {
-                if o != first {
-                    first = o;
-                    op[o] = T::of(f64::NEG_INFINITY);
-                    wp[o] = slot as u8;
-                }
                 let v = at.map_or(T::of(f64::NEG_INFINITY), |i| xp[i]);
-                // PyTorch: `val > max || isnan(val)`; padding never wins over a value.
-                if (v > op[o] || (v != v)) && op[o] == op[o] {
+                // PyTorch: `val > max || isnan(val)`, the first maximum wins; padding
+                // (minus infinity) never beats a value.
+                #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
+                let wins = (v > op[o] || v != v) && op[o] == op[o];
+                if wins {
                     op[o] = v;
-                    wp[o] = slot as u8;
+                    if record {
+                        wp[o] = slot as u8;
+                    }
                 }
             });
         }
@@ -173,7 +178,7 @@ pub fn max_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
 pub fn max_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usize>(
     g: &PoolGeometry,
     dy: &SMatrix<T, N, B>,
-    winners: &[[u8; N]; B],
+    winners: &SMatrix<u8, N, B>,
     dx: &mut SMatrix<T, I, B>,
 ) {
     let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
@@ -182,7 +187,7 @@ pub fn max_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usi
         .as_slice()
         .chunks_exact(N.max(1))
         .zip(dx.as_mut_slice().chunks_exact_mut(I.max(1)))
-        .zip(winners.iter())
+        .zip(winners.as_slice().chunks_exact(N.max(1)))
     {
         for c in 0..g.channels {
             let dyp = &dyc[c * plane_out..][..plane_out];
@@ -305,10 +310,10 @@ mod tests {
         assert_eq!((g.out_width(), g.problem()), (4, None));
         let x = SMatrix::<f64, 7, 1>::from_column_slice(&[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0]);
         let mut out = SMatrix::<f64, 4, 1>::zeros();
-        let mut winners = [[0u8; 4]; 1];
-        max_pool_forward(&g, &x, &mut out, &mut winners);
+        let mut winners = SMatrix::<u8, 4, 1>::zeros();
+        max_pool_forward(&g, &x, &mut out, Some(&mut winners));
         assert_eq!(out.as_slice(), &[3.0, 4.0, 9.0, 9.0]);
-        assert_eq!(winners, [[1, 1, 2, 0]]);
+        assert_eq!(winners.as_slice(), &[1, 1, 2, 0]);
         let dy = SMatrix::<f64, 4, 1>::from_column_slice(&[1.0, 10.0, 100.0, 1000.0]);
         let mut dx = SMatrix::<f64, 7, 1>::from_element(5.0);
         max_pool_backward(&g, &dy, &winners, &mut dx);
@@ -316,8 +321,8 @@ mod tests {
         assert_eq!(dx.as_slice(), &[1.0, 0.0, 10.0, 0.0, 0.0, 1100.0, 0.0]);
         // Ties: the first wins (slot 1 of the first window); NaN wins and propagates.
         let x = SMatrix::<f64, 7, 1>::from_column_slice(&[2.0, 2.0, 2.0, f64::NAN, 1.0, 1.0, 1.0]);
-        max_pool_forward(&g, &x, &mut out, &mut winners);
-        assert_eq!((out[0], &winners[0][..2]), (2.0, &[1, 2][..]));
+        max_pool_forward(&g, &x, &mut out, Some(&mut winners));
+        assert_eq!((out[0], &winners.as_slice()[..2]), (2.0, &[1, 2][..]));
         assert!(out[1].is_nan() && out[2].is_nan());
     }
 
@@ -364,11 +369,16 @@ mod tests {
         let probe = distinct::<30, 2>(2);
         let max = |x: &SMatrix<f64, 40, 2>| {
             let mut out = SMatrix::<f64, 30, 2>::zeros();
-            max_pool_forward(&g, x, &mut out, &mut [[0u8; 30]; 2]);
+            max_pool_forward(&g, x, &mut out, None);
             out
         };
-        let mut winners = [[0u8; 30]; 2];
-        max_pool_forward(&g, &x, &mut SMatrix::<f64, 30, 2>::zeros(), &mut winners);
+        let mut winners = SMatrix::<u8, 30, 2>::zeros();
+        max_pool_forward(
+            &g,
+            &x,
+            &mut SMatrix::<f64, 30, 2>::zeros(),
+            Some(&mut winners),
+        );
         let mut dx = SMatrix::<f64, 40, 2>::zeros();
         max_pool_backward(&g, &probe, &winners, &mut dx);
         check_grad(max, dx, x, probe);

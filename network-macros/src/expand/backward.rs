@@ -7,7 +7,9 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::forward::{train_node, Mode as Forward};
-use super::{activation_value, buffers, has_dropout, input, place_of, private, stored, Place};
+use super::{
+    activation_value, buffers, geometry, has_dropout, input, place_of, private, stored, Place,
+};
 use crate::ast::{ActivationKind, Network, Node, NodeKind};
 
 /// What backward does with each parameter gradient.
@@ -183,7 +185,69 @@ fn backward_node(
             });
             return code;
         }
-        NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
+        NodeKind::Conv { .. } => {
+            let g = geometry(node);
+            // The input gradient: into the previous node's gradient, into `__dx` for the
+            // network's first layer when asked, else not computed.
+            let (prepare, dx) = match (d_input, first_of_network, mode) {
+                (Some(target), _, _) => (
+                    quote!(let mut #target = #p::SMatrix::<#scalar, #rows, #batch>::zeros();),
+                    quote!(::core::option::Option::Some(&mut #target)),
+                ),
+                (None, true, Mode::Accumulate) => (TokenStream::new(), quote!(__dx)),
+                _ => (TokenStream::new(), quote!(::core::option::Option::None)),
+            };
+            let call = match mode {
+                Mode::Accumulate => {
+                    quote!(self.#name.backward(#g, #node_input, &#d, &mut __grads.#name, #dx);)
+                }
+                Mode::Sgd => {
+                    let grad = format_ident!("__g_{}", node.label);
+                    quote! {
+                        let mut #grad = #p::Conv::zeros();
+                        self.#name.backward(#g, #node_input, &#d, &mut #grad, #dx);
+                        self.#name.sgd_apply(&#grad, __lr);
+                    }
+                }
+            };
+            code.extend(quote!(#prepare #call));
+            return code;
+        }
+        NodeKind::Pool { spec, .. } => {
+            let g = geometry(node);
+            let call = if spec.max {
+                let winners = read(node, inside, "winners");
+                quote!(#p::max_pool_backward(#g, &#d, &#winners, &mut #target);)
+            } else {
+                quote!(#p::avg_pool_backward(#g, &#d, &mut #target);)
+            };
+            if wanted {
+                code.extend(quote!(#fresh #call));
+            }
+        }
+        NodeKind::GlobalAvgPool => {
+            if wanted {
+                code.extend(quote!(#fresh #p::global_avg_backward(&#d, &mut #target);));
+            }
+        }
+        NodeKind::BatchNorm { .. } => {
+            let (xhat, inv) = (read(node, inside, "xhat"), read(node, inside, "invstd"));
+            let call = match mode {
+                Mode::Accumulate => {
+                    quote!(self.#name.backward_channels(&#xhat, &#inv, &#d, &mut __grads.#name, &mut #target);)
+                }
+                Mode::Sgd => {
+                    let g = format_ident!("__g_{}", node.label);
+                    quote! {
+                        let mut #g = #p::BatchNorm::zeros();
+                        self.#name.backward_channels(&#xhat, &#inv, &#d, &mut #g, &mut #target);
+                        self.#name.sgd_apply(&#g, __lr);
+                    }
+                }
+            };
+            code.extend(quote!(#fresh #call));
+        }
+        NodeKind::LayerNorm { .. } => {
             let (xhat, inv) = (read(node, inside, "xhat"), read(node, inside, "invstd"));
             let call = match mode {
                 Mode::Accumulate => {

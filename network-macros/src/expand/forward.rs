@@ -5,7 +5,10 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::{activation_value, buffers, has_dropout, output, place_of, private, stored, Place};
+use super::{
+    activation_value, buffers, geometry, has_dropout, norm_count, output, place_of, private,
+    stored, Place,
+};
 use crate::ast::{ActivationKind, Network, Node, NodeKind};
 
 /// Body of `forward`: inference (running statistics, no dropout).
@@ -60,9 +63,25 @@ fn infer_node(node: &Node, input: &TokenStream) -> (TokenStream, Out) {
     let fresh = quote!(let mut #local = #p::SMatrix::<#scalar, #rows, #batch>::zeros(););
     let compute = match &node.kind {
         NodeKind::Dense { .. } => quote!(#fresh self.#name.forward(#input, &mut #local);),
-        NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
+        NodeKind::BatchNorm { .. } => {
+            quote!(#fresh self.#name.forward_inference_channels(#input, &mut #local);)
+        }
+        NodeKind::LayerNorm { .. } => {
             quote!(#fresh self.#name.forward_inference(#input, &mut #local);)
         }
+        NodeKind::Conv { .. } => {
+            let g = geometry(node);
+            quote!(#fresh self.#name.forward(#g, #input, &mut #local);)
+        }
+        NodeKind::Pool { spec, .. } => {
+            let g = geometry(node);
+            if spec.max {
+                quote!(#fresh #p::max_pool_forward(#g, #input, &mut #local, ::core::option::Option::None);)
+            } else {
+                quote!(#fresh #p::avg_pool_forward(#g, #input, &mut #local);)
+            }
+        }
+        NodeKind::GlobalAvgPool => quote!(#fresh #p::global_avg_forward(#input, &mut #local);),
         NodeKind::Dropout { .. } => match activation_value(node) {
             // Inference is the identity: no code, no copy.
             None => return (TokenStream::new(), Out::Borrowed(input.clone())),
@@ -125,7 +144,6 @@ pub fn train_node(
     mode: Mode,
     rng: &TokenStream,
 ) -> (TokenStream, TokenStream) {
-    let batch = super::batch();
     let p = private();
     let name = &node.name;
     let at = |suffix: &str| place_of(node, suffix, place(node, inside, suffix, mode));
@@ -148,15 +166,32 @@ pub fn train_node(
     let target = if uses_input { at("pre") } else { out.clone() };
     let compute = match &node.kind {
         NodeKind::Dense { .. } => quote!(self.#name.forward(#input, &mut #target);),
+        NodeKind::Conv { .. } => {
+            let g = geometry(node);
+            quote!(self.#name.forward(#g, #input, &mut #target);)
+        }
+        NodeKind::Pool { spec, .. } => {
+            let g = geometry(node);
+            if spec.max {
+                let winners = at("winners");
+                quote!(#p::max_pool_forward(#g, #input, &mut #target, ::core::option::Option::Some(&mut #winners));)
+            } else {
+                quote!(#p::avg_pool_forward(#g, #input, &mut #target);)
+            }
+        }
+        NodeKind::GlobalAvgPool => quote!(#p::global_avg_forward(#input, &mut #target);),
         NodeKind::BatchNorm { .. } => {
             let (xhat, inv) = (at("xhat"), at("invstd"));
             let stats = format_ident!("__stats_{}", node.label);
+            let count = norm_count(node);
             let update = match mode {
-                Mode::Record => quote!(self.#name.update_running::<#batch>(&#stats.0, &#stats.1);),
+                Mode::Record => {
+                    quote!(self.#name.update_running_over(#count, &#stats.0, &#stats.1);)
+                }
                 Mode::Recompute => quote!(let _ = #stats;),
             };
             quote! {
-                let #stats = self.#name.normalize_batch(#input, &mut #target, &mut #xhat, &mut #inv);
+                let #stats = self.#name.normalize_channels(#input, &mut #target, &mut #xhat, &mut #inv);
                 #update
             }
         }

@@ -183,6 +183,40 @@ pub fn output(node: &Node) -> TokenStream {
     node.output.as_ref().map(|s| s.expr()).unwrap_or_default()
 }
 
+/// A batch norm's parameter count: the channels of a shaped input, else its size.
+pub fn norm_features(node: &Node) -> TokenStream {
+    match node.norm_features() {
+        Some(channels) => quote!(#channels),
+        None => output(node),
+    }
+}
+
+/// The geometry expression of a convolution or pooling (`&ConvGeometry { .. }`).
+pub fn geometry(node: &Node) -> TokenStream {
+    let p = private();
+    match &node.kind {
+        NodeKind::Conv {
+            geometry: Some(g), ..
+        } => g.expr(&p),
+        NodeKind::Pool {
+            geometry: Some(g), ..
+        } => g.expr(&p),
+        _ => TokenStream::new(),
+    }
+}
+
+/// `B * positions`: the values per channel a batch norm's statistics are over.
+pub fn norm_count(node: &Node) -> TokenStream {
+    let batch = batch();
+    match node.in_shape.as_deref() {
+        Some(shape @ [_, rest @ ..]) if shape.len() > 1 => {
+            let positions: usize = rest.iter().product();
+            quote!(#batch * #positions)
+        }
+        _ => quote!(#batch),
+    }
+}
+
 /// Every node, depth first, with whether it lies inside a checkpointed block (whose
 /// buffers are recomputed rather than kept).
 pub fn walk(nodes: &[Node]) -> Vec<(&Node, bool)> {
@@ -256,14 +290,22 @@ pub fn buffers(node: &Node) -> Vec<Buffer> {
     }
     match &node.kind {
         NodeKind::BatchNorm { .. } => {
+            let features = norm_features(node);
             list.push(matrix("xhat", true));
             list.push(Buffer {
                 suffix: "invstd",
-                ty: quote!(#p::SMatrix<#scalar, #out, 1>),
+                ty: quote!(#p::SMatrix<#scalar, #features, 1>),
                 internal: true,
-                bytes: quote!(#out * #bytes),
+                bytes: quote!(#features * #bytes),
             });
         }
+        // Which value of each window won: one byte per output.
+        NodeKind::Pool { spec, .. } if spec.max => list.push(Buffer {
+            suffix: "winners",
+            ty: quote!(#p::SMatrix<u8, #out, #batch>),
+            internal: true,
+            bytes: quote!(#out * __batch),
+        }),
         NodeKind::LayerNorm { .. } => {
             list.push(matrix("xhat", true));
             list.push(Buffer {

@@ -111,7 +111,19 @@ pub fn network_impl(net: &Network) -> TokenStream {
         let (layer_inputs, layer_outputs) = (input(node), output(node));
         let params = match node.kind {
             NodeKind::Dense { .. } => quote!(#layer_inputs * #layer_outputs + #layer_outputs),
-            NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => quote!(2 * #layer_outputs),
+            NodeKind::BatchNorm { .. } => {
+                let features = super::norm_features(node);
+                quote!(2 * #features)
+            }
+            NodeKind::LayerNorm { .. } => quote!(2 * #layer_outputs),
+            NodeKind::Conv {
+                ref spec,
+                geometry: Some(g),
+            } => {
+                let n = spec.out_channels * g.filter_len()
+                    + if spec.bias { spec.out_channels } else { 0 };
+                quote!(#n)
+            }
             _ => quote!(0),
         };
         let activation = node.activation_name();
@@ -143,6 +155,18 @@ pub fn network_impl(net: &Network) -> TokenStream {
             }
             NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
                 Some(quote!(self.#name.initialize();))
+            }
+            NodeKind::Conv {
+                ref spec,
+                geometry: Some(g),
+            } => {
+                let init = match node.effective_init() {
+                    InitKind::He => quote!(#p::Init::He),
+                    InitKind::Xavier => quote!(#p::Init::Xavier),
+                };
+                // PyTorch's fan-out of a convolution: out_channels * kernel positions.
+                let fan_out = spec.out_channels * g.kernel.0 * g.kernel.1;
+                Some(quote!(self.#name.initialize(#init, #fan_out, __rng);))
             }
             _ => None,
         }

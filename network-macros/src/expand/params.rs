@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{input, output, private, walk};
+use super::{input, norm_features, output, private, walk};
 use crate::ast::{InitKind, Network, Node, NodeKind};
 
 /// The struct field type of a node with parameters.
@@ -13,7 +13,18 @@ fn field_type(node: &Node) -> Option<TokenStream> {
     let (inputs, outputs) = (input(node), output(node));
     Some(match node.kind {
         NodeKind::Dense { .. } => quote!(#p::Dense<#scalar, #inputs, #outputs>),
-        NodeKind::BatchNorm { .. } => quote!(#p::BatchNorm<#scalar, #outputs>),
+        NodeKind::BatchNorm { .. } => {
+            let features = norm_features(node);
+            quote!(#p::BatchNorm<#scalar, #features>)
+        }
+        NodeKind::Conv {
+            ref spec,
+            geometry: Some(g),
+        } => {
+            let (o, k) = (spec.out_channels, g.filter_len());
+            let nb = if spec.bias { o } else { 0 };
+            quote!(#p::Conv<#scalar, #o, #k, #nb>)
+        }
         NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm<#scalar, #outputs>),
         _ => return None,
     })
@@ -22,6 +33,30 @@ fn field_type(node: &Node) -> Option<TokenStream> {
 /// `(field, kind, shape, len)` of each trainable tensor of a node.
 fn tensors(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream, TokenStream)> {
     let (inputs, outputs) = (input(node), output(node));
+    if let NodeKind::Conv {
+        ref spec,
+        geometry: Some(g),
+    } = node.kind
+    {
+        // PyTorch's `[out, in/groups, k]` or `[out, in/groups, kh, kw]`, row-major.
+        let (o, cg) = (spec.out_channels, g.in_channels / g.groups.max(1));
+        let (kh, kw) = g.kernel;
+        let shape = if spec.dims == 1 {
+            quote!(&[#o, #cg, #kw])
+        } else {
+            quote!(&[#o, #cg, #kh, #kw])
+        };
+        let len = o * g.filter_len();
+        let mut list = vec![("weight", quote!(Weight), shape, quote!(#len))];
+        if spec.bias {
+            list.push(("bias", quote!(Bias), quote!(&[#o]), quote!(#o)));
+        }
+        return list;
+    }
+    let outputs = match node.kind {
+        NodeKind::BatchNorm { .. } => norm_features(node),
+        _ => outputs,
+    };
     match node.kind {
         NodeKind::Dense { .. } => vec![
             (
@@ -47,7 +82,7 @@ fn tensors(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream, TokenStr
 
 /// `(field, shape, len)` of each buffer of a node.
 fn node_buffers(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream)> {
-    let outputs = output(node);
+    let outputs = norm_features(node);
     match node.kind {
         NodeKind::BatchNorm { .. } => vec![
             ("running_mean", quote!(&[#outputs]), quote!(#outputs)),
@@ -265,6 +300,7 @@ pub fn params_impl(net: &Network) -> TokenStream {
             NodeKind::Dense { .. } => quote!(#p::Dense),
             NodeKind::BatchNorm { .. } => quote!(#p::BatchNorm),
             NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm),
+            NodeKind::Conv { .. } => quote!(#p::Conv),
             _ => return None,
         };
         Some(quote!(#name: #ty::zeros(),))

@@ -3,7 +3,7 @@ use network::prelude::*;
 network! {
     struct Net {
         hidden: Dense<4, 16>, Relu,
-        conv: Conv2d<16, 8>,
+        attend: Attention<16, 8>,
         logits: Dense<16, 3>,
     }
 }

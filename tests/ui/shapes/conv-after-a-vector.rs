@@ -1,0 +1,18 @@
+use network::prelude::*;
+
+network! {
+    struct Net {
+        Input<4>,
+        hidden: Dense<16>, Relu,
+        conv: Conv1d<8, 3>,
+        fc: Dense<3>,
+    }
+}
+
+// The user's code compiles against what the declaration meant: no follow-up errors.
+fn main() {
+    let net = Net::<f32>::random(&mut Rng::seed_from_u64(1));
+    let x = SVector::<f32, 4>::zeros();
+    let y: SVector<f32, 3> = net.forward(&x);
+    let _ = y;
+}
