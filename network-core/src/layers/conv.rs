@@ -215,12 +215,21 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
     }
 
     /// Forward pass for a batch: `out = conv(x) + bias`.
+    ///
+    /// With the `simd` feature, `f32` and a CPU with AVX2 + FMA or AVX-512, an ungrouped
+    /// convolution is a matrix product: a few samples at a time are unfolded into a
+    /// stack buffer (im2col, [`UNFOLD`] values at most) and multiplied with the filters
+    /// by `simd::gemm`. Everything else runs the direct loops.
     pub fn forward<const I: usize, const N: usize, const B: usize>(
         &self,
         g: &ConvGeometry,
         x: &SMatrix<T, I, B>,
         out: &mut SMatrix<T, N, B>,
     ) {
+        #[cfg(feature = "simd")]
+        if gemm::forward(self, g, x.as_slice(), out.as_mut_slice(), B) {
+            return;
+        }
         for (xc, oc) in x
             .as_slice()
             .chunks_exact(I.max(1))
@@ -288,6 +297,18 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
         dx: Option<&mut SMatrix<T, I, B>>,
     ) {
         let mut dx = dx;
+        #[cfg(feature = "simd")]
+        if gemm::backward(
+            self,
+            g,
+            x.as_slice(),
+            dy.as_slice(),
+            grad,
+            dx.as_deref_mut().map(|d| d.as_mut_slice()),
+            B,
+        ) {
+            return;
+        }
         for (b, (xc, dyc)) in x
             .as_slice()
             .chunks_exact(I.max(1))
@@ -360,6 +381,235 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
                 }
             }
         }
+    }
+}
+
+/// The most values the matrix-product path unfolds at once (its stack buffers hold this
+/// many `f32` each: 64 KiB).
+pub const UNFOLD: usize = 16 * 1024;
+
+/// Convolutions as matrix products (`simd` feature): im2col of a chunk of samples into a
+/// stack buffer, then `simd::gemm`, which declines (and the direct loops run) unless the
+/// scalar is `f32` and the CPU has the instructions.
+#[cfg(feature = "simd")]
+mod gemm {
+    use super::{Conv, ConvGeometry, UNFOLD};
+    use crate::Scalar;
+
+    /// Samples per chunk so that the unfolded patches and the chunk's outputs fit the
+    /// buffers; 0 when one sample does not (then the direct loops run).
+    fn chunk(g: &ConvGeometry, k: usize, o: usize) -> usize {
+        let positions = g.out_height() * g.out_width();
+        let per_sample = (k * positions).max(o * positions).max(1);
+        UNFOLD / per_sample
+    }
+
+    /// `col[p + k * m]` for output position `p` of the chunk (sample-major) and filter
+    /// tap `k = (c, kh, kw)`: the input value the tap sees, or 0 in the padding.
+    fn unfold<T: Scalar>(g: &ConvGeometry, x: &[T], samples: usize, col: &mut [T]) {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let positions = ho * wo;
+        let m = samples * positions;
+        let plane = g.height * g.width;
+        let mut k = 0;
+        for c in 0..g.in_channels {
+            for kh in 0..g.kernel.0 {
+                for kw in 0..g.kernel.1 {
+                    let row = &mut col[k * m..(k + 1) * m];
+                    row.fill(T::zero());
+                    let (h_lo, h_hi) =
+                        ConvGeometry::valid(g.height, ho, g.stride.0, kh * g.dilation.0, g.pad_h.0);
+                    let (w_lo, w_hi) =
+                        ConvGeometry::valid(g.width, wo, g.stride.1, kw * g.dilation.1, g.pad_w.0);
+                    for s in 0..samples {
+                        let xs = &x[(s * g.in_channels + c) * plane..][..plane];
+                        let out = &mut row[s * positions..(s + 1) * positions];
+                        for oh in h_lo..h_hi {
+                            let ih = oh * g.stride.0 + kh * g.dilation.0 - g.pad_h.0;
+                            for ow in w_lo..w_hi {
+                                let iw = ow * g.stride.1 + kw * g.dilation.1 - g.pad_w.0;
+                                out[oh * wo + ow] = xs[ih * g.width + iw];
+                            }
+                        }
+                    }
+                    k += 1;
+                }
+            }
+        }
+    }
+
+    pub(super) fn forward<T: Scalar, const O: usize, const K: usize, const NB: usize>(
+        conv: &Conv<T, O, K, NB>,
+        g: &ConvGeometry,
+        x: &[T],
+        out: &mut [T],
+        batch: usize,
+    ) -> bool {
+        if g.groups != 1 || T::BYTES != 4 {
+            return false;
+        }
+        let per = chunk(g, K, O);
+        if per == 0 {
+            return false;
+        }
+        let positions = g.out_height() * g.out_width();
+        let (inputs, outputs) = (g.inputs(), O * positions);
+        let mut col = [T::zero(); UNFOLD];
+        let mut prod = [T::zero(); UNFOLD];
+        let mut first = 0;
+        while first < batch {
+            let samples = per.min(batch - first);
+            let m = samples * positions;
+            unfold(g, &x[first * inputs..], samples, &mut col);
+            // prod[p + o * m] = sum_k col[p + k * m] w[k + o * K]
+            let prod = &mut prod[..m * O];
+            prod.fill(T::zero());
+            if !crate::simd::gemm(
+                m,
+                O,
+                K,
+                T::one(),
+                &col[..m * K],
+                (1, m),
+                conv.weight.as_slice(),
+                (1, K),
+                prod,
+                m,
+            ) {
+                return false;
+            }
+            for s in 0..samples {
+                let o_s = &mut out[(first + s) * outputs..][..outputs];
+                for o in 0..O {
+                    let b = if NB == O { conv.bias[o] } else { T::zero() };
+                    let src = &prod[o * m + s * positions..][..positions];
+                    for (d, &v) in o_s[o * positions..][..positions].iter_mut().zip(src) {
+                        *d = v + b;
+                    }
+                }
+            }
+            first += samples;
+        }
+        true
+    }
+
+    pub(super) fn backward<T: Scalar, const O: usize, const K: usize, const NB: usize>(
+        conv: &Conv<T, O, K, NB>,
+        g: &ConvGeometry,
+        x: &[T],
+        dy: &[T],
+        grad: &mut Conv<T, O, K, NB>,
+        mut dx: Option<&mut [T]>,
+        batch: usize,
+    ) -> bool {
+        if g.groups != 1 || T::BYTES != 4 {
+            return false;
+        }
+        let per = chunk(g, K, O);
+        if per == 0 {
+            return false;
+        }
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let positions = ho * wo;
+        let (inputs, outputs) = (g.inputs(), O * positions);
+        let plane = g.height * g.width;
+        let mut col = [T::zero(); UNFOLD];
+        let mut dys = [T::zero(); UNFOLD];
+        let mut first = 0;
+        while first < batch {
+            let samples = per.min(batch - first);
+            let m = samples * positions;
+            // dys[p + o * m]: the chunk's output gradient, sample-major per channel.
+            for s in 0..samples {
+                let d_s = &dy[(first + s) * outputs..][..outputs];
+                for o in 0..O {
+                    let src = &d_s[o * positions..][..positions];
+                    dys[o * m + s * positions..][..positions].copy_from_slice(src);
+                }
+            }
+            unfold(g, &x[first * inputs..], samples, &mut col);
+            // dW[k + o * K] += sum_p col[p + k * m] dys[p + o * m]. The first product
+            // declines before anything changed (by type and CPU, never midway).
+            if !crate::simd::gemm(
+                K,
+                O,
+                m,
+                T::one(),
+                &col[..m * K],
+                (m, 1),
+                &dys[..m * O],
+                (1, m),
+                grad.weight.as_mut_slice(),
+                K,
+            ) {
+                return false;
+            }
+            if NB == O {
+                for o in 0..O {
+                    let mut sum = T::zero();
+                    for &v in &dys[o * m..(o + 1) * m] {
+                        sum += v;
+                    }
+                    grad.bias[o] += sum;
+                }
+            }
+            if let Some(dx) = dx.as_deref_mut() {
+                // dcol[k + p * K] = sum_o w[k + o * K] dys[p + o * m], then fold back.
+                let dcol = &mut col[..m * K];
+                dcol.fill(T::zero());
+                if !crate::simd::gemm(
+                    K,
+                    m,
+                    O,
+                    T::one(),
+                    conv.weight.as_slice(),
+                    (1, K),
+                    &dys[..m * O],
+                    (m, 1),
+                    dcol,
+                    K,
+                ) {
+                    return false;
+                }
+                for s in 0..samples {
+                    let dx_s = &mut dx[(first + s) * inputs..][..inputs];
+                    dx_s.fill(T::zero());
+                    let mut k = 0;
+                    for c in 0..g.in_channels {
+                        for kh in 0..g.kernel.0 {
+                            for kw in 0..g.kernel.1 {
+                                let (h_lo, h_hi) = ConvGeometry::valid(
+                                    g.height,
+                                    ho,
+                                    g.stride.0,
+                                    kh * g.dilation.0,
+                                    g.pad_h.0,
+                                );
+                                let (w_lo, w_hi) = ConvGeometry::valid(
+                                    g.width,
+                                    wo,
+                                    g.stride.1,
+                                    kw * g.dilation.1,
+                                    g.pad_w.0,
+                                );
+                                let xs = &mut dx_s[c * plane..][..plane];
+                                for oh in h_lo..h_hi {
+                                    let ih = oh * g.stride.0 + kh * g.dilation.0 - g.pad_h.0;
+                                    for ow in w_lo..w_hi {
+                                        let iw = ow * g.stride.1 + kw * g.dilation.1 - g.pad_w.0;
+                                        let p = s * positions + oh * wo + ow;
+                                        xs[ih * g.width + iw] += dcol[k + p * K];
+                                    }
+                                }
+                                k += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            first += samples;
+        }
+        true
     }
 }
 
@@ -449,6 +699,104 @@ mod tests {
             let numeric = (loss(&conv, &plus) - loss(&conv, &minus)) / (2.0 * h);
             assert_relative_eq!(dx[k], numeric, epsilon = 1e-8);
         }
+    }
+
+    /// The matrix-product path (f32, `simd`, a CPU that has it) against the direct
+    /// loops: forward, weight, bias and input gradients, for batches that span several
+    /// chunks and a partial last one.
+    #[cfg(feature = "simd")]
+    fn compare<const O: usize, const K: usize, const I: usize, const N: usize>(g: ConvGeometry) {
+        const B: usize = 37;
+        let mut conv = Conv::<f32, O, K, O>::zeros();
+        conv.weight = random::<K, O>(1).map(|v| v as f32);
+        conv.bias = random::<O, 1>(2).map(|v| v as f32);
+        let x = random::<I, B>(3).map(|v| v as f32);
+        let dy = random::<N, B>(4).map(|v| v as f32);
+        let mut fast = SMatrix::<f32, N, B>::zeros();
+        conv.forward(&g, &x, &mut fast);
+        let (mut grad_fast, mut dx_fast) = (Conv::zeros(), SMatrix::<f32, I, B>::zeros());
+        conv.backward(&g, &x, &dy, &mut grad_fast, Some(&mut dx_fast));
+        // The direct loops, sample by sample.
+        let mut slow = SMatrix::<f32, N, B>::zeros();
+        let (mut grad_slow, mut dx_slow) = (Conv::zeros(), SMatrix::<f32, I, B>::zeros());
+        for b in 0..B {
+            conv.forward_sample(
+                &g,
+                x.column(b).as_slice(),
+                &mut slow.as_mut_slice()[b * N..][..N],
+            );
+            conv.backward_sample(
+                &g,
+                x.column(b).as_slice(),
+                dy.column(b).as_slice(),
+                &mut grad_slow,
+                Some(&mut dx_slow.as_mut_slice()[b * I..][..I]),
+            );
+        }
+        let close = |a: &[f32], b: &[f32]| {
+            for (x, y) in a.iter().zip(b) {
+                assert_relative_eq!(x, y, epsilon = 1e-4, max_relative = 1e-4);
+            }
+        };
+        close(fast.as_slice(), slow.as_slice());
+        close(grad_fast.weight.as_slice(), grad_slow.weight.as_slice());
+        close(grad_fast.bias.as_slice(), grad_slow.bias.as_slice());
+        close(dx_fast.as_slice(), dx_slow.as_slice());
+    }
+
+    #[cfg(feature = "simd")]
+    #[test]
+    fn matrix_products_match_the_direct_loops() {
+        // Big matrices on the stack in a debug build: a thread with room for them.
+        extern crate std;
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(every_shape)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[cfg(feature = "simd")]
+    fn every_shape() {
+        // The digits CNN's two layers, a strided dilated 1-d one, an asymmetric 2-d one.
+        compare::<16, 9, 64, 1024>(ConvGeometry {
+            in_channels: 1,
+            height: 8,
+            width: 8,
+            out_channels: 16,
+            kernel: (3, 3),
+            stride: (1, 1),
+            pad_h: (1, 1),
+            pad_w: (1, 1),
+            dilation: (1, 1),
+            groups: 1,
+        });
+        compare::<32, 144, 256, 512>(ConvGeometry {
+            in_channels: 16,
+            height: 4,
+            width: 4,
+            out_channels: 32,
+            kernel: (3, 3),
+            stride: (1, 1),
+            pad_h: (1, 1),
+            pad_w: (1, 1),
+            dilation: (1, 1),
+            groups: 1,
+        });
+        compare::<5, 12, 60, 45>(ConvGeometry::one_d(3, 20, 5, 4, 2, (3, 0), 2, 1));
+        compare::<3, 12, 60, 36>(ConvGeometry {
+            in_channels: 2,
+            height: 5,
+            width: 6,
+            out_channels: 3,
+            kernel: (2, 3),
+            stride: (2, 1),
+            pad_h: (0, 1),
+            pad_w: (2, 0),
+            dilation: (1, 2),
+            groups: 1,
+        });
     }
 
     #[test]
