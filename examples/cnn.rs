@@ -1,8 +1,8 @@
 //! The 8x8 digits read as `[1, 8, 8]` images by a small convolutional network: two 3x3
 //! convolutions, each with batch norm over its channels, ReLU and 2x2 max pooling, then
-//! dropout and a linear classifier; trained with AdamW, mini-batches of 32 and a warm-up
-//! + cosine schedule for 30 epochs, tested on the same split as `examples/digits.rs`
-//! (whose MLP reaches 96.7%).
+//! dropout and a linear classifier; trained with AdamW, mini-batches of 32 and a
+//! warm-up and cosine schedule for 30 epochs, tested on the same split as
+//! `examples/digits.rs` (whose MLP reaches 96.7%).
 //!
 //! ```text
 //! cargo run --release --example cnn
