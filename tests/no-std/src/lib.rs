@@ -59,3 +59,42 @@ pub fn count_problems(step: u64, grads: &Tiny<f32>) -> usize {
     );
     problems
 }
+
+network! {
+    /// A small convolutional network over a 3-axis accelerometer window of 16 samples.
+    pub struct Gesture {
+        Input<3, 16>,
+        conv: Conv1d<8, 3>(padding = "same"), Relu,
+        MaxPool1d<2>,
+        deeper: Conv1d<8, 3>(dilation = 2, padding = "causal", groups = 2), Relu,
+        bn: BatchNorm,
+        GlobalAvgPool,
+        logits: Dense<4>,
+    }
+}
+
+/// Classifies one window; returns the class.
+pub fn gesture(net: &Gesture<f32>, window: &SVector<f32, 48>) -> usize {
+    argmax(net.forward(window).as_slice())
+}
+
+/// One SGD step of the convolutional network on a batch of four windows.
+pub fn gesture_step(
+    net: &mut Gesture<f32>,
+    grads: &mut Gesture<f32>,
+    x: &SMatrix<f32, 48, 4>,
+    y: &SMatrix<f32, 4, 4>,
+) -> Result<f32, network::NumericError> {
+    let mut tape = Gesture::<f32>::new_tape::<4>();
+    let loss = compute_gradients(
+        net,
+        x,
+        y,
+        &SoftmaxCrossEntropy,
+        &mut tape,
+        grads,
+        &mut Rng::seed_from_u64(0),
+    )?;
+    Sgd::new(0.05).step(net, grads);
+    Ok(loss)
+}
