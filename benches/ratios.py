@@ -24,6 +24,16 @@ def fmt(ns):
     return f"{ns / 1000:.1f} us" if ns >= 1000 else f"{ns:.0f} ns"
 
 
+def peaks_of(group):
+    """GFLOP/s of each FMA peak microbenchmark in the group (named by its FLOPs)."""
+    peaks = {}
+    for d in group.iterdir():
+        if d.name.startswith("fma_peak_"):
+            n = int(d.name.rsplit("_", 2)[-2])
+            peaks[d.name.split("_")[2]] = n / median(group, d.name)
+    return peaks
+
+
 for group in sorted(p for p in root.iterdir() if (p / "hand_written_nalgebra").is_dir()):
     hand, generated, fused = (median(group, n) for n in ("hand_written_nalgebra", "generated", "generated_fused_sgd"))
     print(
@@ -67,11 +77,7 @@ if activations:
 batch = root / "batch_784-128-10_b32"
 if batch.is_dir():
     flops = 2 * (784 * 128 * 32 + 128 * 10 * 32 * 3 + 128 * 784 * 32)
-    peaks = {}
-    for d in batch.iterdir():
-        if d.name.startswith("fma_peak_"):
-            n = int(d.name.rsplit("_", 2)[-2])
-            peaks[d.name.split("_")[2]] = n / median(batch, d.name)
+    peaks = peaks_of(batch)
     peak = max(peaks.values()) if peaks else float("nan")
     print()
     print("peaks: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in sorted(peaks.items())))
@@ -86,3 +92,34 @@ if batch.is_dir():
           f"{forward_flops / t:.0f} | {100 * forward_flops / t / peak:.0f}% |")
     mm = median(batch, "matrixmultiply_products")
     print(f"fused step / matrixmultiply: {median(batch, 'generated_fused_step') / mm:.2f}x")
+
+cnn = root / "conv_digits_cnn_b32"
+if cnn.is_dir():
+    # Products per sample (multiply-adds): conv1 forward and dW; conv2 forward, dW, dX;
+    # the dense layer forward, dW, dX. Pooling and activations are not counted.
+    step = 2 * 32 * (32 * 9 * 64 * 2 + 64 * 288 * 16 * 3 + 256 * 10 * 3)
+    forward = 2 * 32 * (32 * 9 * 64 + 64 * 288 * 16 + 256 * 10)
+    peaks = peaks_of(cnn)
+    peak = max(peaks.values()) if peaks else float("nan")
+    print()
+    print("peaks: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in sorted(peaks.items())))
+    print("| digits CNN, batch 32 | time | GFLOP/s | of peak |")
+    print("|---|---|---|---|")
+    for name, flops in (("generated_forward", forward), ("generated_step", step),
+                        ("generated_fused_step", step), ("handwritten_direct_step", step),
+                        ("matrixmultiply_products", step)):
+        t = median(cnn, name)
+        print(f"| {name} | {fmt(t)} | {flops / t:.1f} | {100 * flops / t / peak:.0f}% |")
+    hand, ours, mm = (median(cnn, n) for n in ("handwritten_direct_step", "generated_step", "matrixmultiply_products"))
+    print(f"generated step / hand-written direct loops: {ours / hand:.3f}x; "
+          f"/ matrixmultiply products alone: {ours / mm:.2f}x")
+
+signal = root / "conv_signal_b16"
+if signal.is_dir():
+    ours, hand = median(signal, "generated_forward"), median(signal, "handwritten_direct_forward")
+    print()
+    print("| 1-d stack [8, 128], batch 16 | generated | hand-written direct loops | ratio |")
+    print("|---|---|---|---|")
+    print(f"| forward | {fmt(ours)} | {fmt(hand)} | {ours / hand:.3f}x |")
+    print(f"| training step (generated only) | {fmt(median(signal, 'generated_step'))} | | |")
+

@@ -384,58 +384,102 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
     }
 }
 
-/// The most values the matrix-product path unfolds at once (its stack buffers hold this
-/// many `f32` each: 64 KiB).
+/// The most values the matrix-product path unfolds at once: its buffer of unfolded
+/// patches holds this many `f32` (64 KiB).
 pub const UNFOLD: usize = 16 * 1024;
 
-/// Convolutions as matrix products (`simd` feature): im2col of a chunk of samples into a
-/// stack buffer, then `simd::gemm`, which declines (and the direct loops run) unless the
-/// scalar is `f32` and the CPU has the instructions.
+/// The most outputs (or output gradients) the matrix-product path gathers at once: its
+/// second buffer holds this many `f32` (128 KiB).
+pub const GATHER: usize = 32 * 1024;
+
+/// Convolutions as matrix products (`simd` feature): a chunk of samples is multiplied
+/// with the filters a block of filter taps at a time, the block unfolded (im2col) into a
+/// stack buffer, by `simd::gemm`, which declines (and the direct loops run) unless the
+/// scalar is `f32` and the CPU has the instructions. The chunk is as many samples as
+/// [`GATHER`] holds outputs for, so the products are wide even for small images.
 #[cfg(feature = "simd")]
 mod gemm {
-    use super::{Conv, ConvGeometry, UNFOLD};
+    use super::{Conv, ConvGeometry, GATHER, UNFOLD};
     use crate::Scalar;
 
-    /// Samples per chunk so that the unfolded patches and the chunk's outputs fit the
-    /// buffers; 0 when one sample does not (then the direct loops run).
-    fn chunk(g: &ConvGeometry, k: usize, o: usize) -> usize {
-        let positions = g.out_height() * g.out_width();
-        let per_sample = (k * positions).max(o * positions).max(1);
-        UNFOLD / per_sample
+    /// Samples per chunk: their outputs fit [`GATHER`] and one tap of them [`UNFOLD`];
+    /// 0 when one sample does not fit (then the direct loops run).
+    fn chunk(g: &ConvGeometry, o: usize) -> usize {
+        let positions = (g.out_height() * g.out_width()).max(1);
+        (GATHER / (o * positions).max(1)).min(UNFOLD / positions)
     }
 
-    /// `col[p + k * m]` for output position `p` of the chunk (sample-major) and filter
-    /// tap `k = (c, kh, kw)`: the input value the tap sees, or 0 in the padding.
-    fn unfold<T: Scalar>(g: &ConvGeometry, x: &[T], samples: usize, col: &mut [T]) {
+    /// Calls `f(k, c, kh, kw)` for the filter taps `k0..k0 + kn`.
+    fn taps(g: &ConvGeometry, k0: usize, kn: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+        let area = g.kernel.0 * g.kernel.1;
+        for k in k0..k0 + kn {
+            let (c, tap) = (k / area, k % area);
+            f(k - k0, c, tap / g.kernel.1, tap % g.kernel.1);
+        }
+    }
+
+    /// `col[p + j * m]` for output position `p` of the chunk (sample-major) and tap
+    /// `k0 + j`: the input value the tap sees, or 0 in the padding.
+    fn unfold<T: Scalar>(
+        g: &ConvGeometry,
+        x: &[T],
+        samples: usize,
+        k0: usize,
+        kn: usize,
+        col: &mut [T],
+    ) {
         let (ho, wo) = (g.out_height(), g.out_width());
         let positions = ho * wo;
         let m = samples * positions;
         let plane = g.height * g.width;
-        let mut k = 0;
-        for c in 0..g.in_channels {
-            for kh in 0..g.kernel.0 {
-                for kw in 0..g.kernel.1 {
-                    let row = &mut col[k * m..(k + 1) * m];
-                    row.fill(T::zero());
-                    let (h_lo, h_hi) =
-                        ConvGeometry::valid(g.height, ho, g.stride.0, kh * g.dilation.0, g.pad_h.0);
-                    let (w_lo, w_hi) =
-                        ConvGeometry::valid(g.width, wo, g.stride.1, kw * g.dilation.1, g.pad_w.0);
-                    for s in 0..samples {
-                        let xs = &x[(s * g.in_channels + c) * plane..][..plane];
-                        let out = &mut row[s * positions..(s + 1) * positions];
-                        for oh in h_lo..h_hi {
-                            let ih = oh * g.stride.0 + kh * g.dilation.0 - g.pad_h.0;
-                            for ow in w_lo..w_hi {
-                                let iw = ow * g.stride.1 + kw * g.dilation.1 - g.pad_w.0;
-                                out[oh * wo + ow] = xs[ih * g.width + iw];
-                            }
-                        }
+        taps(g, k0, kn, |j, c, kh, kw| {
+            let row = &mut col[j * m..(j + 1) * m];
+            row.fill(T::zero());
+            let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
+            let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
+            let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+            for s in 0..samples {
+                let xs = &x[(s * g.in_channels + c) * plane..][..plane];
+                let out = &mut row[s * positions..(s + 1) * positions];
+                for oh in h_lo..h_hi {
+                    let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
+                    let src = &xs[ih * g.width..][..g.width];
+                    let dst = &mut out[oh * wo..][..wo];
+                    for ow in w_lo..w_hi {
+                        dst[ow] = src[ow * g.stride.1 + tap_w - g.pad_w.0];
                     }
-                    k += 1;
                 }
             }
-        }
+        });
+    }
+
+    /// Adds `dcol[j + p * kn]` (taps `k0..k0 + kn`) back into the input gradient.
+    fn fold<T: Scalar>(
+        g: &ConvGeometry,
+        dcol: &[T],
+        samples: usize,
+        k0: usize,
+        kn: usize,
+        dx: &mut [T],
+    ) {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let positions = ho * wo;
+        let plane = g.height * g.width;
+        taps(g, k0, kn, |j, c, kh, kw| {
+            let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
+            let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
+            let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+            for s in 0..samples {
+                let xs = &mut dx[(s * g.in_channels + c) * plane..][..plane];
+                for oh in h_lo..h_hi {
+                    let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
+                    for ow in w_lo..w_hi {
+                        let p = s * positions + oh * wo + ow;
+                        xs[ih * g.width + ow * g.stride.1 + tap_w - g.pad_w.0] += dcol[j + p * kn];
+                    }
+                }
+            }
+        });
     }
 
     pub(super) fn forward<T: Scalar, const O: usize, const K: usize, const NB: usize>(
@@ -448,35 +492,54 @@ mod gemm {
         if g.groups != 1 || T::BYTES != 4 {
             return false;
         }
-        let per = chunk(g, K, O);
-        if per == 0 {
-            return false;
-        }
+        let per = chunk(g, O);
+        per > 0 && forward_chunks(conv, g, x, out, batch, per)
+    }
+
+    /// [`forward`] once it is known to apply: the stack buffers live in this frame only
+    /// (an `f64` network never calls it, so never reserves them).
+    #[inline(never)]
+    fn forward_chunks<T: Scalar, const O: usize, const K: usize, const NB: usize>(
+        conv: &Conv<T, O, K, NB>,
+        g: &ConvGeometry,
+        x: &[T],
+        out: &mut [T],
+        batch: usize,
+        per: usize,
+    ) -> bool {
         let positions = g.out_height() * g.out_width();
         let (inputs, outputs) = (g.inputs(), O * positions);
         let mut col = [T::zero(); UNFOLD];
-        let mut prod = [T::zero(); UNFOLD];
+        let mut prod = [T::zero(); GATHER];
+        let w = conv.weight.as_slice();
         let mut first = 0;
         while first < batch {
             let samples = per.min(batch - first);
             let m = samples * positions;
-            unfold(g, &x[first * inputs..], samples, &mut col);
-            // prod[p + o * m] = sum_k col[p + k * m] w[k + o * K]
+            let block = (UNFOLD / m).clamp(1, K);
+            // prod[p + o * m] = sum_k col[p + k * m] w[k + o * K], a block of taps at a time.
             let prod = &mut prod[..m * O];
             prod.fill(T::zero());
-            if !crate::simd::gemm(
-                m,
-                O,
-                K,
-                T::one(),
-                &col[..m * K],
-                (1, m),
-                conv.weight.as_slice(),
-                (1, K),
-                prod,
-                m,
-            ) {
-                return false;
+            let mut k0 = 0;
+            while k0 < K {
+                let kn = block.min(K - k0);
+                unfold(g, &x[first * inputs..], samples, k0, kn, &mut col);
+                // Declines before anything was written (by type and CPU, never midway).
+                if !crate::simd::gemm(
+                    m,
+                    O,
+                    kn,
+                    T::one(),
+                    &col[..m * kn],
+                    (1, m),
+                    &w[k0..],
+                    (1, K),
+                    prod,
+                    m,
+                ) {
+                    return false;
+                }
+                k0 += kn;
             }
             for s in 0..samples {
                 let o_s = &mut out[(first + s) * outputs..][..outputs];
@@ -493,7 +556,27 @@ mod gemm {
         true
     }
 
+    #[allow(clippy::too_many_arguments)] // a layer's backward pass
     pub(super) fn backward<T: Scalar, const O: usize, const K: usize, const NB: usize>(
+        conv: &Conv<T, O, K, NB>,
+        g: &ConvGeometry,
+        x: &[T],
+        dy: &[T],
+        grad: &mut Conv<T, O, K, NB>,
+        dx: Option<&mut [T]>,
+        batch: usize,
+    ) -> bool {
+        if g.groups != 1 || T::BYTES != 4 {
+            return false;
+        }
+        let per = chunk(g, O);
+        per > 0 && backward_chunks(conv, g, x, dy, grad, dx, batch, per)
+    }
+
+    /// [`backward`] once it is known to apply (see [`forward_chunks`]).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)] // a layer's backward pass
+    fn backward_chunks<T: Scalar, const O: usize, const K: usize, const NB: usize>(
         conv: &Conv<T, O, K, NB>,
         g: &ConvGeometry,
         x: &[T],
@@ -501,24 +584,18 @@ mod gemm {
         grad: &mut Conv<T, O, K, NB>,
         mut dx: Option<&mut [T]>,
         batch: usize,
+        per: usize,
     ) -> bool {
-        if g.groups != 1 || T::BYTES != 4 {
-            return false;
-        }
-        let per = chunk(g, K, O);
-        if per == 0 {
-            return false;
-        }
-        let (ho, wo) = (g.out_height(), g.out_width());
-        let positions = ho * wo;
+        let positions = g.out_height() * g.out_width();
         let (inputs, outputs) = (g.inputs(), O * positions);
-        let plane = g.height * g.width;
         let mut col = [T::zero(); UNFOLD];
-        let mut dys = [T::zero(); UNFOLD];
+        let mut dys = [T::zero(); GATHER];
+        let w = conv.weight.as_slice();
         let mut first = 0;
         while first < batch {
             let samples = per.min(batch - first);
             let m = samples * positions;
+            let block = (UNFOLD / m).clamp(1, K);
             // dys[p + o * m]: the chunk's output gradient, sample-major per channel.
             for s in 0..samples {
                 let d_s = &dy[(first + s) * outputs..][..outputs];
@@ -527,22 +604,52 @@ mod gemm {
                     dys[o * m + s * positions..][..positions].copy_from_slice(src);
                 }
             }
-            unfold(g, &x[first * inputs..], samples, &mut col);
-            // dW[k + o * K] += sum_p col[p + k * m] dys[p + o * m]. The first product
-            // declines before anything changed (by type and CPU, never midway).
-            if !crate::simd::gemm(
-                K,
-                O,
-                m,
-                T::one(),
-                &col[..m * K],
-                (m, 1),
-                &dys[..m * O],
-                (1, m),
-                grad.weight.as_mut_slice(),
-                K,
-            ) {
-                return false;
+            let dys = &dys[..m * O];
+            if let Some(dx) = dx.as_deref_mut() {
+                dx[first * inputs..(first + samples) * inputs].fill(T::zero());
+            }
+            let mut k0 = 0;
+            while k0 < K {
+                let kn = block.min(K - k0);
+                unfold(g, &x[first * inputs..], samples, k0, kn, &mut col);
+                // dW[k0 + j + o * K] += sum_p col[p + j * m] dys[p + o * m]. The first
+                // product declines before anything changed (by type and CPU).
+                let dw = &mut grad.weight.as_mut_slice()[k0..];
+                if !crate::simd::gemm(
+                    kn,
+                    O,
+                    m,
+                    T::one(),
+                    &col[..m * kn],
+                    (m, 1),
+                    dys,
+                    (1, m),
+                    dw,
+                    K,
+                ) {
+                    return false;
+                }
+                if let Some(dx) = dx.as_deref_mut() {
+                    // dcol[j + p * kn] = sum_o w[k0 + j + o * K] dys[p + o * m], folded back.
+                    let dcol = &mut col[..m * kn];
+                    dcol.fill(T::zero());
+                    if !crate::simd::gemm(
+                        kn,
+                        m,
+                        O,
+                        T::one(),
+                        &w[k0..],
+                        (1, K),
+                        dys,
+                        (m, 1),
+                        dcol,
+                        kn,
+                    ) {
+                        return false;
+                    }
+                    fold(g, dcol, samples, k0, kn, &mut dx[first * inputs..]);
+                }
+                k0 += kn;
             }
             if NB == O {
                 for o in 0..O {
@@ -551,60 +658,6 @@ mod gemm {
                         sum += v;
                     }
                     grad.bias[o] += sum;
-                }
-            }
-            if let Some(dx) = dx.as_deref_mut() {
-                // dcol[k + p * K] = sum_o w[k + o * K] dys[p + o * m], then fold back.
-                let dcol = &mut col[..m * K];
-                dcol.fill(T::zero());
-                if !crate::simd::gemm(
-                    K,
-                    m,
-                    O,
-                    T::one(),
-                    conv.weight.as_slice(),
-                    (1, K),
-                    &dys[..m * O],
-                    (m, 1),
-                    dcol,
-                    K,
-                ) {
-                    return false;
-                }
-                for s in 0..samples {
-                    let dx_s = &mut dx[(first + s) * inputs..][..inputs];
-                    dx_s.fill(T::zero());
-                    let mut k = 0;
-                    for c in 0..g.in_channels {
-                        for kh in 0..g.kernel.0 {
-                            for kw in 0..g.kernel.1 {
-                                let (h_lo, h_hi) = ConvGeometry::valid(
-                                    g.height,
-                                    ho,
-                                    g.stride.0,
-                                    kh * g.dilation.0,
-                                    g.pad_h.0,
-                                );
-                                let (w_lo, w_hi) = ConvGeometry::valid(
-                                    g.width,
-                                    wo,
-                                    g.stride.1,
-                                    kw * g.dilation.1,
-                                    g.pad_w.0,
-                                );
-                                let xs = &mut dx_s[c * plane..][..plane];
-                                for oh in h_lo..h_hi {
-                                    let ih = oh * g.stride.0 + kh * g.dilation.0 - g.pad_h.0;
-                                    for ow in w_lo..w_hi {
-                                        let iw = ow * g.stride.1 + kw * g.dilation.1 - g.pad_w.0;
-                                        let p = s * positions + oh * wo + ow;
-                                        xs[ih * g.width + iw] += dcol[k + p * K];
-                                    }
-                                }
-                                k += 1;
-                            }
-                        }
-                    }
                 }
             }
             first += samples;

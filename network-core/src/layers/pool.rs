@@ -103,25 +103,32 @@ impl PoolGeometry {
         }
     }
 
-    /// Calls `f(output index, input index or None for padding, window slot)` for every
-    /// window position of one channel plane, output by output.
+    /// Calls `f(output index, input index, window slot)` for every input value of every
+    /// window of one channel plane, output by output, in the window's row-major order.
+    /// Padding is skipped: with at most half a window of it, every window holds values,
+    /// and padding (minus infinity for max, zero for average) never changes a result.
     #[inline(always)]
-    fn windows(&self, mut f: impl FnMut(usize, Option<usize>, usize)) {
+    fn windows(&self, mut f: impl FnMut(usize, usize, usize)) {
         let (ho, wo) = (self.out_height(), self.out_width());
         for oh in 0..ho {
+            // Rows `top..top + kernel` of the padded input, clamped to the real ones.
+            let top = oh * self.stride.0;
+            let (h_lo, h_hi) = (
+                top.max(self.padding.0) - self.padding.0,
+                (top + self.kernel.0).min(self.height + self.padding.0) - self.padding.0,
+            );
             for ow in 0..wo {
+                let left = ow * self.stride.1;
+                let (w_lo, w_hi) = (
+                    left.max(self.padding.1) - self.padding.1,
+                    (left + self.kernel.1).min(self.width + self.padding.1) - self.padding.1,
+                );
                 let o = oh * wo + ow;
-                for kh in 0..self.kernel.0 {
-                    let ih = (oh * self.stride.0 + kh).checked_sub(self.padding.0);
-                    for kw in 0..self.kernel.1 {
-                        let iw = (ow * self.stride.1 + kw).checked_sub(self.padding.1);
-                        let at = match (ih, iw) {
-                            (Some(h), Some(w)) if h < self.height && w < self.width => {
-                                Some(h * self.width + w)
-                            }
-                            _ => None,
-                        };
-                        f(o, at, kh * self.kernel.1 + kw);
+                for ih in h_lo..h_hi {
+                    let kh = ih + self.padding.0 - top;
+                    for iw in w_lo..w_hi {
+                        let kw = iw + self.padding.1 - left;
+                        f(o, ih * self.width + iw, kh * self.kernel.1 + kw);
                     }
                 }
             }
@@ -157,7 +164,7 @@ pub fn max_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
             op.fill(T::of(f64::NEG_INFINITY));
             wp.fill(0);
             g.windows(|o, at, slot| {
-                let v = at.map_or(T::of(f64::NEG_INFINITY), |i| xp[i]);
+                let v = xp[at];
                 // PyTorch: `val > max || isnan(val)`, the first maximum wins; padding
                 // (minus infinity) never beats a value.
                 #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
@@ -194,10 +201,8 @@ pub fn max_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usi
             let dxp = &mut dxc[c * plane_in..][..plane_in];
             let wp = &wc[c * plane_out..][..plane_out];
             g.windows(|o, at, slot| {
-                if let Some(i) = at {
-                    if slot == usize::from(wp[o]) {
-                        dxp[i] += dyp[o];
-                    }
+                if slot == usize::from(wp[o]) {
+                    dxp[at] += dyp[o];
                 }
             });
         }
@@ -221,11 +226,7 @@ pub fn avg_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
         for c in 0..g.channels {
             let xp = &xc[c * plane_in..][..plane_in];
             let op = &mut oc[c * plane_out..][..plane_out];
-            g.windows(|o, at, _| {
-                if let Some(i) = at {
-                    op[o] += xp[i];
-                }
-            });
+            g.windows(|o, at, _| op[o] += xp[at]);
             op.iter_mut().for_each(|v| *v *= scale);
         }
     }
@@ -248,11 +249,7 @@ pub fn avg_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usi
         for c in 0..g.channels {
             let dyp = &dyc[c * plane_out..][..plane_out];
             let dxp = &mut dxc[c * plane_in..][..plane_in];
-            g.windows(|o, at, _| {
-                if let Some(i) = at {
-                    dxp[i] += dyp[o] * scale;
-                }
-            });
+            g.windows(|o, at, _| dxp[at] += dyp[o] * scale);
         }
     }
 }
