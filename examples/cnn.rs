@@ -104,14 +104,10 @@ fn main() -> std::process::ExitCode {
     let start = Instant::now();
     match train(false) {
         Ok(report) => {
-            let history = report.trainer.history();
             println!(
-                "test accuracy {:.1}% on {} samples; best epoch {:?} of {}{}; {} parameters; {:.1?}",
+                "test accuracy {:.1}% on {} samples; {} parameters; {:.1?}",
                 100.0 * report.test_accuracy,
                 report.test_samples,
-                history.best_epoch,
-                history.epochs.len(),
-                if history.stopped_early { " (stopped early)" } else { "" },
                 DigitsCnn::<f32>::PARAMS,
                 start.elapsed()
             );

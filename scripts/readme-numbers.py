@@ -63,6 +63,9 @@ def blocks():
     test = next(l for l in digits if l.startswith("test accuracy"))
     digits_accuracy = re.match(r"test accuracy (\S+%)", test).group(1)
 
+    cnn = run("cnn")
+    cnn_line = re.sub(r"; [^;]+$", "", next(l for l in cnn if l.startswith("test accuracy")))
+
     diagnostics = run("diagnostics")
     sigmoid = "deep sigmoid, naive init, SGD 0.1"
     reckless = "deep ReLU, SGD 1.0"
@@ -81,6 +84,7 @@ def blocks():
     return {
         "iris": fenced([epochs[-1], accuracy]),
         "digits": digits_accuracy,
+        "cnn": fenced([cnn_line]),
         "optimizers": table(run("optimizers")),
         "residual": table(run("residual"), drop_last_column=True),
         "diagnostics": fenced(quoted),
