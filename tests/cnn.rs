@@ -21,4 +21,7 @@ fn the_digits_cnn_reaches_98_percent_test_accuracy() {
         "test accuracy {}",
         report.test_accuracy
     );
+    let epochs = &report.trainer.history().epochs;
+    assert_eq!(epochs.len(), 30);
+    assert!(epochs[29].train_loss < epochs[0].train_loss / 10.0);
 }

@@ -12,7 +12,7 @@ use network::prelude::*;
 
 #[allow(missing_docs)]
 pub mod nets;
-pub use nets::{DigitsNet, TinymindNet, XorNet, SAMPLE_BYTES};
+pub use nets::{DigitsNet, SignalNet, TinymindNet, XorNet, SAMPLE_BYTES};
 
 /// The digits classifier, trained on the host (`cargo run --release --example
 /// export_firmware` at the repository root): its weights were decoded from
@@ -97,6 +97,8 @@ pub fn report_measured(out: &mut impl Write, probe: &mut impl Probe) -> fmt::Res
     #[cfg(feature = "train")]
     training(out)?;
     #[cfg(feature = "train")]
+    convolution_training(out)?;
+    #[cfg(feature = "train")]
     tinymind(out, probe)?;
     #[cfg(not(feature = "train"))]
     let _ = probe;
@@ -144,6 +146,79 @@ fn tinymind_train(net: &mut TinymindNet<f64>, x: &SMatrix<f64, 2, 1>, y: &SMatri
     for _ in 0..10 {
         Mse.loss_and_grad(net.forward_train_deterministic(x, &mut tape), y, &mut d_out);
         net.backward_sgd(x, &tape, &d_out, 0.5);
+    }
+}
+
+/// Four two-channel signals of 16 samples: class 1 has a bump in the second half of its
+/// first channel, class 0 in the first half; the second channel is a ramp.
+#[cfg(feature = "train")]
+fn signals() -> (SMatrix<f32, 32, 4>, SMatrix<f32, 2, 4>) {
+    let x = SMatrix::<f32, 32, 4>::from_fn(|r, s| {
+        let (channel, t) = (r / 16, (r % 16) as f32);
+        let centre = if s % 2 == 1 { 11.0 } else { 4.0 } + (s / 2) as f32 * 0.5;
+        if channel == 0 {
+            let d = (t - centre) * 0.5;
+            1.0 / (1.0 + d * d)
+        } else {
+            t / 16.0 - 0.5
+        }
+    });
+    let y = SMatrix::<f32, 2, 4>::from_fn(|r, s| f32::from(u8::from(r == s % 2)));
+    (x, y)
+}
+
+/// Trains the convolutional network on the device (fused backward + SGD) and prints its
+/// losses and every trained parameter as bits, like the XOR training.
+#[cfg(feature = "train")]
+#[inline(never)]
+fn convolution_training(out: &mut impl Write) -> fmt::Result {
+    let (x, y) = signals();
+    let mut net = SignalNet::<f32>::random(&mut Rng::seed_from_u64(11));
+    let mut tape = SignalNet::<f32>::new_tape::<4>();
+    let mut d_out = SMatrix::<f32, 2, 4>::zeros();
+    let (mut first, mut last) = (0.0, 0.0);
+    for step in 0..=150 {
+        let loss = SoftmaxCrossEntropy.loss_and_grad(
+            net.forward_train_deterministic(&x, &mut tape),
+            &y,
+            &mut d_out,
+        );
+        net.backward_sgd(&x, &tape, &d_out, 0.5);
+        if step == 0 {
+            first = loss;
+        }
+        last = loss;
+        if step % 50 == 0 {
+            writeln!(out, "conv step {step}: loss {} ({})", Bits(loss), loss)?;
+        }
+    }
+    let mut written = Ok(());
+    net.for_each_param(|info, values| {
+        if written.is_ok() {
+            written = (|| {
+                write!(out, "trained {}:", info.name)?;
+                for &v in values {
+                    write!(out, " {}", Bits(v))?;
+                }
+                writeln!(out)
+            })();
+        }
+    });
+    written?;
+    let logits = net.forward(&x);
+    let correct = logits
+        .column_iter()
+        .zip(y.column_iter())
+        .filter(|(l, t)| argmax(l.as_slice()) == argmax(t.as_slice()))
+        .count();
+    writeln!(
+        out,
+        "convolution training: loss fell from {first} to {last}; {correct} of 4 correct"
+    )?;
+    if last < first && correct == 4 {
+        Ok(())
+    } else {
+        Err(fmt::Error)
     }
 }
 

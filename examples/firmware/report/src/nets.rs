@@ -33,3 +33,17 @@ network! {
 
 /// Samples embedded with the weights: 64 standardized pixels and a label each.
 pub const SAMPLE_BYTES: usize = 64 * 4 + 4;
+
+network! {
+    /// A small 1-d convolutional network, trained on the device: two channels of 16
+    /// samples, a convolution, max pooling, a grouped "same" convolution, global average
+    /// pooling and a dense layer to two classes.
+    pub struct SignalNet {
+        Input<2, 16>,
+        conv: Conv1d<4, 3>(padding = 1), Relu,
+        MaxPool1d<2>,
+        mix: Conv1d<4, 3>(padding = "same", groups = 2), Tanh,
+        GlobalAvgPool,
+        logits: Dense<2>,
+    }
+}
