@@ -167,3 +167,43 @@ fn inference_equals_training_mode_without_batch_statistics() {
         approx::assert_relative_eq!(one, batch.column(k).into_owned(), epsilon = 1e-14);
     }
 }
+
+#[test]
+fn weights_round_trip_through_raw_bytes_safetensors_and_checkpoints() {
+    let mut rng = Rng::seed_from_u64(10);
+    let mut net = Image::<f32>::random(&mut rng);
+    // Move batch norm's running estimates (and its batch counter).
+    let mut tape = Image::<f32>::new_tape::<4>();
+    let x = SMatrix::<f32, 60, 4>::from_fn(|_, _| rng.uniform(-1.0, 1.0) as f32);
+    net.forward_train(&x, &mut tape, &mut rng);
+    assert_eq!(net.bn.num_batches_tracked, 1);
+
+    let mut raw = vec![0u8; network::raw::raw_len::<f32, Image<f32>>()];
+    network::raw::to_bytes(&net, &mut raw).unwrap();
+    let mut back = Image::<f32>::zeros();
+    network::raw::load_bytes(&mut back, &raw).unwrap();
+    back.bn.num_batches_tracked = 1; // the raw format carries values, not counters
+    assert_eq!(back, net);
+
+    let file = network::weights::to_safetensors(&net).unwrap();
+    let mut back = Image::<f32>::zeros();
+    network::weights::from_safetensors(&mut back, &file).unwrap();
+    assert_eq!(back, net);
+
+    // A network whose second convolution has another kernel refuses the raw file.
+    network! {
+        #[derive(Debug, PartialEq)]
+        struct Other {
+            Input<2, 6, 5>,
+            a: Conv2d<4, 3>(padding = 1), Elu,
+            MaxPool2d<2>(padding = (1, 0)),
+            dw: Conv2d<4, 3, 1>(groups = 4, stride = (1, 2), padding = (1, 0)),
+            bn: BatchNorm<4>, LeakyRelu,
+            GlobalAvgPool,
+            logits: Dense<3>,
+        }
+    }
+    let mut other = Other::<f32>::zeros();
+    assert!(network::raw::load_bytes(&mut other, &raw).is_err());
+    assert_eq!(other, Other::<f32>::zeros());
+}

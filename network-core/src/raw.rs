@@ -12,7 +12,7 @@
 //! | 1 | reserved, 0 |
 //! | 4 | value count: parameters then buffers |
 //! | 4 | tensor count `n` |
-//! | 8 n | per tensor, parameters in the visitor's order then buffers (batch norm's running statistics): rows `u32`, columns `u32` (a vector is `[n, 1]`) |
+//! | 8 n | per tensor, parameters in the visitor's order then buffers (batch norm's running statistics): rows `u32`, columns `u32` (a vector is `[n, 1]`, a convolution's weight `[out, in/groups * kernel]`) |
 //! | s * count | the values, tensor by tensor, each in nalgebra's column-major order |
 //! | 4 | FNV-1a 32 checksum of everything before it |
 //!
@@ -155,10 +155,11 @@ fn scalar_code<T: Scalar>() -> u8 {
     }
 }
 
-/// `[rows, columns]` of a tensor: `[out, in]` for a weight, `[out, 1]` for a bias.
+/// `[rows, columns]` of a tensor: `[out, in]` for a weight, `[out, 1]` for a bias, and
+/// `[out, in/groups * kernel]` for a convolution's `[out, in/groups, k..]`.
 fn shape(info: &ParamInfo) -> [u32; 2] {
     let rows = info.shape.first().copied().unwrap_or(1) as u32;
-    let columns = info.shape.get(1).copied().unwrap_or(1) as u32;
+    let columns = info.shape.iter().skip(1).product::<usize>() as u32;
     [rows, columns]
 }
 

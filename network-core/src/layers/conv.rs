@@ -445,15 +445,21 @@ mod gemm {
                     let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
                     let src = &xs[ih * g.width..][..g.width];
                     let dst = &mut out[oh * wo..][..wo];
-                    for ow in w_lo..w_hi {
-                        dst[ow] = src[ow * g.stride.1 + tap_w - g.pad_w.0];
+                    if g.stride.1 == 1 {
+                        let from = w_lo + tap_w - g.pad_w.0;
+                        dst[w_lo..w_hi].copy_from_slice(&src[from..from + (w_hi - w_lo)]);
+                    } else {
+                        for ow in w_lo..w_hi {
+                            dst[ow] = src[ow * g.stride.1 + tap_w - g.pad_w.0];
+                        }
                     }
                 }
             }
         });
     }
 
-    /// Adds `dcol[j + p * kn]` (taps `k0..k0 + kn`) back into the input gradient.
+    /// Adds `dcol[p + j * m]` (taps `k0..k0 + kn`, the layout [`unfold`] writes) back
+    /// into the input gradient.
     fn fold<T: Scalar>(
         g: &ConvGeometry,
         dcol: &[T],
@@ -464,18 +470,30 @@ mod gemm {
     ) {
         let (ho, wo) = (g.out_height(), g.out_width());
         let positions = ho * wo;
+        let m = samples * positions;
         let plane = g.height * g.width;
         taps(g, k0, kn, |j, c, kh, kw| {
+            let row = &dcol[j * m..(j + 1) * m];
             let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
             let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
             let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
             for s in 0..samples {
                 let xs = &mut dx[(s * g.in_channels + c) * plane..][..plane];
+                let d = &row[s * positions..(s + 1) * positions];
                 for oh in h_lo..h_hi {
                     let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
-                    for ow in w_lo..w_hi {
-                        let p = s * positions + oh * wo + ow;
-                        xs[ih * g.width + ow * g.stride.1 + tap_w - g.pad_w.0] += dcol[j + p * kn];
+                    let dst = &mut xs[ih * g.width..][..g.width];
+                    let src = &d[oh * wo..][..wo];
+                    if g.stride.1 == 1 {
+                        let from = w_lo + tap_w - g.pad_w.0;
+                        let to = from + (w_hi - w_lo);
+                        for (x, &v) in dst[from..to].iter_mut().zip(&src[w_lo..w_hi]) {
+                            *x += v;
+                        }
+                    } else {
+                        for ow in w_lo..w_hi {
+                            dst[ow * g.stride.1 + tap_w - g.pad_w.0] += src[ow];
+                        }
                     }
                 }
             }
@@ -630,20 +648,20 @@ mod gemm {
                     return false;
                 }
                 if let Some(dx) = dx.as_deref_mut() {
-                    // dcol[j + p * kn] = sum_o w[k0 + j + o * K] dys[p + o * m], folded back.
+                    // dcol[p + j * m] = sum_o dys[p + o * m] w[k0 + j + o * K], folded back.
                     let dcol = &mut col[..m * kn];
                     dcol.fill(T::zero());
                     if !crate::simd::gemm(
-                        kn,
                         m,
+                        kn,
                         O,
                         T::one(),
-                        &w[k0..],
-                        (1, K),
                         dys,
-                        (m, 1),
+                        (1, m),
+                        &w[k0..],
+                        (K, 1),
                         dcol,
-                        kn,
+                        m,
                     ) {
                         return false;
                     }

@@ -103,36 +103,35 @@ impl PoolGeometry {
         }
     }
 
-    /// Calls `f(output index, input index, window slot)` for every input value of every
-    /// window of one channel plane, output by output, in the window's row-major order.
-    /// Padding is skipped: with at most half a window of it, every window holds values,
-    /// and padding (minus infinity for max, zero for average) never changes a result.
+    /// Calls `f(output index, rows, columns, top, left)` once per window of one channel
+    /// plane: the window covers input `rows` x `columns` (already clamped to the input:
+    /// padding is skipped, which never changes a result since a window is at most half
+    /// padding), and its slot `(kh, kw)` holds input `(top + kh - padding.0, left + kw -
+    /// padding.1)`.
     #[inline(always)]
-    fn windows(&self, mut f: impl FnMut(usize, usize, usize)) {
+    fn windows(
+        &self,
+        mut f: impl FnMut(usize, core::ops::Range<usize>, core::ops::Range<usize>, usize, usize),
+    ) {
         let (ho, wo) = (self.out_height(), self.out_width());
         for oh in 0..ho {
-            // Rows `top..top + kernel` of the padded input, clamped to the real ones.
             let top = oh * self.stride.0;
-            let (h_lo, h_hi) = (
-                top.max(self.padding.0) - self.padding.0,
-                (top + self.kernel.0).min(self.height + self.padding.0) - self.padding.0,
-            );
+            let rows = top.max(self.padding.0) - self.padding.0
+                ..(top + self.kernel.0).min(self.height + self.padding.0) - self.padding.0;
             for ow in 0..wo {
                 let left = ow * self.stride.1;
-                let (w_lo, w_hi) = (
-                    left.max(self.padding.1) - self.padding.1,
-                    (left + self.kernel.1).min(self.width + self.padding.1) - self.padding.1,
-                );
-                let o = oh * wo + ow;
-                for ih in h_lo..h_hi {
-                    let kh = ih + self.padding.0 - top;
-                    for iw in w_lo..w_hi {
-                        let kw = iw + self.padding.1 - left;
-                        f(o, ih * self.width + iw, kh * self.kernel.1 + kw);
-                    }
-                }
+                let columns = left.max(self.padding.1) - self.padding.1
+                    ..(left + self.kernel.1).min(self.width + self.padding.1) - self.padding.1;
+                f(oh * wo + ow, rows.clone(), columns, top, left);
             }
         }
+    }
+
+    /// The input index of window slot `slot` of the window at `(top, left)`.
+    #[inline(always)]
+    fn slot_input(&self, slot: usize, top: usize, left: usize) -> usize {
+        let (kh, kw) = (slot / self.kernel.1, slot % self.kernel.1);
+        (top + kh - self.padding.0) * self.width + left + kw - self.padding.1
     }
 }
 
@@ -161,19 +160,25 @@ pub fn max_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
                 None => &mut scratch,
             };
             let record = !wp.is_empty();
-            op.fill(T::of(f64::NEG_INFINITY));
-            wp.fill(0);
-            g.windows(|o, at, slot| {
-                let v = xp[at];
-                // PyTorch: `val > max || isnan(val)`, the first maximum wins; padding
-                // (minus infinity) never beats a value.
-                #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
-                let wins = (v > op[o] || v != v) && op[o] == op[o];
-                if wins {
-                    op[o] = v;
-                    if record {
-                        wp[o] = slot as u8;
+            g.windows(|o, rows, columns, top, left| {
+                let (mut best, mut slot) = (T::of(f64::NEG_INFINITY), 0);
+                for ih in rows {
+                    let row = &xp[ih * g.width..][..g.width];
+                    let kh = ih + g.padding.0 - top;
+                    for iw in columns.clone() {
+                        let v = row[iw];
+                        // PyTorch: `val > max || isnan(val)`: the first maximum wins,
+                        // and a NaN wins and stays.
+                        #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
+                        if (v > best || v != v) && best == best {
+                            best = v;
+                            slot = kh * g.kernel.1 + iw + g.padding.1 - left;
+                        }
                     }
+                }
+                op[o] = best;
+                if record {
+                    wp[o] = slot as u8;
                 }
             });
         }
@@ -200,10 +205,9 @@ pub fn max_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usi
             let dyp = &dyc[c * plane_out..][..plane_out];
             let dxp = &mut dxc[c * plane_in..][..plane_in];
             let wp = &wc[c * plane_out..][..plane_out];
-            g.windows(|o, at, slot| {
-                if slot == usize::from(wp[o]) {
-                    dxp[at] += dyp[o];
-                }
+            // Each output's gradient goes straight to its recorded winner.
+            g.windows(|o, _, _, top, left| {
+                dxp[g.slot_input(usize::from(wp[o]), top, left)] += dyp[o];
             });
         }
     }
@@ -217,7 +221,6 @@ pub fn avg_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
 ) {
     let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
     let scale = T::one() / T::of((g.kernel.0 * g.kernel.1) as f64);
-    out.fill(T::zero());
     for (xc, oc) in x
         .as_slice()
         .chunks_exact(I.max(1))
@@ -226,8 +229,15 @@ pub fn avg_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
         for c in 0..g.channels {
             let xp = &xc[c * plane_in..][..plane_in];
             let op = &mut oc[c * plane_out..][..plane_out];
-            g.windows(|o, at, _| op[o] += xp[at]);
-            op.iter_mut().for_each(|v| *v *= scale);
+            g.windows(|o, rows, columns, _, _| {
+                let mut sum = T::zero();
+                for ih in rows {
+                    for &v in &xp[ih * g.width..][columns.clone()] {
+                        sum += v;
+                    }
+                }
+                op[o] = sum * scale;
+            });
         }
     }
 }
@@ -249,7 +259,14 @@ pub fn avg_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usi
         for c in 0..g.channels {
             let dyp = &dyc[c * plane_out..][..plane_out];
             let dxp = &mut dxc[c * plane_in..][..plane_in];
-            g.windows(|o, at, _| dxp[at] += dyp[o] * scale);
+            g.windows(|o, rows, columns, _, _| {
+                let d = dyp[o] * scale;
+                for ih in rows {
+                    for v in &mut dxp[ih * g.width..][columns.clone()] {
+                        *v += d;
+                    }
+                }
+            });
         }
     }
 }
