@@ -471,17 +471,7 @@ impl Dataset {
         let mut features = names.as_ref().map(Vec::len);
         for (row, (sample, label)) in rows.into_iter().enumerate() {
             let sample = sample.as_ref();
-            let expected = *features.get_or_insert(sample.len());
-            if sample.len() != expected || expected == 0 {
-                return Err(RowsError::Features {
-                    row,
-                    expected,
-                    found: sample.len(),
-                });
-            }
-            if let Some(feature) = sample.iter().position(|v| !v.is_finite()) {
-                return Err(RowsError::NotFinite { row, feature });
-            }
+            check_row_features(row, sample, &mut features)?;
             if label >= MAX_CLASSES {
                 return Err(RowsError::TooManyClasses { row, label });
             }
@@ -528,14 +518,7 @@ impl Dataset {
         let mut outputs = None;
         for (row, (sample, target)) in rows.into_iter().enumerate() {
             let (sample, target) = (sample.as_ref(), target.as_ref());
-            let expected = *features.get_or_insert(sample.len());
-            if sample.len() != expected || expected == 0 {
-                return Err(RowsError::Features {
-                    row,
-                    expected,
-                    found: sample.len(),
-                });
-            }
+            check_row_features(row, sample, &mut features)?;
             let expected = *outputs.get_or_insert(target.len());
             if target.len() != expected || expected == 0 {
                 return Err(RowsError::Targets {
@@ -543,9 +526,6 @@ impl Dataset {
                     expected,
                     found: target.len(),
                 });
-            }
-            if let Some(feature) = sample.iter().position(|v| !v.is_finite()) {
-                return Err(RowsError::NotFinite { row, feature });
             }
             if let Some(target) = target.iter().position(|v| !v.is_finite()) {
                 return Err(RowsError::NotFiniteTarget { row, target });
@@ -785,6 +765,27 @@ impl Dataset {
             });
         }
         Ok(())
+    }
+}
+
+/// A row in memory has the features of the first (or of the names given), at least one,
+/// all finite.
+fn check_row_features(
+    row: usize,
+    sample: &[f64],
+    features: &mut Option<usize>,
+) -> Result<(), RowsError> {
+    let expected = *features.get_or_insert(sample.len());
+    if sample.len() != expected || expected == 0 {
+        return Err(RowsError::Features {
+            row,
+            expected,
+            found: sample.len(),
+        });
+    }
+    match sample.iter().position(|v| !v.is_finite()) {
+        Some(feature) => Err(RowsError::NotFinite { row, feature }),
+        None => Ok(()),
     }
 }
 

@@ -423,11 +423,7 @@ pub fn load_safetensors<T: Scalar, P: Params<T>>(
     params: &mut P,
     path: impl AsRef<Path>,
 ) -> Result<(), WeightsError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = read(path.as_ref())?;
     from_safetensors(params, &bytes)
 }
 
@@ -437,11 +433,7 @@ pub fn load_safetensors_with<T: Scalar, P: Params<T>>(
     params: &mut P,
     path: impl AsRef<Path>,
 ) -> Result<Option<Standardizer>, WeightsError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = read(path.as_ref())?;
     from_safetensors_with(params, &bytes)
 }
 
@@ -452,10 +444,14 @@ pub fn load_safetensors_as<T: Scalar, P: Params<T>>(
     path: impl AsRef<Path>,
     layout: Layout,
 ) -> Result<Option<Standardizer>, WeightsError> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+    let bytes = read(path.as_ref())?;
+    from_safetensors_as(params, &bytes, layout)
+}
+
+/// The bytes of a file, or [`WeightsError::Io`] naming it.
+fn read(path: &Path) -> Result<Vec<u8>, WeightsError> {
+    std::fs::read(path).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
         source,
-    })?;
-    from_safetensors_as(params, &bytes, layout)
+    })
 }

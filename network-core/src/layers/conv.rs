@@ -418,8 +418,39 @@ mod gemm {
         }
     }
 
-    /// `col[p + j * m]` for output position `p` of the chunk (sample-major) and tap
-    /// `k0 + j`: the input value the tap sees, or 0 in the padding.
+    /// Calls `f(col_row, x_row, ows, tap_w)` for every stretch of the im2col layout
+    /// `col[p + j * m]` (output position `p` of the chunk, sample-major; tap `k0 + j`)
+    /// that sees the input: output row `oh` of sample `s` for tap `j` starts at
+    /// `col_row` and reads input row `x_row` (an offset into the chunk's samples), output
+    /// columns `ows` at input columns `ow * stride + tap_w - pad`. Padding is skipped.
+    fn stretches(
+        g: &ConvGeometry,
+        samples: usize,
+        k0: usize,
+        kn: usize,
+        mut f: impl FnMut(usize, usize, core::ops::Range<usize>, usize),
+    ) {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let positions = ho * wo;
+        let m = samples * positions;
+        let plane = g.height * g.width;
+        taps(g, k0, kn, |j, c, kh, kw| {
+            let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
+            let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
+            let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+            for s in 0..samples {
+                for oh in h_lo..h_hi {
+                    let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
+                    let col_row = j * m + s * positions + oh * wo;
+                    let x_row = (s * g.in_channels + c) * plane + ih * g.width;
+                    f(col_row, x_row, w_lo..w_hi, tap_w);
+                }
+            }
+        });
+    }
+
+    /// `col[p + j * m]`: the input value each output position sees through tap `k0 + j`,
+    /// or 0 in the padding.
     fn unfold<T: Scalar>(
         g: &ConvGeometry,
         x: &[T],
@@ -428,31 +459,17 @@ mod gemm {
         kn: usize,
         col: &mut [T],
     ) {
-        let (ho, wo) = (g.out_height(), g.out_width());
-        let positions = ho * wo;
-        let m = samples * positions;
-        let plane = g.height * g.width;
-        taps(g, k0, kn, |j, c, kh, kw| {
-            let row = &mut col[j * m..(j + 1) * m];
-            row.fill(T::zero());
-            let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
-            let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
-            let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
-            for s in 0..samples {
-                let xs = &x[(s * g.in_channels + c) * plane..][..plane];
-                let out = &mut row[s * positions..(s + 1) * positions];
-                for oh in h_lo..h_hi {
-                    let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
-                    let src = &xs[ih * g.width..][..g.width];
-                    let dst = &mut out[oh * wo..][..wo];
-                    if g.stride.1 == 1 {
-                        let from = w_lo + tap_w - g.pad_w.0;
-                        dst[w_lo..w_hi].copy_from_slice(&src[from..from + (w_hi - w_lo)]);
-                    } else {
-                        for ow in w_lo..w_hi {
-                            dst[ow] = src[ow * g.stride.1 + tap_w - g.pad_w.0];
-                        }
-                    }
+        let m = samples * g.out_height() * g.out_width();
+        col[..m * kn].fill(T::zero());
+        let (stride, pad) = (g.stride.1, g.pad_w.0);
+        stretches(g, samples, k0, kn, |col_row, x_row, ows, tap_w| {
+            let (dst, src) = (&mut col[col_row..], &x[x_row..][..g.width]);
+            if stride == 1 {
+                let from = ows.start + tap_w - pad;
+                dst[ows.clone()].copy_from_slice(&src[from..from + ows.len()]);
+            } else {
+                for ow in ows {
+                    dst[ow] = src[ow * stride + tap_w - pad];
                 }
             }
         });
@@ -468,33 +485,17 @@ mod gemm {
         kn: usize,
         dx: &mut [T],
     ) {
-        let (ho, wo) = (g.out_height(), g.out_width());
-        let positions = ho * wo;
-        let m = samples * positions;
-        let plane = g.height * g.width;
-        taps(g, k0, kn, |j, c, kh, kw| {
-            let row = &dcol[j * m..(j + 1) * m];
-            let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
-            let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
-            let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
-            for s in 0..samples {
-                let xs = &mut dx[(s * g.in_channels + c) * plane..][..plane];
-                let d = &row[s * positions..(s + 1) * positions];
-                for oh in h_lo..h_hi {
-                    let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
-                    let dst = &mut xs[ih * g.width..][..g.width];
-                    let src = &d[oh * wo..][..wo];
-                    if g.stride.1 == 1 {
-                        let from = w_lo + tap_w - g.pad_w.0;
-                        let to = from + (w_hi - w_lo);
-                        for (x, &v) in dst[from..to].iter_mut().zip(&src[w_lo..w_hi]) {
-                            *x += v;
-                        }
-                    } else {
-                        for ow in w_lo..w_hi {
-                            dst[ow * g.stride.1 + tap_w - g.pad_w.0] += src[ow];
-                        }
-                    }
+        let (stride, pad) = (g.stride.1, g.pad_w.0);
+        stretches(g, samples, k0, kn, |col_row, x_row, ows, tap_w| {
+            let (src, dst) = (&dcol[col_row..], &mut dx[x_row..][..g.width]);
+            if stride == 1 {
+                let from = ows.start + tap_w - pad;
+                for (x, &v) in dst[from..from + ows.len()].iter_mut().zip(&src[ows]) {
+                    *x += v;
+                }
+            } else {
+                for ow in ows {
+                    dst[ow * stride + tap_w - pad] += src[ow];
                 }
             }
         });

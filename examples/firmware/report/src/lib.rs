@@ -192,19 +192,7 @@ fn convolution_training(out: &mut impl Write) -> fmt::Result {
             writeln!(out, "conv step {step}: loss {} ({})", Bits(loss), loss)?;
         }
     }
-    let mut written = Ok(());
-    net.for_each_param(|info, values| {
-        if written.is_ok() {
-            written = (|| {
-                write!(out, "trained {}:", info.name)?;
-                for &v in values {
-                    write!(out, " {}", Bits(v))?;
-                }
-                writeln!(out)
-            })();
-        }
-    });
-    written?;
+    trained(out, &net)?;
     let logits = net.forward(&x);
     let correct = logits
         .column_iter()
@@ -276,6 +264,24 @@ fn inference(out: &mut impl Write) -> fmt::Result {
     writeln!(out, "inference: {correct} of {count} correct")
 }
 
+/// Every trained parameter at full precision, so that a difference in any update shows.
+#[cfg(feature = "train")]
+fn trained<P: Params<f32>>(out: &mut impl Write, net: &P) -> fmt::Result {
+    let mut written = Ok(());
+    net.for_each_param(|info, values| {
+        if written.is_ok() {
+            written = (|| {
+                write!(out, "trained {}:", info.name)?;
+                for &v in values {
+                    write!(out, " {}", Bits(v))?;
+                }
+                writeln!(out)
+            })();
+        }
+    });
+    written
+}
+
 /// Trains the XOR network on the device with the fused backward + SGD step.
 #[cfg(feature = "train")]
 fn training(out: &mut impl Write) -> fmt::Result {
@@ -309,19 +315,7 @@ fn training(out: &mut impl Write) -> fmt::Result {
     }
     // Every trained parameter at full precision, so that a difference in any update,
     // the last one included, shows.
-    let mut written = Ok(());
-    net.for_each_param(|info, values| {
-        if written.is_ok() {
-            written = (|| {
-                write!(out, "trained {}:", info.name)?;
-                for &v in values {
-                    write!(out, " {}", Bits(v))?;
-                }
-                writeln!(out)
-            })();
-        }
-    });
-    written?;
+    trained(out, &net)?;
     let logits = net.forward(&x);
     write!(out, "xor after training:")?;
     let mut correct = 0;
