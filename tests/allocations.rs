@@ -1,19 +1,32 @@
 //! Forward, backward, loss, optimizer steps, schedules and clipping allocate nothing:
-//! counted by a global allocator.
+//! counted by a global allocator, per thread (the test harness allocates in its own
+//! threads while a test runs).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use network::prelude::*;
 use network::regularize::grad_norm;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread (const-initialized: reading it allocates nothing).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn count() {
+    // A thread being torn down may allocate after its locals are gone: not counted.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         unsafe { System.alloc(layout) }
     }
 
@@ -22,16 +35,13 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The count is process-wide: the tests take turns.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 network! {
     struct Net {
@@ -60,7 +70,10 @@ network! {
 
 #[test]
 fn a_convolutional_training_step_allocates_nothing() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // The counter sees this thread's allocations.
+    let before = allocations();
+    drop(std::hint::black_box(vec![1u8; 8]));
+    assert_eq!(allocations() - before, 1);
     let mut rng = Rng::seed_from_u64(2);
     let mut net = Cnn::<f32>::random(&mut rng);
     let mut grads = Cnn::<f32>::zeros();
@@ -71,7 +84,7 @@ fn a_convolutional_training_step_allocates_nothing() {
     let one = SMatrix::<f32, 128, 1>::from_fn(|r, _| (r as f32).cos());
     // Warm up the CPU feature detection (see below), then count.
     let _ = net.forward(&x);
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     for _ in 0..5 {
         let _ = net.forward(&x);
         let _ = net.forward(&one);
@@ -94,12 +107,11 @@ fn a_convolutional_training_step_allocates_nothing() {
         );
         net.backward_sgd(&x, &tape, &d_out, 1e-3);
     }
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst) - before, 0);
+    assert_eq!(allocations() - before, 0);
 }
 
 #[test]
 fn a_training_step_allocates_nothing() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::seed_from_u64(1);
     let mut net = Net::<f32>::random(&mut rng);
     let mut grads = Net::<f32>::zeros();
@@ -140,7 +152,7 @@ fn a_training_step_allocates_nothing() {
         &mut rng,
     )
     .unwrap();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     for step in 0..10u64 {
         let _ = net.forward(&x);
         let loss = compute_gradients(
@@ -196,7 +208,7 @@ fn a_training_step_allocates_nothing() {
         assert!(few_loss.is_finite());
     }
     assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst) - before,
+        allocations() - before,
         0,
         "heap allocations in the hot path"
     );
