@@ -13,6 +13,52 @@ use core::fmt::{Debug, Display};
 /// [`branchless_tanh`](Self::branchless_tanh) and
 /// [`branchless_sigmoid`](Self::branchless_sigmoid): plain arithmetic, equally portable.)
 pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'static {
+    /// One sample of a convolution's forward pass, the direct loops (hidden: a layer
+    /// kernel, compiled optimized in `network-core` for each scalar type instead of in
+    /// every crate that instantiates a network).
+    #[doc(hidden)]
+    fn conv_forward(
+        g: &crate::ConvGeometry,
+        w: &[Self],
+        bias: Option<&[Self]>,
+        x: &[Self],
+        out: &mut [Self],
+    );
+
+    /// One sample of a convolution's backward pass, the direct loops (hidden).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // a layer's backward pass
+    fn conv_backward(
+        g: &crate::ConvGeometry,
+        w: &[Self],
+        x: &[Self],
+        dy: &[Self],
+        gw: &mut [Self],
+        gb: Option<&mut [Self]>,
+        dx: Option<&mut [Self]>,
+    );
+
+    /// One sample of max pooling (hidden).
+    #[doc(hidden)]
+    fn max_pool_sample(
+        g: &crate::PoolGeometry,
+        x: &[Self],
+        out: &mut [Self],
+        winners: Option<&mut [u8]>,
+    );
+
+    /// One sample of max pooling's input gradient (hidden).
+    #[doc(hidden)]
+    fn max_pool_back_sample(g: &crate::PoolGeometry, dy: &[Self], winners: &[u8], dx: &mut [Self]);
+
+    /// One sample of average pooling (hidden).
+    #[doc(hidden)]
+    fn avg_pool_sample(g: &crate::PoolGeometry, x: &[Self], out: &mut [Self]);
+
+    /// One sample of average pooling's input gradient (hidden).
+    #[doc(hidden)]
+    fn avg_pool_back_sample(g: &crate::PoolGeometry, dy: &[Self], dx: &mut [Self]);
+
     /// The type's name as written in Rust (`"f32"`).
     const NAME: &'static str;
 
@@ -66,7 +112,63 @@ pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'stat
     }
 }
 
+/// The hidden per-sample kernels of the shaped layers, one copy per scalar type compiled
+/// in this crate (see [`Scalar::conv_forward`]).
+macro_rules! layer_kernels {
+    () => {
+        fn conv_forward(
+            g: &crate::ConvGeometry,
+            w: &[Self],
+            bias: Option<&[Self]>,
+            x: &[Self],
+            out: &mut [Self],
+        ) {
+            crate::layers::conv::direct_forward(g, w, bias, x, out)
+        }
+
+        fn conv_backward(
+            g: &crate::ConvGeometry,
+            w: &[Self],
+            x: &[Self],
+            dy: &[Self],
+            gw: &mut [Self],
+            gb: Option<&mut [Self]>,
+            dx: Option<&mut [Self]>,
+        ) {
+            crate::layers::conv::direct_backward(g, w, x, dy, gw, gb, dx)
+        }
+
+        fn max_pool_sample(
+            g: &crate::PoolGeometry,
+            x: &[Self],
+            out: &mut [Self],
+            winners: Option<&mut [u8]>,
+        ) {
+            crate::layers::pool::max_sample(g, x, out, winners)
+        }
+
+        fn max_pool_back_sample(
+            g: &crate::PoolGeometry,
+            dy: &[Self],
+            winners: &[u8],
+            dx: &mut [Self],
+        ) {
+            crate::layers::pool::max_back_sample(g, dy, winners, dx)
+        }
+
+        fn avg_pool_sample(g: &crate::PoolGeometry, x: &[Self], out: &mut [Self]) {
+            crate::layers::pool::avg_sample(g, x, out)
+        }
+
+        fn avg_pool_back_sample(g: &crate::PoolGeometry, dy: &[Self], dx: &mut [Self]) {
+            crate::layers::pool::avg_back_sample(g, dy, dx)
+        }
+    };
+}
+
 impl Scalar for f32 {
+    layer_kernels!();
+
     const NAME: &'static str = "f32";
     const BYTES: usize = 4;
 
@@ -106,6 +208,8 @@ impl Scalar for f32 {
 }
 
 impl Scalar for f64 {
+    layer_kernels!();
+
     const NAME: &'static str = "f64";
     const BYTES: usize = 8;
 

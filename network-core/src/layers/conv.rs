@@ -240,50 +240,8 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
     }
 
     fn forward_sample(&self, g: &ConvGeometry, x: &[T], out: &mut [T]) {
-        let (ho, wo) = (g.out_height(), g.out_width());
-        let plane = ho * wo;
-        let per_group_out = O / g.groups.max(1);
-        let cg = g.in_channels / g.groups.max(1);
-        let w = self.weight.as_slice();
-        for (o, out_o) in out.chunks_exact_mut(plane.max(1)).take(O).enumerate() {
-            let first = (o / per_group_out.max(1)) * cg;
-            let b = if NB == O { self.bias[o] } else { T::zero() };
-            out_o.fill(b);
-            let filter = &w[o * K..(o + 1) * K];
-            for c in 0..cg {
-                let xc = &x[(first + c) * g.height * g.width..][..g.height * g.width];
-                for kh in 0..g.kernel.0 {
-                    let tap_h = kh * g.dilation.0;
-                    let (h_lo, h_hi) =
-                        ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
-                    for kw in 0..g.kernel.1 {
-                        let wv = filter[(c * g.kernel.0 + kh) * g.kernel.1 + kw];
-                        let tap_w = kw * g.dilation.1;
-                        let (w_lo, w_hi) =
-                            ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
-                        for oh in h_lo..h_hi {
-                            let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
-                            let row = &xc[ih * g.width..][..g.width];
-                            let orow = &mut out_o[oh * wo..][..wo];
-                            if g.stride.1 == 1 {
-                                let start = w_lo + tap_w - g.pad_w.0;
-                                for (o_v, &x_v) in orow[w_lo..w_hi]
-                                    .iter_mut()
-                                    .zip(&row[start..start + (w_hi - w_lo)])
-                                {
-                                    *o_v += wv * x_v;
-                                }
-                            } else {
-                                for (ow, o_v) in orow.iter_mut().enumerate().take(w_hi).skip(w_lo) {
-                                    let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
-                                    *o_v += wv * row[iw];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let bias = (NB == O).then(|| self.bias.as_slice());
+        T::conv_forward(g, self.weight.as_slice(), bias, x, out);
     }
 
     /// Accumulates the parameter gradients of a batch into `grad` (`dW += dy * x`,
@@ -328,56 +286,143 @@ impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, N
         x: &[T],
         dy: &[T],
         grad: &mut Self,
-        mut dx: Option<&mut [T]>,
+        dx: Option<&mut [T]>,
     ) {
-        let (ho, wo) = (g.out_height(), g.out_width());
-        let plane = ho * wo;
-        let per_group_out = O / g.groups.max(1);
-        let cg = g.in_channels / g.groups.max(1);
-        if let Some(d) = dx.as_deref_mut() {
-            d.fill(T::zero());
-        }
-        let w = self.weight.as_slice();
-        let gw = grad.weight.as_mut_slice();
-        for (o, dy_o) in dy.chunks_exact(plane.max(1)).take(O).enumerate() {
-            let first = (o / per_group_out.max(1)) * cg;
-            if NB == O {
-                let mut sum = T::zero();
-                for &v in dy_o {
-                    sum += v;
-                }
-                grad.bias[o] += sum;
-            }
-            for c in 0..cg {
-                let base = (first + c) * g.height * g.width;
-                for kh in 0..g.kernel.0 {
-                    let tap_h = kh * g.dilation.0;
-                    let (h_lo, h_hi) =
-                        ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
-                    for kw in 0..g.kernel.1 {
-                        let k = (c * g.kernel.0 + kh) * g.kernel.1 + kw;
-                        let wv = w[o * K + k];
-                        let tap_w = kw * g.dilation.1;
-                        let (w_lo, w_hi) =
-                            ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
-                        let mut dw = T::zero();
-                        for oh in h_lo..h_hi {
-                            let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
-                            let row = base + ih * g.width;
-                            let dyrow = &dy_o[oh * wo..][..wo];
-                            for (ow, &dy_v) in dyrow.iter().enumerate().take(w_hi).skip(w_lo) {
+        let bias = (NB == O).then(|| grad.bias.as_mut_slice());
+        T::conv_backward(
+            g,
+            self.weight.as_slice(),
+            x,
+            dy,
+            grad.weight.as_mut_slice(),
+            bias,
+            dx,
+        );
+    }
+}
+
+/// The direct loops of one sample's forward pass (`bias` of `out_channels` values, or
+/// none). Reached through [`Scalar::conv_forward`], so that they are compiled, optimized,
+/// in this crate for `f32` and `f64` rather than in every crate that uses a network.
+pub(crate) fn direct_forward<T: Scalar>(
+    g: &ConvGeometry,
+    w: &[T],
+    bias: Option<&[T]>,
+    x: &[T],
+    out: &mut [T],
+) {
+    let (ho, wo) = (g.out_height(), g.out_width());
+    let plane = ho * wo;
+    let (o_count, k_len) = (g.out_channels, g.filter_len());
+    let per_group_out = o_count / g.groups.max(1);
+    let cg = g.in_channels / g.groups.max(1);
+    for (o, out_o) in out.chunks_exact_mut(plane.max(1)).take(o_count).enumerate() {
+        let first = (o / per_group_out.max(1)) * cg;
+        out_o.fill(bias.map_or(T::zero(), |b| b[o]));
+        let filter = &w[o * k_len..(o + 1) * k_len];
+        for c in 0..cg {
+            let xc = &x[(first + c) * g.height * g.width..][..g.height * g.width];
+            for kh in 0..g.kernel.0 {
+                let tap_h = kh * g.dilation.0;
+                let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
+                for kw in 0..g.kernel.1 {
+                    let wv = filter[(c * g.kernel.0 + kh) * g.kernel.1 + kw];
+                    let tap_w = kw * g.dilation.1;
+                    let (w_lo, w_hi) =
+                        ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+                    for oh in h_lo..h_hi {
+                        let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
+                        let row = &xc[ih * g.width..][..g.width];
+                        let orow = &mut out_o[oh * wo..][..wo];
+                        if g.stride.1 == 1 {
+                            let start = w_lo + tap_w - g.pad_w.0;
+                            for (o_v, &x_v) in orow[w_lo..w_hi]
+                                .iter_mut()
+                                .zip(&row[start..start + (w_hi - w_lo)])
+                            {
+                                *o_v += wv * x_v;
+                            }
+                        } else {
+                            for (ow, o_v) in orow.iter_mut().enumerate().take(w_hi).skip(w_lo) {
                                 let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
-                                dw += dy_v * x[row + iw];
+                                *o_v += wv * row[iw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The direct loops of one sample's backward pass: adds to the weight gradient `gw` and
+/// the bias gradient `gb` (when the layer has a bias), and writes `dx` when asked.
+pub(crate) fn direct_backward<T: Scalar>(
+    g: &ConvGeometry,
+    w: &[T],
+    x: &[T],
+    dy: &[T],
+    gw: &mut [T],
+    mut gb: Option<&mut [T]>,
+    mut dx: Option<&mut [T]>,
+) {
+    let (ho, wo) = (g.out_height(), g.out_width());
+    let plane = ho * wo;
+    let (o_count, k_len) = (g.out_channels, g.filter_len());
+    let per_group_out = o_count / g.groups.max(1);
+    let cg = g.in_channels / g.groups.max(1);
+    if let Some(d) = dx.as_deref_mut() {
+        d.fill(T::zero());
+    }
+    for (o, dy_o) in dy.chunks_exact(plane.max(1)).take(o_count).enumerate() {
+        let first = (o / per_group_out.max(1)) * cg;
+        if let Some(gb) = gb.as_deref_mut() {
+            let mut sum = T::zero();
+            for &v in dy_o {
+                sum += v;
+            }
+            gb[o] += sum;
+        }
+        for c in 0..cg {
+            let base = (first + c) * g.height * g.width;
+            for kh in 0..g.kernel.0 {
+                let tap_h = kh * g.dilation.0;
+                let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
+                for kw in 0..g.kernel.1 {
+                    let k = (c * g.kernel.0 + kh) * g.kernel.1 + kw;
+                    let wv = w[o * k_len + k];
+                    let tap_w = kw * g.dilation.1;
+                    let (w_lo, w_hi) =
+                        ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+                    let mut dw = T::zero();
+                    for oh in h_lo..h_hi {
+                        let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
+                        let row = base + ih * g.width;
+                        let dyrow = &dy_o[oh * wo..][w_lo..w_hi];
+                        if g.stride.1 == 1 {
+                            // Contiguous on both sides: plain dot and axpy loops.
+                            let start = row + w_lo + tap_w - g.pad_w.0;
+                            let xrow = &x[start..start + dyrow.len()];
+                            for (&dy_v, &x_v) in dyrow.iter().zip(xrow) {
+                                dw += dy_v * x_v;
                             }
                             if let Some(d) = dx.as_deref_mut() {
-                                for (ow, &dy_v) in dyrow.iter().enumerate().take(w_hi).skip(w_lo) {
-                                    let iw = ow * g.stride.1 + tap_w - g.pad_w.0;
+                                let drow = &mut d[start..start + dyrow.len()];
+                                for (d_v, &dy_v) in drow.iter_mut().zip(dyrow) {
+                                    *d_v += wv * dy_v;
+                                }
+                            }
+                        } else {
+                            for (k, &dy_v) in dyrow.iter().enumerate() {
+                                let iw = (w_lo + k) * g.stride.1 + tap_w - g.pad_w.0;
+                                dw += dy_v * x[row + iw];
+                                if let Some(d) = dx.as_deref_mut() {
                                     d[row + iw] += wv * dy_v;
                                 }
                             }
                         }
-                        gw[o * K + k] += dw;
                     }
+                    gw[o * k_len + k] += dw;
                 }
             }
         }

@@ -143,8 +143,6 @@ pub fn max_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
     out: &mut SMatrix<T, N, B>,
     winners: Option<&mut SMatrix<u8, N, B>>,
 ) {
-    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
-    let mut scratch = [0u8; 0];
     let mut winners = winners;
     for (b, (xc, oc)) in x
         .as_slice()
@@ -152,36 +150,10 @@ pub fn max_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
         .zip(out.as_mut_slice().chunks_exact_mut(N.max(1)))
         .enumerate()
     {
-        for c in 0..g.channels {
-            let xp = &xc[c * plane_in..][..plane_in];
-            let op = &mut oc[c * plane_out..][..plane_out];
-            let wp: &mut [u8] = match winners.as_deref_mut() {
-                Some(w) => &mut w.as_mut_slice()[b * N + c * plane_out..][..plane_out],
-                None => &mut scratch,
-            };
-            let record = !wp.is_empty();
-            g.windows(|o, rows, columns, top, left| {
-                let (mut best, mut slot) = (T::of(f64::NEG_INFINITY), 0);
-                for ih in rows {
-                    let row = &xp[ih * g.width..][..g.width];
-                    let kh = ih + g.padding.0 - top;
-                    for iw in columns.clone() {
-                        let v = row[iw];
-                        // PyTorch: `val > max || isnan(val)`: the first maximum wins,
-                        // and a NaN wins and stays.
-                        #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
-                        if (v > best || v != v) && best == best {
-                            best = v;
-                            slot = kh * g.kernel.1 + iw + g.padding.1 - left;
-                        }
-                    }
-                }
-                op[o] = best;
-                if record {
-                    wp[o] = slot as u8;
-                }
-            });
-        }
+        let wc = winners
+            .as_deref_mut()
+            .map(|w| &mut w.as_mut_slice()[b * N..(b + 1) * N]);
+        T::max_pool_sample(g, xc, oc, wc);
     }
 }
 
@@ -193,23 +165,13 @@ pub fn max_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usi
     winners: &SMatrix<u8, N, B>,
     dx: &mut SMatrix<T, I, B>,
 ) {
-    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
-    dx.fill(T::zero());
     for ((dyc, dxc), wc) in dy
         .as_slice()
         .chunks_exact(N.max(1))
         .zip(dx.as_mut_slice().chunks_exact_mut(I.max(1)))
         .zip(winners.as_slice().chunks_exact(N.max(1)))
     {
-        for c in 0..g.channels {
-            let dyp = &dyc[c * plane_out..][..plane_out];
-            let dxp = &mut dxc[c * plane_in..][..plane_in];
-            let wp = &wc[c * plane_out..][..plane_out];
-            // Each output's gradient goes straight to its recorded winner.
-            g.windows(|o, _, _, top, left| {
-                dxp[g.slot_input(usize::from(wp[o]), top, left)] += dyp[o];
-            });
-        }
+        T::max_pool_back_sample(g, dyc, wc, dxc);
     }
 }
 
@@ -219,26 +181,12 @@ pub fn avg_pool_forward<T: Scalar, const I: usize, const N: usize, const B: usiz
     x: &SMatrix<T, I, B>,
     out: &mut SMatrix<T, N, B>,
 ) {
-    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
-    let scale = T::one() / T::of((g.kernel.0 * g.kernel.1) as f64);
     for (xc, oc) in x
         .as_slice()
         .chunks_exact(I.max(1))
         .zip(out.as_mut_slice().chunks_exact_mut(N.max(1)))
     {
-        for c in 0..g.channels {
-            let xp = &xc[c * plane_in..][..plane_in];
-            let op = &mut oc[c * plane_out..][..plane_out];
-            g.windows(|o, rows, columns, _, _| {
-                let mut sum = T::zero();
-                for ih in rows {
-                    for &v in &xp[ih * g.width..][columns.clone()] {
-                        sum += v;
-                    }
-                }
-                op[o] = sum * scale;
-            });
-        }
+        T::avg_pool_sample(g, xc, oc);
     }
 }
 
@@ -248,26 +196,106 @@ pub fn avg_pool_backward<T: Scalar, const I: usize, const N: usize, const B: usi
     dy: &SMatrix<T, N, B>,
     dx: &mut SMatrix<T, I, B>,
 ) {
-    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
-    let scale = T::one() / T::of((g.kernel.0 * g.kernel.1) as f64);
-    dx.fill(T::zero());
     for (dyc, dxc) in dy
         .as_slice()
         .chunks_exact(N.max(1))
         .zip(dx.as_mut_slice().chunks_exact_mut(I.max(1)))
     {
-        for c in 0..g.channels {
-            let dyp = &dyc[c * plane_out..][..plane_out];
-            let dxp = &mut dxc[c * plane_in..][..plane_in];
-            g.windows(|o, rows, columns, _, _| {
-                let d = dyp[o] * scale;
-                for ih in rows {
-                    for v in &mut dxp[ih * g.width..][columns.clone()] {
-                        *v += d;
+        T::avg_pool_back_sample(g, dyc, dxc);
+    }
+}
+
+// The per-sample loops, reached through `Scalar` so that they are compiled, optimized,
+// in this crate for `f32` and `f64`.
+
+/// Max pooling of one sample.
+pub(crate) fn max_sample<T: Scalar>(
+    g: &PoolGeometry,
+    x: &[T],
+    out: &mut [T],
+    mut winners: Option<&mut [u8]>,
+) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    for c in 0..g.channels {
+        let xp = &x[c * plane_in..][..plane_in];
+        let op = &mut out[c * plane_out..][..plane_out];
+        let mut wp = winners
+            .as_deref_mut()
+            .map(|w| &mut w[c * plane_out..][..plane_out]);
+        g.windows(|o, rows, columns, top, left| {
+            let (mut best, mut slot) = (T::of(f64::NEG_INFINITY), 0);
+            for ih in rows {
+                let row = &xp[ih * g.width..][..g.width];
+                let kh = ih + g.padding.0 - top;
+                for iw in columns.clone() {
+                    let v = row[iw];
+                    // PyTorch: `val > max || isnan(val)`: the first maximum wins, and a
+                    // NaN wins and stays.
+                    #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
+                    if (v > best || v != v) && best == best {
+                        best = v;
+                        slot = kh * g.kernel.1 + iw + g.padding.1 - left;
                     }
                 }
-            });
-        }
+            }
+            op[o] = best;
+            if let Some(wp) = wp.as_deref_mut() {
+                wp[o] = slot as u8;
+            }
+        });
+    }
+}
+
+/// Max pooling's input gradient for one sample (overwrites `dx`).
+pub(crate) fn max_back_sample<T: Scalar>(g: &PoolGeometry, dy: &[T], winners: &[u8], dx: &mut [T]) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    dx.fill(T::zero());
+    for c in 0..g.channels {
+        let dyp = &dy[c * plane_out..][..plane_out];
+        let dxp = &mut dx[c * plane_in..][..plane_in];
+        let wp = &winners[c * plane_out..][..plane_out];
+        // Each output's gradient goes straight to its recorded winner.
+        g.windows(|o, _, _, top, left| {
+            dxp[g.slot_input(usize::from(wp[o]), top, left)] += dyp[o];
+        });
+    }
+}
+
+/// Average pooling of one sample.
+pub(crate) fn avg_sample<T: Scalar>(g: &PoolGeometry, x: &[T], out: &mut [T]) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    let scale = T::one() / T::of((g.kernel.0 * g.kernel.1) as f64);
+    for c in 0..g.channels {
+        let xp = &x[c * plane_in..][..plane_in];
+        let op = &mut out[c * plane_out..][..plane_out];
+        g.windows(|o, rows, columns, _, _| {
+            let mut sum = T::zero();
+            for ih in rows {
+                for &v in &xp[ih * g.width..][columns.clone()] {
+                    sum += v;
+                }
+            }
+            op[o] = sum * scale;
+        });
+    }
+}
+
+/// Average pooling's input gradient for one sample (overwrites `dx`).
+pub(crate) fn avg_back_sample<T: Scalar>(g: &PoolGeometry, dy: &[T], dx: &mut [T]) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    let scale = T::one() / T::of((g.kernel.0 * g.kernel.1) as f64);
+    dx.fill(T::zero());
+    for c in 0..g.channels {
+        let dyp = &dy[c * plane_out..][..plane_out];
+        let dxp = &mut dx[c * plane_in..][..plane_in];
+        g.windows(|o, rows, columns, _, _| {
+            let d = dyp[o] * scale;
+            for ih in rows {
+                for v in &mut dxp[ih * g.width..][columns.clone()] {
+                    *v += d;
+                }
+            }
+        });
     }
 }
 
