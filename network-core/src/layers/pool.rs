@@ -230,12 +230,13 @@ pub(crate) fn max_sample<T: Scalar>(
                 for iw in columns.clone() {
                     let v = row[iw];
                     // PyTorch: `val > max || isnan(val)`: the first maximum wins, and a
-                    // NaN wins and stays.
+                    // NaN wins and stays. Without short-circuits, so that the choice is a
+                    // select, not a branch the data makes unpredictable.
                     #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
-                    if (v > best || v != v) && best == best {
-                        best = v;
-                        slot = kh * g.kernel.1 + iw + g.padding.1 - left;
-                    }
+                    let take = ((v > best) | (v != v)) & (best == best);
+                    let here = kh * g.kernel.1 + iw + g.padding.1 - left;
+                    best = if take { v } else { best };
+                    slot = if take { here } else { slot };
                 }
             }
             op[o] = best;
