@@ -313,6 +313,31 @@ impl ActivationKind {
 }
 
 impl Node {
+    /// A node as parsed: sizes, shapes and the activation are filled in later.
+    fn declared(
+        docs: Vec<Attribute>,
+        ident: Ident,
+        kind: NodeKind,
+        checkpoint: bool,
+        conv_init: Option<InitKind>,
+    ) -> Node {
+        Node {
+            docs,
+            label: ident.unraw().to_string(),
+            name: ident,
+            kind,
+            activation: None,
+            checkpoint,
+            follows_invalid: false,
+            input: None,
+            output: None,
+            in_shape: None,
+            out_shape: None,
+            flatten: false,
+            conv_init,
+        }
+    }
+
     /// The sizes written on the node itself (`Dense<4, 16>`: 4 and 16; a block's are its
     /// layers').
     pub fn written_sizes(&self) -> Vec<&Size> {
@@ -838,21 +863,7 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
             }
             _ => None,
         };
-        return Some(Node {
-            docs,
-            label,
-            name: ident,
-            kind,
-            activation: None,
-            checkpoint,
-            follows_invalid: false,
-            input: None,
-            output: None,
-            in_shape: None,
-            out_shape: None,
-            flatten: false,
-            conv_init,
-        });
+        return Some(Node::declared(docs, ident, kind, checkpoint, conv_init));
     }
     let arguments: Vec<&GenericArgument> = element
         .generics
@@ -978,21 +989,7 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
             format!("`#[init]` applies to `Dense` layers, not to `{name}`"),
         );
     }
-    Some(Node {
-        docs,
-        label: name.to_string(),
-        name: ident,
-        kind,
-        activation: None,
-        checkpoint,
-        follows_invalid: false,
-        input: None,
-        output: None,
-        in_shape: None,
-        out_shape: None,
-        flatten: false,
-        conv_init: None,
-    })
+    Some(Node::declared(docs, ident, kind, checkpoint, None))
 }
 
 /// `Dropout(p)` with `p` in `[0, 1)`: a literal (checked here) or a constant (checked
