@@ -1104,7 +1104,7 @@ fn resume_takes_network_config_and_state_from_the_checkpoint_alone() {
     let mut first = adam_trainer(5, 2);
     first.config.patience = Some(10);
     first.fit::<16>(&data, &train, Some(&test)).unwrap();
-    let path = scratch("resume");
+    let path = scratch("resume-alone");
     first.save_checkpoint(&path).unwrap();
     // Only what is code is given again: the optimizer, the schedule and the loss.
     let (optimizer, schedule) = (
