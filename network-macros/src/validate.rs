@@ -258,7 +258,6 @@ fn resolve(
                 }
                 // `block: Residual { a: Dense<16, 8> }`: the sum needs equal sizes.
                 let last = last.unwrap_or_default();
-                let _ = &body_shape;
                 compare(
                     cx,
                     checks,

@@ -124,7 +124,8 @@ impl ConvGeometry {
         }
     }
 
-    /// Why the geometry cannot work, or `None`: what `network!` checks at compile time.
+    /// Why the geometry cannot work, or `None`: the rules `network!` enforces at compile
+    /// time (with its own arithmetic and messages), for code that uses the layer directly.
     pub const fn problem(&self) -> Option<&'static str> {
         if self.in_channels == 0 || self.out_channels == 0 || self.height == 0 || self.width == 0 {
             Some("a convolution needs at least one channel and one position")

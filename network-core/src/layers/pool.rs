@@ -84,7 +84,8 @@ impl PoolGeometry {
         self.channels * self.out_height() * self.out_width()
     }
 
-    /// Why the geometry cannot work, or `None` (checked by `network!` at compile time).
+    /// Why the geometry cannot work, or `None`: the rules `network!` enforces at compile
+    /// time (with its own arithmetic and messages), for code that uses pooling directly.
     pub const fn problem(&self) -> Option<&'static str> {
         if self.channels == 0 || self.height == 0 || self.width == 0 {
             Some("pooling needs at least one channel and one position")
