@@ -214,6 +214,20 @@ pub(crate) fn max_sample<T: Scalar>(
     g: &PoolGeometry,
     x: &[T],
     out: &mut [T],
+    winners: Option<&mut [u8]>,
+) {
+    if g.padding == (0, 0) {
+        max_sample_unpadded(g, x, out, winners);
+    } else {
+        max_sample_windows(g, x, out, winners);
+    }
+}
+
+/// Max pooling of one sample, window by window (any padding).
+fn max_sample_windows<T: Scalar>(
+    g: &PoolGeometry,
+    x: &[T],
+    out: &mut [T],
     mut winners: Option<&mut [u8]>,
 ) {
     let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
@@ -248,8 +262,103 @@ pub(crate) fn max_sample<T: Scalar>(
     }
 }
 
+/// Max pooling without padding, the common case: every window lies inside the input, so
+/// the loops run slot by slot over a whole output row (independent outputs, no clamping)
+/// instead of window by window. Same choices as the general loop: the first maximum
+/// wins, a NaN wins and stays.
+fn max_sample_unpadded<T: Scalar>(
+    g: &PoolGeometry,
+    x: &[T],
+    out: &mut [T],
+    mut winners: Option<&mut [u8]>,
+) {
+    let (ho, wo) = (g.out_height(), g.out_width());
+    let (plane_in, plane_out) = (g.height * g.width, ho * wo);
+    let (kh_n, kw_n) = g.kernel;
+    let (sh, sw) = g.stride;
+    // The last window's columns, so that every row slice below is in bounds.
+    let span = (wo - 1) * sw + kw_n;
+    for c in 0..g.channels {
+        let xp = &x[c * plane_in..][..plane_in];
+        for oh in 0..ho {
+            let orow = &mut out[c * plane_out + oh * wo..][..wo];
+            let first = &xp[oh * sh * g.width..][..span];
+            for (o, v) in orow.iter_mut().zip(first.iter().step_by(sw)) {
+                *o = *v;
+            }
+            let mut wrow = winners
+                .as_deref_mut()
+                .map(|w| &mut w[c * plane_out + oh * wo..][..wo]);
+            if let Some(w) = wrow.as_deref_mut() {
+                w.fill(0);
+            }
+            for kh in 0..kh_n {
+                let row = &xp[(oh * sh + kh) * g.width..][..span];
+                for kw in 0..kw_n {
+                    if kh == 0 && kw == 0 {
+                        continue;
+                    }
+                    let here = (kh * kw_n + kw) as u8;
+                    let taps = row[kw..].iter().step_by(sw);
+                    match wrow.as_deref_mut() {
+                        Some(w) => {
+                            for ((best, slot), &v) in orow.iter_mut().zip(w.iter_mut()).zip(taps) {
+                                #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
+                                let take = ((v > *best) | (v != v)) & (*best == *best);
+                                *best = if take { v } else { *best };
+                                *slot = if take { here } else { *slot };
+                            }
+                        }
+                        None => {
+                            for (best, &v) in orow.iter_mut().zip(taps) {
+                                #[allow(clippy::eq_op)]
+                                let take = ((v > *best) | (v != v)) & (*best == *best);
+                                *best = if take { v } else { *best };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Max pooling's input gradient for one sample (overwrites `dx`).
 pub(crate) fn max_back_sample<T: Scalar>(g: &PoolGeometry, dy: &[T], winners: &[u8], dx: &mut [T]) {
+    if g.padding == (0, 0) {
+        max_back_unpadded(g, dy, winners, dx);
+    } else {
+        max_back_windows(g, dy, winners, dx);
+    }
+}
+
+/// [`max_back_sample`] without padding: a slot's input is a fixed offset from its
+/// window's corner (a table, instead of a division per window).
+fn max_back_unpadded<T: Scalar>(g: &PoolGeometry, dy: &[T], winners: &[u8], dx: &mut [T]) {
+    let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
+    dx.fill(T::zero());
+    {
+        let mut offsets = [0usize; MAX_WINDOW];
+        for (slot, offset) in offsets[..g.kernel.0 * g.kernel.1].iter_mut().enumerate() {
+            *offset = slot / g.kernel.1 * g.width + slot % g.kernel.1;
+        }
+        let wo = g.out_width();
+        for c in 0..g.channels {
+            let dyp = &dy[c * plane_out..][..plane_out];
+            let dxp = &mut dx[c * plane_in..][..plane_in];
+            let wp = &winners[c * plane_out..][..plane_out];
+            for (oh, (drow, wrow)) in dyp.chunks_exact(wo).zip(wp.chunks_exact(wo)).enumerate() {
+                let top = oh * g.stride.0 * g.width;
+                for (ow, (&d, &slot)) in drow.iter().zip(wrow).enumerate() {
+                    dxp[top + ow * g.stride.1 + offsets[usize::from(slot)]] += d;
+                }
+            }
+        }
+    }
+}
+
+/// [`max_back_sample`] window by window (any padding).
+fn max_back_windows<T: Scalar>(g: &PoolGeometry, dy: &[T], winners: &[u8], dx: &mut [T]) {
     let (plane_in, plane_out) = (g.height * g.width, g.out_height() * g.out_width());
     dx.fill(T::zero());
     for c in 0..g.channels {
@@ -368,6 +477,54 @@ mod tests {
         max_pool_forward(&g, &x, &mut out, Some(&mut winners));
         assert_eq!((out[0], &winners.as_slice()[..2]), (2.0, &[1, 2][..]));
         assert!(out[1].is_nan() && out[2].is_nan());
+    }
+
+    fn bits(values: &[f32]) -> [u32; 84] {
+        let mut out = [0; 84];
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = v.to_bits();
+        }
+        out
+    }
+
+    #[test]
+    fn unpadded_loops_choose_like_the_window_loops() {
+        // Overlapping, exact and gapped windows, 1-d and 2-d, over values with many ties,
+        // infinities and NaNs: the same outputs, winners and input gradients.
+        let mut rng = crate::Rng::seed_from_u64(7);
+        let pool = [0.5, 0.5, -1.0, 2.0, f32::NAN, f32::NEG_INFINITY, 0.0, -0.0];
+        for (kernel, stride) in [
+            ((2, 2), (2, 2)),
+            ((3, 2), (1, 2)),
+            ((2, 3), (3, 1)),
+            ((1, 4), (1, 3)),
+        ] {
+            let g = PoolGeometry {
+                channels: 2,
+                height: 6,
+                width: 7,
+                kernel,
+                stride,
+                padding: (0, 0),
+            };
+            assert_eq!(g.problem(), None);
+            let x: [f32; 84] = core::array::from_fn(|_| pool[rng.below(pool.len())]);
+            let n = g.outputs();
+            let (mut fast, mut slow) = ([0.0f32; 84], [0.0f32; 84]);
+            let (mut wf, mut ws) = ([0u8; 84], [0u8; 84]);
+            max_sample_unpadded(&g, &x, &mut fast[..n], Some(&mut wf[..n]));
+            max_sample_windows(&g, &x, &mut slow[..n], Some(&mut ws[..n]));
+            assert_eq!(wf[..n], ws[..n]);
+            assert_eq!(bits(&fast[..n]), bits(&slow[..n]));
+            let mut inference = [0.0f32; 84];
+            max_sample_unpadded(&g, &x, &mut inference[..n], None);
+            assert_eq!(bits(&inference[..n]), bits(&slow[..n]));
+            let dy: [f32; 84] = core::array::from_fn(|i| i as f32 + 1.0);
+            let (mut df, mut ds) = ([9.0f32; 84], [9.0f32; 84]);
+            max_back_unpadded(&g, &dy[..n], &wf[..n], &mut df);
+            max_back_windows(&g, &dy[..n], &ws[..n], &mut ds);
+            assert_eq!(df, ds);
+        }
     }
 
     /// Central differences of `sum(out * probe)` against the backward pass, in f64.
