@@ -138,9 +138,9 @@ pub mod train;
 pub mod weights;
 
 pub use network_core::{
-    activation, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels, loss,
-    nalgebra, optim, raw, regularize, schedule, stats, summary, Dense, Init, LayerInfo, Network,
-    NumericError, ParamInfo, ParamKind, Params, Rng, Scalar, Zeroable,
+    activation, arch, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels,
+    loss, nalgebra, optim, pytorch, raw, regularize, schedule, stats, summary, Dense, Init,
+    LayerInfo, Network, NumericError, ParamInfo, ParamKind, Params, Rng, Scalar, Zeroable,
 };
 pub use network_macros::network;
 
@@ -188,11 +188,13 @@ pub mod __private {
     pub use network_core::activation::{
         Activation, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Softplus, Tanh,
     };
+    pub use network_core::arch::{ActivationOp, Op};
     pub use network_core::layers::pool::{
         avg_pool_backward, avg_pool_forward, global_avg_backward, global_avg_forward,
         max_pool_backward, max_pool_forward,
     };
     pub use network_core::nalgebra::{ArrayStorage, SMatrix};
+    pub use network_core::pytorch::Module as PyTorchModule;
     pub use network_core::raw::{matrix_f32 as raw_matrix_f32, matrix_f64 as raw_matrix_f64};
     pub use network_core::summary::Summary;
     pub use network_core::{

@@ -14,6 +14,7 @@
 extern crate std;
 
 pub mod activation;
+pub mod arch;
 pub mod diagnose;
 mod init;
 pub mod kernels;
@@ -21,6 +22,7 @@ pub mod layers;
 pub mod loss;
 mod network;
 pub mod optim;
+pub mod pytorch;
 pub mod raw;
 pub mod regularize;
 mod rng;

@@ -149,6 +149,17 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
     /// One entry per declared layer.
     const LAYERS: &'static [LayerInfo];
 
+    /// The struct's name as declared (`"Iris"`).
+    const NAME: &'static str = "Network";
+
+    /// The per-sample input shape: `[IN]`, or the declared `Input<C, L>` /
+    /// `Input<C, H, W>`.
+    const INPUT_SHAPE: &'static [usize] = &[IN];
+
+    /// The forward pass as data, every size resolved: what [`crate::pytorch`] turns into
+    /// an equivalent PyTorch module. Empty for networks not written by `network!`.
+    const ARCHITECTURE: &'static [crate::arch::Op] = &[];
+
     /// Draws every weight from its layer's initialization scheme (He before ReLU-family
     /// activations, Xavier otherwise, unless the declaration overrides it) and zeroes the
     /// biases.

@@ -34,6 +34,8 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
     let batch = crate::expand::batch();
     let p = private();
     let (vis, ident) = (&decl.vis, &decl.ident);
+    let name = ident.to_string();
+    let name = name.trim_start_matches("r#");
     let attrs = decl.attrs.iter().filter(|a| !a.path().is_ident("weights"));
     // `#[weights]`: the constant exists, for the file's scalar type, so the user's
     // `static NET: Net = Net::WEIGHTS;` adds no error.
@@ -94,6 +96,9 @@ pub fn stub(decl: &Declaration, io: Option<(TokenStream, TokenStream)>) -> Token
             #vis const PARAM_BYTES: usize = 0;
             #vis const fn tape_bytes(_batch: usize) -> usize {
                 0
+            }
+            #vis fn pytorch() -> #p::PyTorchModule {
+                #p::PyTorchModule { name: #name, input: &[], ops: &[], layers: &[] }
             }
             #inherent
         }

@@ -2,6 +2,7 @@
 //! reads like their table of contents and holds what they share: where each buffer
 //! lives.
 
+mod arch;
 mod assertions;
 mod backward;
 mod forward;

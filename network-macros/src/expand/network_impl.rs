@@ -65,6 +65,13 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
                 #p::Summary::new(batch, optimizer_bytes)
             }
 
+            /// The source of an equivalent PyTorch module (same layer names, so state
+            /// dicts load both ways with `strict=True`); print it with `{}`, and its
+            /// training script with `.training_script("model")`.
+            #vis fn pytorch() -> #p::PyTorchModule {
+                #p::PyTorchModule::of::<#scalar, Self, #inputs, #outputs>()
+            }
+
             #[doc(hidden)]
             #[inline]
             #[allow(unused_mut, unused_variables, non_snake_case)] // straight-line code for every layout; locals named after layers (`__d_Hidden`)
@@ -171,6 +178,10 @@ pub fn network_impl(net: &Network) -> TokenStream {
             _ => None,
         }
     });
+    let name = net.ident.to_string();
+    let name = name.trim_start_matches("r#");
+    let input_shape = super::arch::input_shape(net, &inputs);
+    let ops = super::arch::ops(&net.nodes);
     let tape_fields = tape::fields(net);
     let new_fields = tape_fields.iter().map(|(field, _, _, rng)| {
         if *rng {
@@ -208,6 +219,9 @@ pub fn network_impl(net: &Network) -> TokenStream {
             const BATCH_DEPENDENT: bool = #batch_dependent;
             const STOCHASTIC: bool = #stochastic;
             const LAYERS: &'static [#p::LayerInfo] = &[#(#layer_infos),*];
+            const NAME: &'static str = #name;
+            const INPUT_SHAPE: &'static [usize] = #input_shape;
+            const ARCHITECTURE: &'static [#p::Op] = &[#(#ops),*];
 
             fn tape_bytes(__batch: usize) -> usize {
                 // The inherent `const fn` of the same name.

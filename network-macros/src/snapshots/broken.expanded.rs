@@ -11,6 +11,14 @@ impl<T: ::network::__private::Scalar> Broken<T> {
     const fn tape_bytes(_batch: usize) -> usize {
         0
     }
+    fn pytorch() -> ::network::__private::PyTorchModule {
+        ::network::__private::PyTorchModule {
+            name: "Broken",
+            input: &[],
+            ops: &[],
+            layers: &[],
+        }
+    }
     fn summary(
         batch: usize,
         optimizer_bytes: usize,

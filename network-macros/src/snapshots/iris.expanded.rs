@@ -96,6 +96,12 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     ) -> ::network::__private::Summary<T, Self, 4, 3> {
         ::network::__private::Summary::new(batch, optimizer_bytes)
     }
+    /// The source of an equivalent PyTorch module (same layer names, so state
+    /// dicts load both ways with `strict=True`); print it with `{}`, and its
+    /// training script with `.training_script("model")`.
+    pub fn pytorch() -> ::network::__private::PyTorchModule {
+        ::network::__private::PyTorchModule::of::<T, Self, 4, 3>()
+    }
     #[doc(hidden)]
     #[inline]
     #[allow(unused_mut, unused_variables, non_snake_case)]
@@ -433,6 +439,29 @@ for Iris<T> {
             params: 16 * 3 + 3,
             activation: "Identity",
             init: ::network::__private::Init::Xavier,
+        },
+    ];
+    const NAME: &'static str = "Iris";
+    const INPUT_SHAPE: &'static [usize] = &[4];
+    const ARCHITECTURE: &'static [::network::__private::Op] = &[
+        ::network::__private::Op::Dense {
+            name: "hidden",
+            inputs: 4,
+            outputs: 16,
+        },
+        ::network::__private::Op::Activation(::network::__private::ActivationOp::Relu),
+        ::network::__private::Op::Dense {
+            name: "deeper",
+            inputs: 16,
+            outputs: 16,
+        },
+        ::network::__private::Op::Activation(
+            ::network::__private::ActivationOp::LeakyRelu(0.1),
+        ),
+        ::network::__private::Op::Dense {
+            name: "logits",
+            inputs: 16,
+            outputs: 3,
         },
     ];
     fn tape_bytes(__batch: usize) -> usize {
