@@ -512,13 +512,32 @@ mod gemm {
             let (dst, src) = (&mut col[col_row..], &x[x_row..][..g.width]);
             if stride == 1 {
                 let from = ows.start + tap_w - pad;
-                dst[ows.clone()].copy_from_slice(&src[from..from + ows.len()]);
+                copy_short(&mut dst[ows.clone()], &src[from..from + ows.len()]);
             } else {
                 for ow in ows {
                     dst[ow] = src[ow * stride + tap_w - pad];
                 }
             }
         });
+    }
+
+    /// `dst.copy_from_slice(src)` for the short rows of small images: pieces of 8, 4, 2
+    /// and 1 values, each a copy of constant length that compiles to a few moves, where
+    /// a `memcpy` call per row of 8 values cost more than the copy.
+    #[inline(always)]
+    fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+        let n = dst.len().min(src.len());
+        let mut i = 0;
+        while i + 8 <= n {
+            dst[i..i + 8].copy_from_slice(&src[i..i + 8]);
+            i += 8;
+        }
+        for width in [4, 2, 1] {
+            if i + width <= n {
+                dst[i..i + width].copy_from_slice(&src[i..i + width]);
+                i += width;
+            }
+        }
     }
 
     /// Adds `dcol[p + j * m]` (taps `k0..k0 + kn`, the layout [`unfold`] writes) back

@@ -272,6 +272,13 @@ fn max_sample_unpadded<T: Scalar>(
     out: &mut [T],
     mut winners: Option<&mut [u8]>,
 ) {
+    // A NaN anywhere takes the window loop, which gives it PyTorch's treatment; without
+    // NaNs a comparison alone decides, which compiles to selects rather than branches
+    // the data makes unpredictable.
+    #[allow(clippy::eq_op)] // `v != v`: NaN, for any scalar
+    if x.iter().fold(false, |nan, &v| nan | (v != v)) {
+        return max_sample_windows(g, x, out, winners);
+    }
     let (ho, wo) = (g.out_height(), g.out_width());
     let (plane_in, plane_out) = (g.height * g.width, ho * wo);
     let (kh_n, kw_n) = g.kernel;
@@ -303,17 +310,16 @@ fn max_sample_unpadded<T: Scalar>(
                     match wrow.as_deref_mut() {
                         Some(w) => {
                             for ((best, slot), &v) in orow.iter_mut().zip(w.iter_mut()).zip(taps) {
-                                #[allow(clippy::eq_op)] // `x != x`: NaN, for any scalar
-                                let take = ((v > *best) | (v != v)) & (*best == *best);
+                                let take = v > *best;
                                 *best = if take { v } else { *best };
-                                *slot = if take { here } else { *slot };
+                                // A mask rather than a select: no branch on the data.
+                                let mask = 0u8.wrapping_sub(u8::from(take));
+                                *slot ^= (*slot ^ here) & mask;
                             }
                         }
                         None => {
                             for (best, &v) in orow.iter_mut().zip(taps) {
-                                #[allow(clippy::eq_op)]
-                                let take = ((v > *best) | (v != v)) & (*best == *best);
-                                *best = if take { v } else { *best };
+                                *best = if v > *best { v } else { *best };
                             }
                         }
                     }
