@@ -506,7 +506,10 @@ mod gemm {
         col: &mut [T],
     ) {
         let m = samples * g.out_height() * g.out_width();
-        col[..m * kn].fill(T::zero());
+        // Without padding every position of every tap is written below.
+        if g.pad_h != (0, 0) || g.pad_w != (0, 0) {
+            col[..m * kn].fill(T::zero());
+        }
         let (stride, pad) = (g.stride.1, g.pad_w.0);
         stretches(g, samples, k0, kn, |col_row, x_row, ows, tap_w| {
             let (dst, src) = (&mut col[col_row..], &x[x_row..][..g.width]);
@@ -922,6 +925,20 @@ mod tests {
             groups: 1,
         });
         compare::<5, 12, 60, 45>(ConvGeometry::one_d(3, 20, 5, 4, 2, (3, 0), 2, 1));
+        // Without padding (the unfolded buffer is then not cleared first).
+        compare::<5, 12, 60, 35>(ConvGeometry::one_d(3, 20, 5, 4, 2, (0, 0), 2, 1));
+        compare::<3, 12, 60, 48>(ConvGeometry {
+            in_channels: 2,
+            height: 5,
+            width: 6,
+            out_channels: 3,
+            kernel: (2, 3),
+            stride: (1, 1),
+            pad_h: (0, 0),
+            pad_w: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        });
         compare::<3, 12, 60, 36>(ConvGeometry {
             in_channels: 2,
             height: 5,
