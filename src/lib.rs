@@ -189,6 +189,7 @@ pub mod __private {
         Activation, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Softplus, Tanh,
     };
     pub use network_core::arch::{ActivationOp, Op};
+    pub use network_core::layers::conv::out_len as conv_out_len;
     pub use network_core::layers::pool::{
         avg_pool_backward, avg_pool_forward, global_avg_backward, global_avg_forward,
         max_pool_backward, max_pool_forward,

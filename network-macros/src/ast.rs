@@ -78,6 +78,8 @@ pub enum CheckKind {
     AtMost,
     /// `left * right <= MAX_WEIGHTS` (when both are at most `MAX_SIZE`).
     Weights(Size),
+    /// A condition over named sizes (a shape rule); `left` only carries the span.
+    Holds(TokenStream),
 }
 
 /// One named layer or block, and the activation that follows it.
@@ -127,13 +129,13 @@ pub enum NodeKind {
     /// `Conv1d<OUT, K>(..)`, `Conv2d<OUT, K>(..)`; the geometry once the input shape is
     /// known.
     Conv {
-        spec: ConvSpec,
-        geometry: Option<ConvGeometry>,
+        spec: Box<ConvSpec>,
+        geometry: Option<Box<ConvGeometry>>,
     },
     /// `MaxPool1d<K>`, `AvgPool2d<K>`, ...
     Pool {
-        spec: PoolSpec,
-        geometry: Option<PoolGeometry>,
+        spec: Box<PoolSpec>,
+        geometry: Option<Box<PoolGeometry>>,
     },
     /// `GlobalAvgPool`: `[C, ...]` to `[C]`.
     GlobalAvgPool,
@@ -164,13 +166,80 @@ pub enum Size {
         /// is reported by its assertion alone).
         hoisted: Option<(Ident, Ident)>,
     },
+    /// A size the macro computed from named ones (a convolution's output length over a
+    /// named input, a product of named dimensions): an expression the compiler evaluates,
+    /// always at least 1 (a shape that cannot work has its own assertion).
+    Derived {
+        /// A `usize` const expression.
+        expr: TokenStream,
+        /// How a message names it.
+        text: String,
+        /// The layer's tokens, to underline.
+        span: TokenStream,
+    },
 }
 
 impl Size {
+    /// A literal size computed by the macro, underlining `span` in messages.
+    pub fn computed(value: usize, span: &TokenStream) -> Size {
+        Size::Literal {
+            value,
+            tokens: span.clone(),
+        }
+    }
+
+    /// `f` of `parts`: computed here when every part is a literal (`None` from `literal`
+    /// means the combination cannot work, which the caller reports), else an expression
+    /// for the compiler (`expr` of the parts' expressions; the caller checks it).
+    pub fn combine(
+        parts: &[&Size],
+        literal: impl Fn(&[usize]) -> Option<usize>,
+        expr: impl Fn(&[TokenStream]) -> TokenStream,
+        text: String,
+        span: &TokenStream,
+    ) -> Option<Size> {
+        let values: Option<Vec<usize>> = parts.iter().map(|p| p.literal()).collect();
+        match values {
+            Some(values) => literal(&values).map(|v| Size::computed(v, span)),
+            None => {
+                let exprs: Vec<TokenStream> = parts.iter().map(|p| p.value()).collect();
+                Some(Size::Derived {
+                    expr: expr(&exprs),
+                    text,
+                    span: span.clone(),
+                })
+            }
+        }
+    }
+
+    /// The product of `parts` (checked against `MAX_SIZE` by the caller; an expression
+    /// saturates instead of overflowing).
+    pub fn product(parts: &[Size], span: &TokenStream) -> Size {
+        let refs: Vec<&Size> = parts.iter().collect();
+        let text = parts
+            .iter()
+            .map(Size::describe)
+            .collect::<Vec<_>>()
+            .join(" * ");
+        Size::combine(
+            &refs,
+            |v| v.iter().try_fold(1usize, |a, &b| a.checked_mul(b)),
+            |e| {
+                let rest = &e[1..];
+                let first = &e[0];
+                quote!({ let __v: usize = #first; #(let __v = __v.saturating_mul(#rest);)* __v })
+            },
+            text,
+            span,
+        )
+        .unwrap_or_else(|| Size::computed(usize::MAX, span))
+    }
+
     /// The tokens as written, to underline them.
     pub fn tokens(&self) -> &TokenStream {
         match self {
             Size::Literal { tokens, .. } | Size::Named { tokens, .. } => tokens,
+            Size::Derived { span, .. } => span,
         }
     }
 
@@ -187,7 +256,15 @@ impl Size {
                 ..
             } => quote!({ #used }),
             Size::Named { written, .. } => written.clone(),
+            Size::Derived { expr, .. } => quote!({ #expr }),
         }
+    }
+
+    /// The size as an operand of arithmetic: [`expr`](Self::expr) in parentheses (a
+    /// block at the start of an expression would end it).
+    pub fn value(&self) -> TokenStream {
+        let e = self.expr();
+        quote!((#e))
     }
 
     /// The size as written, for the assertions that check it.
@@ -208,13 +285,14 @@ impl Size {
             Size::Named { tokens, .. } => {
                 format!("`{}`", tokens.to_string().replace(" :: ", "::"))
             }
+            Size::Derived { text, .. } => text.clone(),
         }
     }
 
     pub fn literal(&self) -> Option<usize> {
         match self {
             Size::Literal { value, .. } => Some(*value),
-            Size::Named { .. } => None,
+            Size::Named { .. } | Size::Derived { .. } => None,
         }
     }
 }
@@ -348,10 +426,11 @@ impl Node {
             NodeKind::BatchNorm { size }
             | NodeKind::LayerNorm { size }
             | NodeKind::Dropout { size, .. } => size.iter().collect(),
-            NodeKind::Residual { .. }
-            | NodeKind::Conv { .. }
-            | NodeKind::Pool { .. }
-            | NodeKind::GlobalAvgPool => Vec::new(),
+            // Channels, kernels, strides, dilations, groups: each at least 1 (a padding
+            // may be 0 and is checked with its layer's shape).
+            NodeKind::Conv { spec, .. } => spec.positive_sizes(),
+            NodeKind::Pool { spec, .. } => spec.positive_sizes(),
+            NodeKind::Residual { .. } | NodeKind::GlobalAvgPool => Vec::new(),
         }
     }
 
@@ -379,10 +458,9 @@ impl Node {
             NodeKind::BatchNorm { size }
             | NodeKind::LayerNorm { size }
             | NodeKind::Dropout { size, .. } => size.iter_mut().collect(),
-            NodeKind::Residual { .. }
-            | NodeKind::Conv { .. }
-            | NodeKind::Pool { .. }
-            | NodeKind::GlobalAvgPool => Vec::new(),
+            NodeKind::Conv { spec, .. } => spec.positive_sizes_mut(),
+            NodeKind::Pool { spec, .. } => spec.positive_sizes_mut(),
+            NodeKind::Residual { .. } | NodeKind::GlobalAvgPool => Vec::new(),
         }
     }
 
@@ -431,9 +509,9 @@ impl Node {
     }
 
     /// A batch norm's features: the channels of a shaped input, else its size.
-    pub fn norm_features(&self) -> Option<usize> {
+    pub fn norm_features(&self) -> Option<&Size> {
         match self.in_shape.as_deref() {
-            Some([channels, _, ..]) => Some(*channels),
+            Some([channels, _, ..]) => Some(channels),
             _ => None,
         }
     }
@@ -512,7 +590,12 @@ impl Network {
             _ => (None, elements),
         };
         let (mut nodes, ends_valid) = nodes(cx, elements, &mut namer);
-        hoist(&decl.ident, &mut nodes, &mut Vec::new());
+        let mut seen = Vec::new();
+        let mut input_shape = input_shape;
+        if let Some(shape) = &mut input_shape {
+            hoist_sizes(&decl.ident, shape.iter_mut().collect(), &mut seen);
+        }
+        hoist(&decl.ident, &mut nodes, &mut seen);
         Network {
             attrs: decl
                 .attrs
@@ -560,7 +643,13 @@ fn hoist(net: &Ident, nodes: &mut [Node], seen: &mut Vec<String>) {
         if let NodeKind::Residual { body } = &mut node.kind {
             hoist(net, body, seen);
         }
-        for size in node.written_sizes_mut() {
+        hoist_sizes(net, node.written_sizes_mut(), seen);
+    }
+}
+
+fn hoist_sizes(net: &Ident, sizes: Vec<&mut Size>, seen: &mut Vec<String>) {
+    {
+        for size in sizes {
             if let Size::Named {
                 written, hoisted, ..
             } = size
@@ -580,7 +669,21 @@ fn hoist(net: &Ident, nodes: &mut [Node], seen: &mut Vec<String>) {
 }
 
 /// Every distinct named size of `nodes` once, as its hoisted constants' definitions.
-pub fn hoisted_sizes(nodes: &[Node]) -> Vec<(Ident, Ident, TokenStream)> {
+pub fn hoisted_sizes(input: &[Size], nodes: &[Node]) -> Vec<(Ident, Ident, TokenStream)> {
+    fn add(sizes: Vec<&Size>, out: &mut Vec<(Ident, Ident, TokenStream)>) {
+        for size in sizes {
+            if let Size::Named {
+                written,
+                hoisted: Some((raw, used)),
+                ..
+            } = size
+            {
+                if !out.iter().any(|(r, ..)| r == raw) {
+                    out.push((raw.clone(), used.clone(), written.clone()));
+                }
+            }
+        }
+    }
     fn go(nodes: &[Node], out: &mut Vec<(Ident, Ident, TokenStream)>) {
         for node in nodes {
             if let NodeKind::Residual { body } = &node.kind {
@@ -601,6 +704,7 @@ pub fn hoisted_sizes(nodes: &[Node]) -> Vec<(Ident, Ident, TokenStream)> {
         }
     }
     let mut out = Vec::new();
+    add(input.iter().collect(), &mut out);
     go(nodes, &mut out);
     out
 }
@@ -825,7 +929,7 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
             let dims = if kind == "Conv1d" { 1 } else { 2 };
             let spec = shaped::conv(cx, &label, element, dims)?;
             Some(NodeKind::Conv {
-                spec,
+                spec: Box::new(spec),
                 geometry: None,
             })
         }
@@ -833,7 +937,7 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
             let dims = if kind.ends_with("1d") { 1 } else { 2 };
             let spec = shaped::pool(cx, &label, element, dims, kind.starts_with("Max"))?;
             Some(NodeKind::Pool {
-                spec,
+                spec: Box::new(spec),
                 geometry: None,
             })
         }

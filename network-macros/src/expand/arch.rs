@@ -88,7 +88,10 @@ pub fn ops(nodes: &[Node]) -> Vec<TokenStream> {
 /// The per-sample input shape: the declared `Input<..>`, else `[IN]`.
 pub fn input_shape(net: &Network, inputs: &TokenStream) -> TokenStream {
     match &net.input_shape {
-        Some(shape) => quote!(&[#(#shape),*]),
+        Some(shape) => {
+            let dims = shape.iter().map(|d| d.expr());
+            quote!(&[#(#dims),*])
+        }
         None => quote!(&[#inputs]),
     }
 }

@@ -25,6 +25,7 @@ pub fn const_assertions(net: &Network) -> TokenStream {
                         || #left == #right
                 }
             }
+            CheckKind::Holds(condition) => condition.clone(),
             CheckKind::Positive => quote!(#left > 0),
             CheckKind::AtMost => quote!(#left <= #MAX_SIZE),
             // Vacuous when a size is already out of range (that has its own error).
@@ -110,7 +111,7 @@ pub(super) fn escape(message: &str) -> String {
 /// code uses, which is 1 when the written value is out of range (its assertion reports
 /// that, and the generated types stay small).
 pub fn hoisted(net: &Network) -> TokenStream {
-    let constants = hoisted_sizes(&net.nodes)
+    let constants = hoisted_sizes(net.input_shape.as_deref().unwrap_or_default(), &net.nodes)
         .into_iter()
         .map(|(raw, used, written)| {
             let value = quote_spanned!(written.span()=> #written);

@@ -187,7 +187,7 @@ pub fn output(node: &Node) -> TokenStream {
 /// A batch norm's parameter count: the channels of a shaped input, else its size.
 pub fn norm_features(node: &Node) -> TokenStream {
     match node.norm_features() {
-        Some(channels) => quote!(#channels),
+        Some(channels) => channels.expr(),
         None => output(node),
     }
 }
@@ -211,7 +211,7 @@ pub fn norm_count(node: &Node) -> TokenStream {
     let batch = batch();
     match node.in_shape.as_deref() {
         Some(shape @ [_, rest @ ..]) if shape.len() > 1 => {
-            let positions: usize = rest.iter().product();
+            let positions = crate::ast::Size::product(rest, &quote!(#batch)).value();
             quote!(#batch * #positions)
         }
         _ => quote!(#batch),

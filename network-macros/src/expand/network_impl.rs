@@ -125,11 +125,14 @@ pub fn network_impl(net: &Network) -> TokenStream {
             NodeKind::LayerNorm { .. } => quote!(2 * #layer_outputs),
             NodeKind::Conv {
                 ref spec,
-                geometry: Some(g),
+                geometry: Some(ref g),
             } => {
-                let n = spec.out_channels * g.filter_len()
-                    + if spec.bias { spec.out_channels } else { 0 };
-                quote!(#n)
+                let (o, k) = (spec.out_channels.value(), g.filter_len());
+                if spec.bias {
+                    quote!(#o * #k + #o)
+                } else {
+                    quote!(#o * #k)
+                }
             }
             _ => quote!(0),
         };
@@ -165,14 +168,19 @@ pub fn network_impl(net: &Network) -> TokenStream {
             }
             NodeKind::Conv {
                 ref spec,
-                geometry: Some(g),
+                geometry: Some(ref g),
             } => {
                 let init = match node.effective_init() {
                     InitKind::He => quote!(#p::Init::He),
                     InitKind::Xavier => quote!(#p::Init::Xavier),
                 };
                 // PyTorch's fan-out of a convolution: out_channels * kernel positions.
-                let fan_out = spec.out_channels * g.kernel.0 * g.kernel.1;
+                let (o, kh, kw) = (
+                    spec.out_channels.value(),
+                    g.kernel.0.value(),
+                    g.kernel.1.value(),
+                );
+                let fan_out = quote!(#o * #kh * #kw);
                 Some(quote!(self.#name.initialize(#init, #fan_out, __rng);))
             }
             _ => None,

@@ -19,11 +19,11 @@ fn field_type(node: &Node) -> Option<TokenStream> {
         }
         NodeKind::Conv {
             ref spec,
-            geometry: Some(g),
+            geometry: Some(ref g),
         } => {
-            let (o, k) = (spec.out_channels, g.filter_len());
-            let nb = if spec.bias { o } else { 0 };
-            quote!(#p::Conv<#scalar, #o, #k, #nb>)
+            let (o, k) = (spec.out_channels.expr(), g.filter_len());
+            let nb = if spec.bias { o.clone() } else { quote!(0) };
+            quote!(#p::Conv<#scalar, #o, { #k }, #nb>)
         }
         NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm<#scalar, #outputs>),
         _ => return None,
@@ -35,18 +35,20 @@ fn tensors(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream, TokenStr
     let (inputs, outputs) = (input(node), output(node));
     if let NodeKind::Conv {
         ref spec,
-        geometry: Some(g),
+        geometry: Some(ref g),
     } = node.kind
     {
         // PyTorch's `[out, in/groups, k]` or `[out, in/groups, kh, kw]`, row-major.
-        let (o, cg) = (spec.out_channels, g.in_channels / g.groups.max(1));
-        let (kh, kw) = g.kernel;
+        let (o, cg) = (spec.out_channels.expr(), g.group_channels());
+        let (kh, kw) = (g.kernel.0.expr(), g.kernel.1.expr());
         let shape = if spec.dims == 1 {
             quote!(&[#o, #cg, #kw])
         } else {
             quote!(&[#o, #cg, #kh, #kw])
         };
-        let len = o * g.filter_len();
+        let filter = g.filter_len();
+        let ov = spec.out_channels.value();
+        let len = quote!(#ov * #filter);
         let mut list = vec![("weight", quote!(Weight), shape, quote!(#len))];
         if spec.bias {
             list.push(("bias", quote!(Bias), quote!(&[#o]), quote!(#o)));

@@ -1,10 +1,10 @@
 use network::prelude::*;
-const CHANNELS: usize = 4;
+const GROUPS: usize = 3;
 
 network! {
     struct Net {
-        Input<2, 16>,
-        conv: Conv1d<CHANNELS, 3>,
+        Input<4, 8>,
+        conv: Conv1d<4, 3>(groups = GROUPS),
         fc: Dense<3>,
     }
 }

@@ -1,0 +1,20 @@
+use network::prelude::*;
+const K: usize = 3;
+
+network! {
+    struct Net {
+        Input<4, 10>,
+        block: Residual {
+            conv: Conv1d<4, K>,
+        },
+        fc: Dense<3>,
+    }
+}
+
+// The user's code compiles against what the declaration meant: no follow-up errors.
+fn main() {
+    let net = Net::<f32>::random(&mut Rng::seed_from_u64(1));
+    let x = SVector::<f32, 40>::zeros();
+    let y: SVector<f32, 3> = net.forward(&x);
+    let _ = y;
+}
