@@ -139,8 +139,9 @@ pub mod weights;
 
 pub use network_core::{
     activation, arch, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels,
-    loss, nalgebra, optim, pytorch, raw, regularize, schedule, stats, summary, Dense, Init,
-    LayerInfo, Network, NumericError, ParamInfo, ParamKind, Params, Rng, Scalar, Zeroable,
+    layers, loss, nalgebra, optim, pytorch, raw, regularize, schedule, stats, summary, Dense, Gru,
+    Init, LayerInfo, Lstm, LstmState, Network, NumericError, ParamInfo, ParamKind, Params, Rng,
+    Scalar, Zeroable,
 };
 pub use network_macros::network;
 

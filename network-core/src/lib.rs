@@ -41,6 +41,7 @@ pub use layers::dense::Dense;
 pub use layers::dropout::{mask_words, Dropout};
 pub use layers::norm::{BatchNorm, LayerNorm, BATCH_NORM_MOMENTUM, NORM_EPS};
 pub use layers::pool::PoolGeometry;
+pub use layers::recurrent::{Gru, Lstm, LstmState};
 pub use nalgebra;
 pub use network::{LayerInfo, Network, ParamInfo, ParamKind, Params};
 pub use rng::Rng;

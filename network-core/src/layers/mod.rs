@@ -10,3 +10,4 @@ pub mod dense;
 pub mod dropout;
 pub mod norm;
 pub mod pool;
+pub mod recurrent;
