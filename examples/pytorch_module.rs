@@ -54,9 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         module.training_script("model").to_string(),
     )?;
     println!(
-        "wrote {0}/model.py (class Digits, {1} parameters) and {0}/train.py",
-        dir.display(),
-        Digits::<f32>::PARAMS
+        "wrote {} (class Digits, {} parameters) and {}",
+        dir.join("model.py").display(),
+        Digits::<f32>::PARAMS,
+        dir.join("train.py").display()
     );
     Ok(())
 }
