@@ -195,13 +195,14 @@ pub mod __private {
         avg_pool_backward, avg_pool_forward, global_avg_backward, global_avg_forward,
         max_pool_backward, max_pool_forward,
     };
+    pub use network_core::layers::recurrent::{GRU_CACHE, LSTM_CACHE};
     pub use network_core::nalgebra::{ArrayStorage, SMatrix};
     pub use network_core::pytorch::Module as PyTorchModule;
     pub use network_core::raw::{matrix_f32 as raw_matrix_f32, matrix_f64 as raw_matrix_f64};
     pub use network_core::summary::Summary;
     pub use network_core::{
         assert_zeroable, mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Conv,
-        ConvGeometry, Dense, Dropout, Init, LayerInfo, LayerNorm, Network, ParamInfo, ParamKind,
-        Params, PoolGeometry, Rng, Scalar, Zeroable,
+        ConvGeometry, Dense, Dropout, Gru, Init, LayerInfo, LayerNorm, Lstm, Network, ParamInfo,
+        ParamKind, Params, PoolGeometry, Rng, Scalar, Zeroable,
     };
 }

@@ -2,7 +2,7 @@
 //! (`tests/fixtures/pytorch/module/`, made by `examples/pytorch/module_roundtrip.py`):
 //!
 //! - the source of each twin is snapshot-tested (`<net>.py`; `UPDATE_EXPECT=1` rewrites
-//!   it), and together the three twins use every layer kind and activation;
+//!   it), and together the four twins use every layer kind and activation;
 //! - PyTorch trained the generated module (batch norm, dropout, Adam) and saved its state
 //!   dict: it loads here and gives PyTorch's eval outputs within 1e-5;
 //! - Rust trained the network and saved its state dict (`<net>-rust.safetensors`,
@@ -71,6 +71,16 @@ network! {
     }
 }
 
+network! {
+    /// Sequences: a GRU over every step, an LSTM to the last one.
+    pub struct Recurrent {
+        Input<6, 3>,
+        gru: Gru<5>, Tanh,
+        lstm: Lstm<4>(output = "last"),
+        out: Dense<3>,
+    }
+}
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch/module")
 }
@@ -83,6 +93,8 @@ fn generated_sources_match_their_snapshots() {
         .assert_eq(&Image::<f32>::pytorch().to_string());
     expect_test::expect_file!["fixtures/pytorch/module/signal.py"]
         .assert_eq(&Signal::<f32>::pytorch().to_string());
+    expect_test::expect_file!["fixtures/pytorch/module/recurrent.py"]
+        .assert_eq(&Recurrent::<f32>::pytorch().to_string());
     expect_test::expect_file!["fixtures/pytorch/module/train.py"].assert_eq(
         &Tabular::<f32>::pytorch()
             .training_script("model")
@@ -97,6 +109,7 @@ fn the_twins_use_every_layer_kind_and_activation() {
         Tabular::<f32>::pytorch().ops,
         Image::<f32>::pytorch().ops,
         Signal::<f32>::pytorch().ops,
+        Recurrent::<f32>::pytorch().ops,
     ]
     .concat();
     let kinds = |op: &Op| -> &'static str {
@@ -124,12 +137,14 @@ fn the_twins_use_every_layer_kind_and_activation() {
             Op::Activation(A::Sigmoid) => "sigmoid",
             Op::Activation(A::Tanh) => "tanh",
             Op::Activation(A::Softmax) => "softmax",
+            Op::Recurrent { lstm: false, .. } => "gru",
+            Op::Recurrent { lstm: true, .. } => "lstm",
         }
     };
     let mut seen: Vec<&str> = ops.iter().map(kinds).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen.len(), 23, "{seen:?}");
+    assert_eq!(seen.len(), 25, "{seen:?}");
     // Asymmetric ("same" with an even kernel) and causal padding both occur.
     assert!(ops
         .iter()
@@ -185,6 +200,10 @@ fn modules_trained_in_pytorch_load_here_with_the_same_predictions() {
     let _: Tabular<f32> = reproduces("tabular-torch.safetensors", "tabular-torch-io.safetensors");
     let _: Image<f32> = reproduces("image-torch.safetensors", "image-torch-io.safetensors");
     let _: Signal<f32> = reproduces("signal-torch.safetensors", "signal-torch-io.safetensors");
+    let _: Recurrent<f32> = reproduces(
+        "recurrent-torch.safetensors",
+        "recurrent-torch-io.safetensors",
+    );
 }
 
 /// A few Adam steps on random data, so that weights and batch norm statistics are far
@@ -228,6 +247,7 @@ fn networks_trained_here_load_into_pytorch_with_the_same_predictions() {
     written_here(&trained::<Tabular<f32>, 4, 3>(1), "tabular");
     written_here(&trained::<Image<f32>, 64, 10>(2), "image");
     written_here(&trained::<Signal<f32>, 32, 3>(3), "signal");
+    written_here(&trained::<Recurrent<f32>, 18, 3>(4), "recurrent");
     // PyTorch's outputs for the committed files, after a strict load.
     let _: Tabular<f32> = reproduces(
         "tabular-rust.safetensors",
@@ -237,6 +257,10 @@ fn networks_trained_here_load_into_pytorch_with_the_same_predictions() {
     let _: Signal<f32> = reproduces(
         "signal-rust.safetensors",
         "signal-rust-torch-io.safetensors",
+    );
+    let _: Recurrent<f32> = reproduces(
+        "recurrent-rust.safetensors",
+        "recurrent-rust-torch-io.safetensors",
     );
 }
 

@@ -69,10 +69,10 @@ macro_rules! check {
         .unwrap();
         let file = SafeTensors::deserialize(&bytes).unwrap();
         let layer = $layer::<$scalar, F, H, { $gates * H }> {
-            weight_ih: matrix(&file, "weight_ih_l0"),
-            weight_hh: matrix(&file, "weight_hh_l0"),
-            bias_ih: SVector::from_column_slice(&values::<$scalar>(&file, "bias_ih_l0")),
-            bias_hh: SVector::from_column_slice(&values::<$scalar>(&file, "bias_hh_l0")),
+            weight_ih_l0: matrix(&file, "weight_ih_l0"),
+            weight_hh_l0: matrix(&file, "weight_hh_l0"),
+            bias_ih_l0: SVector::from_column_slice(&values::<$scalar>(&file, "bias_ih_l0")),
+            bias_hh_l0: SVector::from_column_slice(&values::<$scalar>(&file, "bias_hh_l0")),
         };
         let (inputs, probe) = (
             values::<$scalar>(&file, "inputs"),
@@ -99,25 +99,25 @@ macro_rules! check {
         );
         close(
             "grad.weight_ih_l0",
-            &row_major(&grad.weight_ih),
+            &row_major(&grad.weight_ih_l0),
             &values(&file, "grad.weight_ih_l0"),
             $tolerance,
         );
         close(
             "grad.weight_hh_l0",
-            &row_major(&grad.weight_hh),
+            &row_major(&grad.weight_hh_l0),
             &values(&file, "grad.weight_hh_l0"),
             $tolerance,
         );
         close(
             "grad.bias_ih_l0",
-            grad.bias_ih.as_slice(),
+            grad.bias_ih_l0.as_slice(),
             &values(&file, "grad.bias_ih_l0"),
             $tolerance,
         );
         close(
             "grad.bias_hh_l0",
-            grad.bias_hh.as_slice(),
+            grad.bias_hh_l0.as_slice(),
             &values(&file, "grad.bias_hh_l0"),
             $tolerance,
         );

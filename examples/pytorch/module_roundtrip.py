@@ -5,7 +5,7 @@
     python examples/pytorch/module_roundtrip.py                               # PyTorch's side
     cargo test --test pytorch_module                                          # the proof
 
-For each twin (tabular, image, signal) this imports the module source the Rust network
+For each twin (tabular, image, signal, recurrent) this imports the module source the Rust network
 generated (`tests/fixtures/pytorch/module/<net>.py`, snapshot-tested there) and:
 
 1. loads the state dict Rust trained and wrote (`<net>-rust.safetensors`) with
@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DIR = ROOT / "tests" / "fixtures" / "pytorch" / "module"
-NETS = {"tabular": "Tabular", "image": "Image", "signal": "Signal"}
+NETS = {"tabular": "Tabular", "image": "Image", "signal": "Signal", "recurrent": "Recurrent"}
 
 
 def module_class(name, cls):

@@ -75,6 +75,22 @@ pub enum Op {
         /// Channels.
         channels: usize,
     },
+    /// A GRU or LSTM over a sequence `[steps, features]`: `[steps, hidden]`, or the last
+    /// step's `[hidden]`.
+    Recurrent {
+        /// The layer's name (tensors `name.weight_ih_l0`, ...).
+        name: &'static str,
+        /// `Lstm` rather than `Gru`.
+        lstm: bool,
+        /// Time steps.
+        steps: usize,
+        /// Features per step.
+        features: usize,
+        /// Hidden units.
+        hidden: usize,
+        /// Only the last step's output.
+        last: bool,
+    },
     /// Batch normalization per feature (`[F]`) or per channel (`[C, ...]`).
     BatchNorm {
         /// The layer's name.
@@ -171,6 +187,18 @@ impl Shape {
                 geometry: g, one_d, ..
             } => spatial(g.channels, g.out_height(), g.out_width(), one_d),
             Op::GlobalAvgPool { channels, .. } => Shape::new(&[channels]),
+            Op::Recurrent {
+                steps,
+                hidden,
+                last,
+                ..
+            } => {
+                if last {
+                    Shape::new(&[hidden])
+                } else {
+                    Shape::new(&[steps, hidden])
+                }
+            }
             Op::Flatten => Shape::new(&[self.values()]),
             _ => self,
         }

@@ -192,14 +192,16 @@ impl Display for Module {
         writeln!(f, "    def reset_parameters(self):")?;
         writeln!(
             f,
-            "        \"\"\"As `random` in Rust: He or Xavier uniform weights, zero biases.\"\"\""
+            "        \"\"\"As `random` in Rust: He or Xavier uniform weights, zero biases (recurrent layers: PyTorch's rule).\"\"\""
         )?;
         let mut any = false;
         for op in self.ops {
             let (name, bias) = match *op {
                 Op::Dense { name, .. } => (name, true),
                 Op::Conv { name, bias, .. } => (name, bias),
-                Op::BatchNorm { name, .. } | Op::LayerNorm { name, .. } => {
+                Op::BatchNorm { name, .. }
+                | Op::LayerNorm { name, .. }
+                | Op::Recurrent { name, .. } => {
                     writeln!(f, "        {}.reset_parameters()", Get(name))?;
                     any = true;
                     continue;
@@ -343,6 +345,20 @@ impl Module {
                 register(f, name, format_args!("nn.LayerNorm({features})"))
             }
             Op::Dropout { name, p } => register(f, name, format_args!("nn.Dropout({})", Float(p))),
+            Op::Recurrent {
+                name,
+                lstm,
+                features,
+                hidden,
+                ..
+            } => register(
+                f,
+                name,
+                format_args!(
+                    "nn.{}({features}, {hidden}, batch_first=True)",
+                    if lstm { "LSTM" } else { "GRU" }
+                ),
+            ),
             _ => Ok(()),
         }
     }
@@ -388,6 +404,13 @@ impl Module {
                 }
             }
             Op::GlobalAvgPool { .. } => writeln!(f, "        h = h.flatten(2).mean(2)"),
+            Op::Recurrent { name, last, .. } => {
+                writeln!(f, "        h, _ = {}(h)", Get(name))?;
+                if last {
+                    writeln!(f, "        h = h[:, -1]")?;
+                }
+                Ok(())
+            }
             Op::Flatten => writeln!(f, "        h = h.flatten(1)"),
             Op::ResidualBegin { name } => writeln!(f, "        skip_{name} = h"),
             Op::ResidualEnd { name } => writeln!(f, "        h = h + skip_{name}"),

@@ -14,6 +14,8 @@ use crate::shaped::{self, ConvGeometry, ConvSpec, PoolGeometry, PoolSpec, Shape}
 /// Layer kinds the macro knows, for messages.
 pub const LAYER_KINDS: &[&str] = &[
     "Dense",
+    "Gru",
+    "Lstm",
     "BatchNorm",
     "LayerNorm",
     "Dropout",
@@ -139,6 +141,9 @@ pub enum NodeKind {
     },
     /// `GlobalAvgPool`: `[C, ...]` to `[C]`.
     GlobalAvgPool,
+    /// `Gru<H>` / `Lstm<H>` on a sequence `[T, F]`: `[T, H]`, or `[H]` with
+    /// `output = "last"`.
+    Recurrent(Box<shaped::RecurrentSpec>),
 }
 
 /// The largest size of a layer: a network with more features per layer than this is
@@ -430,6 +435,7 @@ impl Node {
             // may be 0 and is checked with its layer's shape).
             NodeKind::Conv { spec, .. } => spec.positive_sizes(),
             NodeKind::Pool { spec, .. } => spec.positive_sizes(),
+            NodeKind::Recurrent(spec) => vec![&spec.hidden],
             NodeKind::Residual { .. } | NodeKind::GlobalAvgPool => Vec::new(),
         }
     }
@@ -445,6 +451,7 @@ impl Node {
             NodeKind::Residual { .. }
             | NodeKind::Conv { .. }
             | NodeKind::Pool { .. }
+            | NodeKind::Recurrent(_)
             | NodeKind::GlobalAvgPool => None,
         }
     }
@@ -460,6 +467,7 @@ impl Node {
             | NodeKind::Dropout { size, .. } => size.iter_mut().collect(),
             NodeKind::Conv { spec, .. } => spec.positive_sizes_mut(),
             NodeKind::Pool { spec, .. } => spec.positive_sizes_mut(),
+            NodeKind::Recurrent(spec) => vec![&mut spec.hidden],
             NodeKind::Residual { .. } | NodeKind::GlobalAvgPool => Vec::new(),
         }
     }
@@ -485,7 +493,7 @@ impl Node {
     }
 
     pub fn kind_name(&self) -> &'static str {
-        match self.kind {
+        match &self.kind {
             NodeKind::Dense { .. } => "Dense",
             NodeKind::BatchNorm { .. } => "BatchNorm",
             NodeKind::LayerNorm { .. } => "LayerNorm",
@@ -505,6 +513,13 @@ impl Node {
                 (false, _) => "AvgPool2d",
             },
             NodeKind::GlobalAvgPool => "GlobalAvgPool",
+            NodeKind::Recurrent(spec) => {
+                if spec.lstm {
+                    "Lstm"
+                } else {
+                    "Gru"
+                }
+            }
         }
     }
 
@@ -904,7 +919,14 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
     }
     let takes_options = matches!(
         kind.as_str(),
-        "Conv1d" | "Conv2d" | "MaxPool1d" | "MaxPool2d" | "AvgPool1d" | "AvgPool2d"
+        "Conv1d"
+            | "Conv2d"
+            | "MaxPool1d"
+            | "MaxPool2d"
+            | "AvgPool1d"
+            | "AvgPool2d"
+            | "Gru"
+            | "Lstm"
     );
     if kind != "Dropout" && !takes_options {
         if let Some((paren, _)) = &element.args {
@@ -940,6 +962,10 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
                 spec: Box::new(spec),
                 geometry: None,
             })
+        }
+        "Gru" | "Lstm" => {
+            let spec = shaped::recurrent(cx, &label, element, kind == "Lstm")?;
+            Some(NodeKind::Recurrent(Box::new(spec)))
         }
         "GlobalAvgPool" => {
             if element.generics.is_some() {

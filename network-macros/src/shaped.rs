@@ -617,3 +617,65 @@ pub fn input_shape(cx: &Ctxt, element: &Element) -> Option<Shape> {
     }
     Some(shape)
 }
+
+/// A recurrent layer as declared.
+pub struct RecurrentSpec {
+    /// `Lstm` rather than `Gru`.
+    pub lstm: bool,
+    /// Hidden units.
+    pub hidden: Size,
+    /// `output = "last"`: the last step's state `[H]` instead of every step's `[T, H]`.
+    pub last: bool,
+    /// The element, to underline.
+    pub tokens: TokenStream,
+}
+
+impl RecurrentSpec {
+    /// Gate rows: `3H` (GRU) or `4H` (LSTM).
+    pub fn gates(&self) -> TokenStream {
+        let h = self.hidden.value();
+        let n: usize = if self.lstm { 4 } else { 3 };
+        match self.hidden.literal() {
+            Some(v) => {
+                let g = n * v;
+                quote!(#g)
+            }
+            None => quote!({ #n * #h }),
+        }
+    }
+}
+
+/// `rnn: Gru<HIDDEN>` or `Lstm<HIDDEN>`, optionally `(output = "last")` (default
+/// `"sequence"`: every step's output).
+pub fn recurrent(cx: &Ctxt, layer: &str, element: &Element, lstm: bool) -> Option<RecurrentSpec> {
+    let kind = element.kind.to_string();
+    let tokens = element.tokens();
+    let sizes = generic_sizes(cx, layer, element)?;
+    let [hidden] = sizes.as_slice() else {
+        cx.error_spanned_by(
+            &tokens,
+            format!("layer `{layer}`: `{kind}` takes its hidden size: `{kind}<hidden>`, found {} size(s)", sizes.len()),
+        );
+        return None;
+    };
+    let opts = options(cx, layer, element, &["output"])?;
+    let last = match opts.first().map(|(_, e)| *e) {
+        None => false,
+        Some(Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        })) if s.value() == "last" || s.value() == "sequence" => s.value() == "last",
+        Some(other) => {
+            cx.error_spanned_by(
+                other,
+                format!("layer `{layer}`: `output` is \"sequence\" (every step, the default) or \"last\" (the last step)"),
+            );
+            return None;
+        }
+    };
+    Some(RecurrentSpec {
+        lstm,
+        hidden: hidden.clone(),
+        last,
+        tokens,
+    })
+}

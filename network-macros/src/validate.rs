@@ -59,13 +59,14 @@ pub fn check(cx: &Ctxt, net: &mut Network) {
     net.const_checks = checks;
     // `#[weights("cnn.bin")]`: the raw decoder knows dense and norm layers only.
     if let Some((_, attr)) = &net.weights {
-        let shaped = super::expand::walk(&net.nodes)
-            .iter()
-            .any(|(n, _)| matches!(n.kind, NodeKind::Conv { .. }) || n.norm_features().is_some());
+        let shaped = super::expand::walk(&net.nodes).iter().any(|(n, _)| {
+            matches!(n.kind, NodeKind::Conv { .. } | NodeKind::Recurrent(_))
+                || n.norm_features().is_some()
+        });
         if shaped {
             cx.error_spanned_by(
                 attr,
-                "`#[weights]` does not read convolution layers or batch norm over channels yet; load such a network at run time with `network::raw::load_bytes`",
+                "`#[weights]` does not read convolution or recurrent layers or batch norm over channels yet; load such a network at run time with `network::raw::load_bytes`",
             );
         }
     }
@@ -239,6 +240,34 @@ fn resolve(
                 *geometry = Some(Box::new(g));
                 out_shape = Some(out.clone());
                 Size::product(&out, &node.name.to_token_stream())
+            }
+            NodeKind::Recurrent(spec) => {
+                let kind = if spec.lstm { "Lstm" } else { "Gru" };
+                match shape.as_deref() {
+                    Some([steps, _features]) => {
+                        let hidden = spec.hidden.clone();
+                        out_shape = Some(if spec.last {
+                            vec![hidden.clone()]
+                        } else {
+                            vec![steps.clone(), hidden.clone()]
+                        });
+                        let out = out_shape.clone().unwrap_or_default();
+                        if output_size(cx, checks, &name, &out, &spec.tokens).is_none() {
+                            return (size, None, None);
+                        }
+                        Size::product(&out, &node.name.to_token_stream())
+                    }
+                    other => {
+                        cx.error_spanned_by(
+                            &spec.tokens,
+                            format!(
+                                "layer `{name}` (`{kind}`) takes a sequence [steps, features] but {producer_text} produces {}",
+                                other.map_or("a shape that is not known (state it with `Input<steps, features>` first)".to_string(), describe)
+                            ),
+                        );
+                        return (size, None, None);
+                    }
+                }
             }
             NodeKind::GlobalAvgPool => match shape.as_deref() {
                 Some([channels, _, ..]) => {

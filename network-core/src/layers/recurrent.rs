@@ -8,14 +8,14 @@
 //! gives the same bits as the whole-sequence pass. A sequence is a loop over its steps,
 //! never unrolled: code size does not grow with `T`.
 //!
-//! Weights are stored like [`Dense`](crate::Dense)'s: `weight_ih` is `[G, F]` and
-//! `weight_hh` is `[G, H]` with `G = 3H` (GRU) or `4H` (LSTM) rows in PyTorch's gate
+//! Weights are stored like [`Dense`](crate::Dense)'s: `weight_ih_l0` is `[G, F]` and
+//! `weight_hh_l0` is `[G, H]` with `G = 3H` (GRU) or `4H` (LSTM) rows in PyTorch's gate
 //! order, so `weight_ih_l0` and friends map one to one.
 
 use nalgebra::{SMatrix, SVector};
 
 use crate::activation::{Sigmoid, Tanh};
-use crate::{Rng, Scalar};
+use crate::{Rng, Scalar, Zeroable};
 
 /// PyTorch's initialization of recurrent layers: every weight and bias from
 /// `U(-1/sqrt(H), 1/sqrt(H))`.
@@ -25,6 +25,142 @@ fn uniform_fill<T: Scalar>(values: &mut [T], hidden: usize, rng: &mut Rng) {
         *v = T::of(rng.uniform(-bound, bound));
     }
 }
+
+/// The loss gradient of step `t`'s output `k`: from every step's (`[steps, H]`), or only
+/// the last step's when the layer outputs its last state (`[H]`).
+#[inline(always)]
+fn step_gradient<T: Scalar>(
+    dout: &[T],
+    last: bool,
+    steps: usize,
+    t: usize,
+    k: usize,
+    h: usize,
+) -> T {
+    if !last {
+        dout[t * h + k]
+    } else if t + 1 == steps {
+        dout[k]
+    } else {
+        T::zero()
+    }
+}
+
+/// The batch-level passes `network!` calls, the same for both layers: columns are
+/// samples, a sample's input is `[steps, F]`, its output `[steps, H]` (every step) or
+/// `[H]` (the last step: when `N != steps * H`), and its tape cache holds every step's
+/// cell values and then every step's output.
+macro_rules! batch_passes {
+    ($layer:ident, $cache:ident, $state:expr) => {
+        impl<T: Scalar, const F: usize, const H: usize, const G: usize> $layer<T, F, H, G> {
+            /// Tape values per sample for `steps` time steps.
+            pub const fn cache_len(steps: usize) -> usize {
+                steps * ($cache + 1) * H
+            }
+
+            /// Inference for a batch (nothing kept).
+            pub fn forward<const I: usize, const N: usize, const B: usize>(
+                &self,
+                x: &SMatrix<T, I, B>,
+                out: &mut SMatrix<T, N, B>,
+            ) {
+                let steps = I / F;
+                for (xs, os) in x
+                    .as_slice()
+                    .chunks_exact(I)
+                    .zip(out.as_mut_slice().chunks_exact_mut(N))
+                {
+                    let mut state = $state;
+                    for (t, xt) in xs.chunks_exact(F).enumerate() {
+                        self.cell(xt, &mut state, None);
+                        if N == steps * H {
+                            os[t * H..(t + 1) * H].copy_from_slice(Self::hidden(&state));
+                        }
+                    }
+                    if N != steps * H {
+                        os.copy_from_slice(Self::hidden(&state));
+                    }
+                }
+            }
+
+            /// The training forward pass for a batch: outputs and the tape's cache.
+            pub fn forward_train<const I: usize, const N: usize, const C: usize, const B: usize>(
+                &self,
+                x: &SMatrix<T, I, B>,
+                out: &mut SMatrix<T, N, B>,
+                cache: &mut SMatrix<T, C, B>,
+            ) {
+                let steps = I / F;
+                let cells = steps * $cache * H;
+                for ((xs, os), cs) in x
+                    .as_slice()
+                    .chunks_exact(I)
+                    .zip(out.as_mut_slice().chunks_exact_mut(N))
+                    .zip(cache.as_mut_slice().chunks_exact_mut(C))
+                {
+                    let (cell_values, outputs) = cs.split_at_mut(cells);
+                    self.forward_sequence(xs, outputs, Some(cell_values));
+                    os.copy_from_slice(&outputs[outputs.len() - N..]);
+                }
+            }
+
+            /// Backpropagation through time for a batch: parameter gradients added into
+            /// `grad`, the input gradient written into `dx` when given.
+            pub fn backward<const I: usize, const N: usize, const C: usize, const B: usize>(
+                &self,
+                x: &SMatrix<T, I, B>,
+                cache: &SMatrix<T, C, B>,
+                dout: &SMatrix<T, N, B>,
+                grad: &mut Self,
+                dx: Option<&mut SMatrix<T, I, B>>,
+            ) {
+                let steps = I / F;
+                let cells = steps * $cache * H;
+                let mut dx = dx;
+                for (b, ((xs, cs), ds)) in x
+                    .as_slice()
+                    .chunks_exact(I)
+                    .zip(cache.as_slice().chunks_exact(C))
+                    .zip(dout.as_slice().chunks_exact(N))
+                    .enumerate()
+                {
+                    let (cell_values, outputs) = cs.split_at(cells);
+                    let dxs = dx
+                        .as_deref_mut()
+                        .map(|d| &mut d.as_mut_slice()[b * I..(b + 1) * I]);
+                    self.backward_sequence(xs, outputs, cell_values, ds, grad, dxs);
+                }
+            }
+
+            /// Plain SGD from a gradient: `p -= lr g`.
+            pub fn sgd_apply(&mut self, grad: &Self, lr: T) {
+                crate::kernels::axpy(
+                    -lr,
+                    grad.weight_ih_l0.as_slice(),
+                    self.weight_ih_l0.as_mut_slice(),
+                );
+                crate::kernels::axpy(
+                    -lr,
+                    grad.weight_hh_l0.as_slice(),
+                    self.weight_hh_l0.as_mut_slice(),
+                );
+                crate::kernels::axpy(
+                    -lr,
+                    grad.bias_ih_l0.as_slice(),
+                    self.bias_ih_l0.as_mut_slice(),
+                );
+                crate::kernels::axpy(
+                    -lr,
+                    grad.bias_hh_l0.as_slice(),
+                    self.bias_hh_l0.as_mut_slice(),
+                );
+            }
+        }
+    };
+}
+
+batch_passes!(Gru, GRU_CACHE, SVector::<T, H>::zeros());
+batch_passes!(Lstm, LSTM_CACHE, LstmState::<T, H>::zeros());
 
 /// A gated recurrent unit (PyTorch's `nn.GRU`, one layer, `batch_first`):
 ///
@@ -39,14 +175,21 @@ fn uniform_fill<T: Scalar>(values: &mut [T], hidden: usize, rng: &mut Rng) {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gru<T: Scalar, const F: usize, const H: usize, const G: usize> {
     /// `weight_ih_l0`: `[3H, F]`, rows r, z, n.
-    pub weight_ih: SMatrix<T, G, F>,
+    pub weight_ih_l0: SMatrix<T, G, F>,
     /// `weight_hh_l0`: `[3H, H]`.
-    pub weight_hh: SMatrix<T, G, H>,
+    pub weight_hh_l0: SMatrix<T, G, H>,
     /// `bias_ih_l0`: `[3H]`.
-    pub bias_ih: SVector<T, G>,
+    pub bias_ih_l0: SVector<T, G>,
     /// `bias_hh_l0`: `[3H]`.
-    pub bias_hh: SVector<T, G>,
+    pub bias_hh_l0: SVector<T, G>,
 }
+
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, const F: usize, const H: usize, const G: usize]
+    Gru<T, F, H, G> {
+        weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0,
+    }
+);
 
 /// Values a GRU step keeps for backward: `r`, `z`, `n` and `W_hn h + b_hn`.
 pub const GRU_CACHE: usize = 4;
@@ -61,19 +204,24 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
     pub fn zeros() -> Self {
         let () = Self::SHAPE;
         Self {
-            weight_ih: SMatrix::zeros(),
-            weight_hh: SMatrix::zeros(),
-            bias_ih: SVector::zeros(),
-            bias_hh: SVector::zeros(),
+            weight_ih_l0: SMatrix::zeros(),
+            weight_hh_l0: SMatrix::zeros(),
+            bias_ih_l0: SVector::zeros(),
+            bias_hh_l0: SVector::zeros(),
         }
     }
 
     /// PyTorch's initialization: everything from `U(-1/sqrt(H), 1/sqrt(H))`.
     pub fn initialize(&mut self, rng: &mut Rng) {
-        uniform_fill(self.weight_ih.as_mut_slice(), H, rng);
-        uniform_fill(self.weight_hh.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_ih.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_hh.as_mut_slice(), H, rng);
+        uniform_fill(self.weight_ih_l0.as_mut_slice(), H, rng);
+        uniform_fill(self.weight_hh_l0.as_mut_slice(), H, rng);
+        uniform_fill(self.bias_ih_l0.as_mut_slice(), H, rng);
+        uniform_fill(self.bias_hh_l0.as_mut_slice(), H, rng);
+    }
+
+    #[inline(always)]
+    fn hidden(state: &SVector<T, H>) -> &[T] {
+        state.as_slice()
     }
 
     /// One time step: `h` becomes the new state; `cache` (`4H` values), when given,
@@ -82,8 +230,8 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
     pub fn cell(&self, x: &[T], h: &mut SVector<T, H>, cache: Option<&mut [T]>) {
         let () = Self::SHAPE;
         let x = SVector::<T, F>::from_column_slice(&x[..F]);
-        let gi = self.weight_ih * x + self.bias_ih;
-        let gh = self.weight_hh * *h + self.bias_hh;
+        let gi = self.weight_ih_l0 * x + self.bias_ih_l0;
+        let gh = self.weight_hh_l0 * *h + self.bias_hh_l0;
         let mut cache = cache;
         for k in 0..H {
             let r = Sigmoid::f(gi[k] + gh[k]);
@@ -136,6 +284,7 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
         mut dx: Option<&mut [T]>,
     ) {
         let steps = x.len() / F;
+        let last = dout.len() != steps * H;
         let mut carry = SVector::<T, H>::zeros();
         for t in (0..steps).rev() {
             let c = &cache[t * GRU_CACHE * H..(t + 1) * GRU_CACHE * H];
@@ -149,7 +298,7 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
             let mut direct = SVector::<T, H>::zeros();
             for k in 0..H {
                 let (r, z, n, ghn) = (c[k], c[H + k], c[2 * H + k], c[3 * H + k]);
-                let dh = dout[t * H + k] + carry[k];
+                let dh = step_gradient(dout, last, steps, t, k, H) + carry[k];
                 let dn = dh * (T::one() - z);
                 let dz = dh * (previous[k] - n);
                 direct[k] = dh * z;
@@ -165,15 +314,15 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
                 dgh[2 * H + k] = dan * r;
             }
             let xt = SVector::<T, F>::from_column_slice(&x[t * F..(t + 1) * F]);
-            grad.weight_ih.ger(T::one(), &dgi, &xt, T::one());
-            grad.weight_hh.ger(T::one(), &dgh, &previous, T::one());
-            grad.bias_ih += dgi;
-            grad.bias_hh += dgh;
+            grad.weight_ih_l0.ger(T::one(), &dgi, &xt, T::one());
+            grad.weight_hh_l0.ger(T::one(), &dgh, &previous, T::one());
+            grad.bias_ih_l0 += dgi;
+            grad.bias_hh_l0 += dgh;
             if let Some(dx) = dx.as_deref_mut() {
-                let d = self.weight_ih.tr_mul(&dgi);
+                let d = self.weight_ih_l0.tr_mul(&dgi);
                 dx[t * F..(t + 1) * F].copy_from_slice(d.as_slice());
             }
-            carry = self.weight_hh.tr_mul(&dgh) + direct;
+            carry = self.weight_hh_l0.tr_mul(&dgh) + direct;
         }
     }
 }
@@ -190,14 +339,21 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lstm<T: Scalar, const F: usize, const H: usize, const G: usize> {
     /// `weight_ih_l0`: `[4H, F]`, rows i, f, g, o.
-    pub weight_ih: SMatrix<T, G, F>,
+    pub weight_ih_l0: SMatrix<T, G, F>,
     /// `weight_hh_l0`: `[4H, H]`.
-    pub weight_hh: SMatrix<T, G, H>,
+    pub weight_hh_l0: SMatrix<T, G, H>,
     /// `bias_ih_l0`: `[4H]`.
-    pub bias_ih: SVector<T, G>,
+    pub bias_ih_l0: SVector<T, G>,
     /// `bias_hh_l0`: `[4H]`.
-    pub bias_hh: SVector<T, G>,
+    pub bias_hh_l0: SVector<T, G>,
 }
+
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, const F: usize, const H: usize, const G: usize]
+    Lstm<T, F, H, G> {
+        weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0,
+    }
+);
 
 /// Values an LSTM step keeps for backward: `i`, `f`, `g`, `o`, the cell state `c` and
 /// `tanh(c)`.
@@ -232,19 +388,24 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Lstm<T, F, H, G>
     pub fn zeros() -> Self {
         let () = Self::SHAPE;
         Self {
-            weight_ih: SMatrix::zeros(),
-            weight_hh: SMatrix::zeros(),
-            bias_ih: SVector::zeros(),
-            bias_hh: SVector::zeros(),
+            weight_ih_l0: SMatrix::zeros(),
+            weight_hh_l0: SMatrix::zeros(),
+            bias_ih_l0: SVector::zeros(),
+            bias_hh_l0: SVector::zeros(),
         }
     }
 
     /// PyTorch's initialization: everything from `U(-1/sqrt(H), 1/sqrt(H))`.
     pub fn initialize(&mut self, rng: &mut Rng) {
-        uniform_fill(self.weight_ih.as_mut_slice(), H, rng);
-        uniform_fill(self.weight_hh.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_ih.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_hh.as_mut_slice(), H, rng);
+        uniform_fill(self.weight_ih_l0.as_mut_slice(), H, rng);
+        uniform_fill(self.weight_hh_l0.as_mut_slice(), H, rng);
+        uniform_fill(self.bias_ih_l0.as_mut_slice(), H, rng);
+        uniform_fill(self.bias_hh_l0.as_mut_slice(), H, rng);
+    }
+
+    #[inline(always)]
+    fn hidden(state: &LstmState<T, H>) -> &[T] {
+        state.h.as_slice()
     }
 
     /// One time step: `state` advances; `cache` (`6H` values), when given, receives what
@@ -253,7 +414,8 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Lstm<T, F, H, G>
     pub fn cell(&self, x: &[T], state: &mut LstmState<T, H>, cache: Option<&mut [T]>) {
         let () = Self::SHAPE;
         let x = SVector::<T, F>::from_column_slice(&x[..F]);
-        let gates = self.weight_ih * x + self.bias_ih + self.weight_hh * state.h + self.bias_hh;
+        let gates =
+            self.weight_ih_l0 * x + self.bias_ih_l0 + self.weight_hh_l0 * state.h + self.bias_hh_l0;
         let mut cache = cache;
         for k in 0..H {
             let i = Sigmoid::f(gates[k]);
@@ -303,6 +465,7 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Lstm<T, F, H, G>
         mut dx: Option<&mut [T]>,
     ) {
         let steps = x.len() / F;
+        let last = dout.len() != steps * H;
         let (mut dh_carry, mut dc_carry) = (SVector::<T, H>::zeros(), SVector::<T, H>::zeros());
         for t in (0..steps).rev() {
             let c = &cache[t * LSTM_CACHE * H..(t + 1) * LSTM_CACHE * H];
@@ -326,7 +489,7 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Lstm<T, F, H, G>
                 } else {
                     cache[(t - 1) * LSTM_CACHE * H + 4 * H + k]
                 };
-                let dh = dout[t * H + k] + dh_carry[k];
+                let dh = step_gradient(dout, last, steps, t, k, H) + dh_carry[k];
                 let d_o = dh * tc;
                 let dc = dc_carry[k] + dh * o * (T::one() - tc * tc);
                 let di = dc * g;
@@ -339,15 +502,16 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Lstm<T, F, H, G>
                 dgates[3 * H + k] = d_o * o * (T::one() - o);
             }
             let xt = SVector::<T, F>::from_column_slice(&x[t * F..(t + 1) * F]);
-            grad.weight_ih.ger(T::one(), &dgates, &xt, T::one());
-            grad.weight_hh.ger(T::one(), &dgates, &previous, T::one());
-            grad.bias_ih += dgates;
-            grad.bias_hh += dgates;
+            grad.weight_ih_l0.ger(T::one(), &dgates, &xt, T::one());
+            grad.weight_hh_l0
+                .ger(T::one(), &dgates, &previous, T::one());
+            grad.bias_ih_l0 += dgates;
+            grad.bias_hh_l0 += dgates;
             if let Some(dx) = dx.as_deref_mut() {
-                let d = self.weight_ih.tr_mul(&dgates);
+                let d = self.weight_ih_l0.tr_mul(&dgates);
                 dx[t * F..(t + 1) * F].copy_from_slice(d.as_slice());
             }
-            dh_carry = self.weight_hh.tr_mul(&dgates);
+            dh_carry = self.weight_hh_l0.tr_mul(&dgates);
         }
     }
 }
@@ -424,19 +588,19 @@ mod tests {
     fn gru_gradients_match_finite_differences() {
         let mut rng = Rng::seed_from_u64(1);
         let gru = Gru::<f64, F, H, 6> {
-            weight_ih: random(&mut rng),
-            weight_hh: random(&mut rng),
-            bias_ih: random(&mut rng),
-            bias_hh: random(&mut rng),
+            weight_ih_l0: random(&mut rng),
+            weight_hh_l0: random(&mut rng),
+            bias_ih_l0: random(&mut rng),
+            bias_hh_l0: random(&mut rng),
         };
         check(
             &gru,
             |g| {
                 [
-                    g.weight_ih.as_mut_slice(),
-                    g.weight_hh.as_mut_slice(),
-                    g.bias_ih.as_mut_slice(),
-                    g.bias_hh.as_mut_slice(),
+                    g.weight_ih_l0.as_mut_slice(),
+                    g.weight_hh_l0.as_mut_slice(),
+                    g.bias_ih_l0.as_mut_slice(),
+                    g.bias_hh_l0.as_mut_slice(),
                 ]
             },
             |g, x, out, cache| g.forward_sequence(x, out, cache),
@@ -450,25 +614,123 @@ mod tests {
     fn lstm_gradients_match_finite_differences() {
         let mut rng = Rng::seed_from_u64(2);
         let lstm = Lstm::<f64, F, H, 8> {
-            weight_ih: random(&mut rng),
-            weight_hh: random(&mut rng),
-            bias_ih: random(&mut rng),
-            bias_hh: random(&mut rng),
+            weight_ih_l0: random(&mut rng),
+            weight_hh_l0: random(&mut rng),
+            bias_ih_l0: random(&mut rng),
+            bias_hh_l0: random(&mut rng),
         };
         check(
             &lstm,
             |l| {
                 [
-                    l.weight_ih.as_mut_slice(),
-                    l.weight_hh.as_mut_slice(),
-                    l.bias_ih.as_mut_slice(),
-                    l.bias_hh.as_mut_slice(),
+                    l.weight_ih_l0.as_mut_slice(),
+                    l.weight_hh_l0.as_mut_slice(),
+                    l.bias_ih_l0.as_mut_slice(),
+                    l.bias_hh_l0.as_mut_slice(),
                 ]
             },
             |l, x, out, cache| l.forward_sequence(x, out, cache),
             |l, x, out, cache, dout, grad, dx| l.backward_sequence(x, out, cache, dout, grad, dx),
             Lstm::zeros,
             LSTM_CACHE,
+        );
+    }
+
+    /// Training passes of a batch: outputs, parameter gradients, input gradient.
+    type Train<P> = fn(
+        &P,
+        &SMatrix<f64, 12, 2>,
+        &SMatrix<f64, H, 2>,
+    ) -> (SMatrix<f64, H, 2>, P, SMatrix<f64, 12, 2>);
+
+    /// The batch passes with the last step's output only, against central differences:
+    /// input and every parameter (`sum(out * probe)` over two samples).
+    fn check_last_output<P: Clone>(
+        params: &P,
+        tensors: fn(&mut P) -> [&mut [f64]; 4],
+        forward: fn(&P, &SMatrix<f64, 12, 2>) -> SMatrix<f64, H, 2>,
+        train: Train<P>,
+    ) {
+        let mut rng = Rng::seed_from_u64(4);
+        let x = random::<12, 2>(&mut rng);
+        let probe = random::<H, 2>(&mut rng);
+        let objective = |p: &P, x: &SMatrix<f64, 12, 2>| forward(p, x).component_mul(&probe).sum();
+        let (out, mut grad, dx) = train(params, &x, &probe);
+        assert_eq!(out, forward(params, &x));
+        let step = 1e-6;
+        for k in 0..4 {
+            let analytic = tensors(&mut grad)[k].to_vec();
+            for (j, &value) in analytic.iter().enumerate() {
+                let (mut plus, mut minus) = (params.clone(), params.clone());
+                tensors(&mut plus)[k][j] += step;
+                tensors(&mut minus)[k][j] -= step;
+                let numeric = (objective(&plus, &x) - objective(&minus, &x)) / (2.0 * step);
+                assert_relative_eq!(value, numeric, epsilon = 1e-8, max_relative = 1e-6);
+            }
+        }
+        for j in 0..24 {
+            let (mut plus, mut minus) = (x, x);
+            plus[j] += step;
+            minus[j] -= step;
+            let numeric = (objective(params, &plus) - objective(params, &minus)) / (2.0 * step);
+            assert_relative_eq!(dx[j], numeric, epsilon = 1e-8, max_relative = 1e-6);
+        }
+    }
+
+    #[test]
+    fn batch_passes_with_the_last_output_match_finite_differences() {
+        let mut rng = Rng::seed_from_u64(5);
+        let mut gru = Gru::<f64, F, H, 6>::zeros();
+        gru.initialize(&mut rng);
+        check_last_output(
+            &gru,
+            |g| {
+                [
+                    g.weight_ih_l0.as_mut_slice(),
+                    g.weight_hh_l0.as_mut_slice(),
+                    g.bias_ih_l0.as_mut_slice(),
+                    g.bias_hh_l0.as_mut_slice(),
+                ]
+            },
+            |g, x| {
+                let mut out = SMatrix::zeros();
+                g.forward(x, &mut out);
+                out
+            },
+            |g, x, dout| {
+                let (mut out, mut cache) =
+                    (SMatrix::zeros(), SMatrix::<f64, { 4 * 5 * H }, 2>::zeros());
+                g.forward_train(x, &mut out, &mut cache);
+                let (mut grad, mut dx) = (Gru::zeros(), SMatrix::zeros());
+                g.backward(x, &cache, dout, &mut grad, Some(&mut dx));
+                (out, grad, dx)
+            },
+        );
+        let mut lstm = Lstm::<f64, F, H, 8>::zeros();
+        lstm.initialize(&mut rng);
+        check_last_output(
+            &lstm,
+            |l| {
+                [
+                    l.weight_ih_l0.as_mut_slice(),
+                    l.weight_hh_l0.as_mut_slice(),
+                    l.bias_ih_l0.as_mut_slice(),
+                    l.bias_hh_l0.as_mut_slice(),
+                ]
+            },
+            |l, x| {
+                let mut out = SMatrix::zeros();
+                l.forward(x, &mut out);
+                out
+            },
+            |l, x, dout| {
+                let (mut out, mut cache) =
+                    (SMatrix::zeros(), SMatrix::<f64, { 4 * 7 * H }, 2>::zeros());
+                l.forward_train(x, &mut out, &mut cache);
+                let (mut grad, mut dx) = (Lstm::zeros(), SMatrix::zeros());
+                l.backward(x, &cache, dout, &mut grad, Some(&mut dx));
+                (out, grad, dx)
+            },
         );
     }
 

@@ -53,6 +53,16 @@ pub fn ops(nodes: &[Node]) -> Vec<TokenStream> {
                 };
                 out.push(quote!(#p::Op::#variant { name: #name, geometry: *#g, one_d: #one_d }));
             }
+            NodeKind::Recurrent(spec) => {
+                let (steps, features) = match node.in_shape.as_deref() {
+                    Some([t, f]) => (t.expr(), f.expr()),
+                    _ => (quote!(0), quote!(0)),
+                };
+                let (lstm, last, hidden) = (spec.lstm, spec.last, spec.hidden.expr());
+                out.push(quote!(#p::Op::Recurrent {
+                    name: #name, lstm: #lstm, steps: #steps, features: #features, hidden: #hidden, last: #last
+                }));
+            }
             NodeKind::GlobalAvgPool => {
                 let channels = output(node);
                 out.push(quote!(#p::Op::GlobalAvgPool { name: #name, channels: #channels }));

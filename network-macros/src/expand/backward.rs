@@ -213,6 +213,33 @@ fn backward_node(
             code.extend(quote!(#prepare #call));
             return code;
         }
+        NodeKind::Recurrent(_) => {
+            let cache = read(node, inside, "cache");
+            let (prepare, dx) = match (d_input, first_of_network, mode) {
+                (Some(target), _, _) => (
+                    quote!(let mut #target = #p::SMatrix::<#scalar, #rows, #batch>::zeros();),
+                    quote!(::core::option::Option::Some(&mut #target)),
+                ),
+                (None, true, Mode::Accumulate) => (TokenStream::new(), quote!(__dx)),
+                _ => (TokenStream::new(), quote!(::core::option::Option::None)),
+            };
+            let call = match mode {
+                Mode::Accumulate => {
+                    quote!(self.#name.backward(#node_input, &#cache, &#d, &mut __grads.#name, #dx);)
+                }
+                Mode::Sgd => {
+                    let grad = format_ident!("__g_{}", node.label);
+                    let ty = super::recurrent_type(node);
+                    quote! {
+                        let mut #grad = <#ty>::zeros();
+                        self.#name.backward(#node_input, &#cache, &#d, &mut #grad, #dx);
+                        self.#name.sgd_apply(&#grad, __lr);
+                    }
+                }
+            };
+            code.extend(quote!(#prepare #call));
+            return code;
+        }
         NodeKind::Pool { spec, .. } => {
             let g = geometry(node);
             let call = if spec.max {

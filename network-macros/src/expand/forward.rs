@@ -82,6 +82,7 @@ fn infer_node(node: &Node, input: &TokenStream) -> (TokenStream, Out) {
             }
         }
         NodeKind::GlobalAvgPool => quote!(#fresh #p::global_avg_forward(#input, &mut #local);),
+        NodeKind::Recurrent(_) => quote!(#fresh self.#name.forward(#input, &mut #local);),
         NodeKind::Dropout { .. } => match activation_value(node) {
             // Inference is the identity: no code, no copy.
             None => return (TokenStream::new(), Out::Borrowed(input.clone())),
@@ -180,6 +181,10 @@ pub fn train_node(
             }
         }
         NodeKind::GlobalAvgPool => quote!(#p::global_avg_forward(#input, &mut #target);),
+        NodeKind::Recurrent(_) => {
+            let cache = at("cache");
+            quote!(self.#name.forward_train(#input, &mut #target, &mut #cache);)
+        }
         NodeKind::BatchNorm { .. } => {
             let (xhat, inv) = (at("xhat"), at("invstd"));
             let stats = format_ident!("__stats_{}", node.label);

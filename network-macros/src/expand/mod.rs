@@ -322,6 +322,16 @@ pub fn buffers(node: &Node) -> Vec<Buffer> {
             internal: true,
             bytes: quote!(#p::mask_words(#out) * __batch * 4),
         }),
+        // Every step's cell values and outputs, for backpropagation through time.
+        NodeKind::Recurrent(_) => {
+            let cache = recurrent_cache(node);
+            list.push(Buffer {
+                suffix: "cache",
+                ty: quote!(#p::SMatrix<#scalar, { #cache }, #batch>),
+                internal: true,
+                bytes: quote!(#cache * __batch * #bytes),
+            });
+        }
         NodeKind::Residual { body } if node.checkpoint && has_dropout(body) => list.push(Buffer {
             suffix: "rng",
             ty: quote!(#p::Rng),
@@ -331,6 +341,42 @@ pub fn buffers(node: &Node) -> Vec<Buffer> {
         _ => {}
     }
     list
+}
+
+/// The layer type of a recurrent node: `Gru<T, F, H, G>` or `Lstm<..>`.
+pub fn recurrent_type(node: &Node) -> TokenStream {
+    let (scalar, p) = (scalar(), private());
+    let NodeKind::Recurrent(spec) = &node.kind else {
+        return TokenStream::new();
+    };
+    let features = match node.in_shape.as_deref() {
+        Some([_, f]) => f.expr(),
+        _ => quote!(1),
+    };
+    let (hidden, gates) = (spec.hidden.expr(), spec.gates());
+    let layer = if spec.lstm { quote!(Lstm) } else { quote!(Gru) };
+    quote!(#p::#layer<#scalar, #features, #hidden, #gates>)
+}
+
+/// Tape values per sample of a recurrent node: `steps * (cache + 1) * hidden`.
+pub fn recurrent_cache(node: &Node) -> TokenStream {
+    let steps = match node.in_shape.as_deref() {
+        Some([t, _]) => t.value(),
+        _ => quote!(1),
+    };
+    let p = private();
+    let NodeKind::Recurrent(spec) = &node.kind else {
+        return TokenStream::new();
+    };
+    let (hidden, cache) = (
+        spec.hidden.value(),
+        if spec.lstm {
+            quote!(#p::LSTM_CACHE)
+        } else {
+            quote!(#p::GRU_CACHE)
+        },
+    );
+    quote!(#steps * (#cache + 1) * #hidden)
 }
 
 /// Whether a buffer is kept on the tape: not inside a checkpointed block, and not an

@@ -134,6 +134,14 @@ pub fn network_impl(net: &Network) -> TokenStream {
                     quote!(#o * #k)
                 }
             }
+            NodeKind::Recurrent(ref spec) => {
+                let features = match node.in_shape.as_deref() {
+                    Some([_, f]) => f.value(),
+                    _ => quote!(1),
+                };
+                let (g, h) = (spec.gates(), spec.hidden.value());
+                quote!({ #g } * (#features + #h + 2))
+            }
             _ => quote!(0),
         };
         let activation = node.activation_name();
@@ -166,6 +174,8 @@ pub fn network_impl(net: &Network) -> TokenStream {
             NodeKind::BatchNorm { .. } | NodeKind::LayerNorm { .. } => {
                 Some(quote!(self.#name.initialize();))
             }
+            // PyTorch's rule for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)).
+            NodeKind::Recurrent(_) => Some(quote!(self.#name.initialize(__rng);)),
             NodeKind::Conv {
                 ref spec,
                 geometry: Some(ref g),

@@ -26,6 +26,7 @@ fn field_type(node: &Node) -> Option<TokenStream> {
             quote!(#p::Conv<#scalar, #o, { #k }, #nb>)
         }
         NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm<#scalar, #outputs>),
+        NodeKind::Recurrent(_) => super::recurrent_type(node),
         _ => return None,
     })
 }
@@ -54,6 +55,31 @@ fn tensors(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream, TokenStr
             list.push(("bias", quote!(Bias), quote!(&[#o]), quote!(#o)));
         }
         return list;
+    }
+    if let NodeKind::Recurrent(spec) = &node.kind {
+        // PyTorch's `weight_ih_l0 [G, F]`, `weight_hh_l0 [G, H]`, `bias_*_l0 [G]`.
+        let features = match node.in_shape.as_deref() {
+            Some([_, f]) => f.value(),
+            _ => quote!(1),
+        };
+        let (g, h) = (spec.gates(), spec.hidden.value());
+        let g = quote!({ #g });
+        return vec![
+            (
+                "weight_ih_l0",
+                quote!(Weight),
+                quote!(&[#g, #features]),
+                quote!(#g * #features),
+            ),
+            (
+                "weight_hh_l0",
+                quote!(Weight),
+                quote!(&[#g, #h]),
+                quote!(#g * #h),
+            ),
+            ("bias_ih_l0", quote!(Bias), quote!(&[#g]), quote!(#g)),
+            ("bias_hh_l0", quote!(Bias), quote!(&[#g]), quote!(#g)),
+        ];
     }
     let outputs = match node.kind {
         NodeKind::BatchNorm { .. } => norm_features(node),
@@ -303,6 +329,13 @@ pub fn params_impl(net: &Network) -> TokenStream {
             NodeKind::BatchNorm { .. } => quote!(#p::BatchNorm),
             NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm),
             NodeKind::Conv { .. } => quote!(#p::Conv),
+            NodeKind::Recurrent(ref spec) => {
+                if spec.lstm {
+                    quote!(#p::Lstm)
+                } else {
+                    quote!(#p::Gru)
+                }
+            }
             _ => return None,
         };
         Some(quote!(#name: #ty::zeros(),))

@@ -1,0 +1,132 @@
+//! GRU and LSTM layers in declarations: sequences `Input<steps, features>`, every step's
+//! output or the last one's, in residual blocks, checkpointed, with named sizes. Finite
+//! differences in f64 for every parameter and input through whole networks, single
+//! sample and batch; SGD fused with backward against the plain path; PyTorch's names.
+
+mod common;
+
+use common::{check_network, flatten, matrix, one_hot_columns};
+use network::prelude::*;
+
+const HIDDEN: usize = 4;
+
+network! {
+    /// Every step's output, then a dense layer over the flattened sequence.
+    #[derive(Clone, Debug)]
+    struct Sequence {
+        Input<5, 3>,
+        rnn: Gru<HIDDEN>, Tanh,
+        block: Residual {
+            #[checkpoint]
+            inner: Gru<4>,
+        },
+        head: Dense<2>,
+    }
+}
+
+network! {
+    /// The last step's output.
+    #[derive(Clone, Debug)]
+    struct Last {
+        Input<5, 3>,
+        rnn: Lstm<HIDDEN>(output = "last"),
+        out: Dense<3>,
+    }
+}
+
+network! {
+    /// An LSTM over every step, a GRU to the last one.
+    #[derive(Clone, Debug)]
+    struct Stacked {
+        Input<4, 2>,
+        a: Lstm<3>,
+        b: Gru<2>(output = "last"), Relu,
+        out: Dense<2>,
+    }
+}
+
+#[test]
+fn shapes_parameters_and_pytorch_names() {
+    assert_eq!(Sequence::<f32>::INPUTS, 15);
+    assert_eq!(Sequence::<f32>::OUTPUTS, 2);
+    // GRU: 3H (F + H + 2) = 12 * 9 and 12 * 10; dense 20 * 2 + 2.
+    assert_eq!(Sequence::<f32>::PARAMS, 108 + 120 + 42);
+    let names: Vec<(&str, &[usize])> = <Last<f32> as Params<f32>>::PARAM_INFO
+        .iter()
+        .map(|p| (p.name, p.shape))
+        .collect();
+    assert_eq!(
+        names[..4],
+        [
+            ("rnn.weight_ih_l0", &[16, 3][..]),
+            ("rnn.weight_hh_l0", &[16, 4][..]),
+            ("rnn.bias_ih_l0", &[16][..]),
+            ("rnn.bias_hh_l0", &[16][..]),
+        ]
+    );
+    assert_eq!(Last::<f32>::OUTPUTS, 3);
+    assert_eq!(Stacked::<f32>::PARAMS, 12 * 7 + 6 * 7 + 6);
+}
+
+#[test]
+fn gradients_match_finite_differences_single_sample_and_batch() {
+    let mut rng = Rng::seed_from_u64(11);
+    let net = Sequence::<f64>::random(&mut rng);
+    check_network(
+        &net,
+        &matrix::<15, 1>(&mut rng, 1.0),
+        &matrix::<2, 1>(&mut rng, 1.0),
+        Mse,
+    );
+    check_network(
+        &net,
+        &matrix::<15, 3>(&mut rng, 1.0),
+        &matrix::<2, 3>(&mut rng, 1.0),
+        Mse,
+    );
+    let net = Last::<f64>::random(&mut rng);
+    check_network(
+        &net,
+        &matrix::<15, 2>(&mut rng, 1.0),
+        &one_hot_columns::<3, 2>([2, 0]),
+        SoftmaxCrossEntropy,
+    );
+    let net = Stacked::<f64>::random(&mut rng);
+    check_network(
+        &net,
+        &matrix::<8, 3>(&mut rng, 1.0),
+        &matrix::<2, 3>(&mut rng, 1.0),
+        Mse,
+    );
+}
+
+#[test]
+fn sgd_fused_with_backward_equals_gradient_then_step() {
+    let mut rng = Rng::seed_from_u64(12);
+    let start = Stacked::<f64>::random(&mut rng);
+    let x = matrix::<8, 4>(&mut rng, 1.0);
+    let y = matrix::<2, 4>(&mut rng, 1.0);
+    let mut plain = start.clone();
+    let mut tape = Stacked::<f64>::new_tape::<4>();
+    let mut grads = Stacked::<f64>::zeros();
+    compute_gradients(&mut plain, &x, &y, &Mse, &mut tape, &mut grads, &mut rng).unwrap();
+    Sgd::new(0.1).step(&mut plain, &grads);
+    let mut fused = start.clone();
+    let out = *fused.forward_train_deterministic(&x, &mut tape);
+    let mut d_out = SMatrix::<f64, 2, 4>::zeros();
+    network::loss::Loss::loss_and_grad(&Mse, &out, &y, &mut d_out);
+    fused.backward_sgd(&x, &tape, &d_out, 0.1);
+    for (a, b) in flatten(&plain).iter().zip(flatten(&fused)) {
+        approx::assert_relative_eq!(*a, b, epsilon = 1e-12);
+    }
+}
+
+#[test]
+fn inference_equals_the_training_forward_pass() {
+    let mut rng = Rng::seed_from_u64(13);
+    let mut net = Sequence::<f64>::random(&mut rng);
+    let x = matrix::<15, 3>(&mut rng, 1.0);
+    let mut tape = Sequence::<f64>::new_tape::<3>();
+    let trained = *net.forward_train_deterministic(&x, &mut tape);
+    assert_eq!(net.forward(&x), trained);
+}
