@@ -65,6 +65,8 @@ def blocks():
 
     cnn = run("cnn")
     cnn_line = re.sub(r"; [^;]+$", "", next(l for l in cnn if l.startswith("test accuracy")))
+    gru = run("sequence_digits")
+    gru_line = re.sub(r"; [^;]+$", "", next(l for l in gru if l.startswith("test accuracy")))
 
     diagnostics = run("diagnostics")
     sigmoid = "deep sigmoid, naive init, SGD 0.1"
@@ -85,6 +87,7 @@ def blocks():
         "iris": fenced([epochs[-1], accuracy]),
         "digits": digits_accuracy,
         "cnn": fenced([cnn_line]),
+        "gru": fenced([gru_line]),
         "optimizers": table(run("optimizers")),
         "residual": table(run("residual"), drop_last_column=True),
         "diagnostics": fenced(quoted),
