@@ -72,10 +72,12 @@ network! {
 }
 
 network! {
-    /// Sequences: a GRU over every step, an LSTM to the last one.
+    /// Sequences: a GRU over every step, a dense layer on each step, an LSTM to the
+    /// last one.
     pub struct Recurrent {
         Input<6, 3>,
         gru: Gru<5>, Tanh,
+        proj: Dense<4>,
         lstm: Lstm<4>(output = "last"),
         out: Dense<3>,
     }

@@ -45,6 +45,41 @@ network! {
     }
 }
 
+network! {
+    /// A dense layer after a sequence output applies to every step: [5, 4] -> [5, 2].
+    #[derive(Clone, Debug)]
+    struct PerStep {
+        Input<5, 3>,
+        rnn: Gru<4>, Tanh,
+        Dropout(0.0),
+        out: Dense<4, 2>,
+    }
+}
+
+#[test]
+fn a_dense_layer_after_a_sequence_applies_to_every_step() {
+    assert_eq!(PerStep::<f32>::OUTPUTS, 10);
+    assert_eq!(PerStep::<f32>::PARAMS, 12 * 9 + 4 * 2 + 2);
+    let mut rng = Rng::seed_from_u64(14);
+    let net = PerStep::<f64>::random(&mut rng);
+    let x = matrix::<15, 2>(&mut rng, 1.0);
+    let y = net.forward(&x);
+    // Step by step: the GRU's states, then the same weights on each.
+    for b in 0..2 {
+        let mut h = SVector::<f64, 4>::zeros();
+        for t in 0..5 {
+            let xt =
+                SVector::<f64, 3>::from_column_slice(&x.column(b).as_slice()[t * 3..t * 3 + 3]);
+            let state = net.rnn.step(&xt, &mut h).map(f64::tanh);
+            let expected = net.out.weight * state + net.out.bias;
+            for o in 0..2 {
+                approx::assert_relative_eq!(y[(t * 2 + o, b)], expected[o], epsilon = 1e-12);
+            }
+        }
+    }
+    check_network(&net, &x, &matrix::<10, 2>(&mut rng, 1.0), Mse);
+}
+
 #[test]
 fn shapes_parameters_and_pytorch_names() {
     assert_eq!(Sequence::<f32>::INPUTS, 15);

@@ -36,8 +36,10 @@ pub enum Op {
         name: &'static str,
         /// Inputs per sample.
         inputs: usize,
-        /// Outputs per sample.
+        /// Outputs per sample (per step when `per_step`).
         outputs: usize,
+        /// Applied to every step of a sequence (`inputs` and `outputs` are then per step).
+        per_step: bool,
     },
     /// A convolution; `one_d` for `Conv1d` (the geometry's height is then 1).
     Conv {
@@ -176,6 +178,11 @@ impl Shape {
             }
         };
         match *op {
+            Op::Dense {
+                outputs,
+                per_step: true,
+                ..
+            } => Shape::new(&[self.dims[0], outputs]),
             Op::Dense { outputs, .. } => Shape::new(&[outputs]),
             Op::Conv {
                 geometry: g, one_d, ..

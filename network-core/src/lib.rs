@@ -37,7 +37,7 @@ mod zeroable;
 
 pub use init::Init;
 pub use layers::conv::{Conv, ConvGeometry};
-pub use layers::dense::Dense;
+pub use layers::dense::{Dense, DenseSteps};
 pub use layers::dropout::{mask_words, Dropout};
 pub use layers::norm::{BatchNorm, LayerNorm, BATCH_NORM_MOMENTUM, NORM_EPS};
 pub use layers::pool::PoolGeometry;

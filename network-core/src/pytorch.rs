@@ -273,6 +273,7 @@ impl Module {
                 name,
                 inputs,
                 outputs,
+                ..
             } => register(f, name, format_args!("nn.Linear({inputs}, {outputs})")),
             Op::Conv {
                 name,
@@ -366,8 +367,8 @@ impl Module {
     /// The lines of `forward` for `op` on a value of `shape`.
     fn step(&self, f: &mut Formatter<'_>, op: &Op, shape: Shape) -> fmt::Result {
         match *op {
-            Op::Dense { name, .. } => {
-                if shape.len > 1 {
+            Op::Dense { name, per_step, .. } => {
+                if shape.len > 1 && !per_step {
                     writeln!(f, "        h = h.flatten(1)")?;
                 }
                 writeln!(f, "        h = {}(h)", Get(name))

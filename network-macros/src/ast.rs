@@ -111,6 +111,9 @@ pub struct Node {
     pub flatten: bool,
     /// `#[init(..)]` on a convolution.
     pub conv_init: Option<InitKind>,
+    /// A `Dense` after a recurrent layer's sequence output: applied to every step, with
+    /// this many features per step (resolved by validation).
+    pub per_step: Option<Size>,
 }
 
 pub enum NodeKind {
@@ -418,6 +421,7 @@ impl Node {
             out_shape: None,
             flatten: false,
             conv_init,
+            per_step: None,
         }
     }
 

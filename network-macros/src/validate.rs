@@ -139,6 +139,9 @@ fn resolve(
     mut shape: Option<Shape>,
     checks: &mut Vec<ConstCheck>,
 ) -> (Size, Option<String>, Option<Shape>) {
+    // The steps of a recurrent layer's sequence output, while the values are one: a
+    // `Dense` then applies to every step.
+    let mut sequence: Option<Size> = None;
     for node in nodes.iter_mut() {
         let name = node.label.clone();
         node.input = Some(size.clone());
@@ -147,7 +150,26 @@ fn resolve(
         // `hidden: Dense<4, 16>, deeper: Dense<8, 16>`: the written input size against
         // what the previous layer produces.
         let is_norm = matches!(node.kind, NodeKind::BatchNorm { .. });
-        if let (Some(written), Some(producer), false) =
+        if let (NodeKind::Dense { .. }, Some(_), Some([_, features])) =
+            (&node.kind, &sequence, shape.as_deref())
+        {
+            node.per_step = Some(features.clone());
+        }
+        if let (Some(written), Some(features), Some(producer), false) = (
+            node.written_input(),
+            node.per_step.clone(),
+            &producer,
+            node.follows_invalid,
+        ) {
+            // `out: Dense<8, 1>` after `gru: Gru<8>`: the features of each step.
+            compare(
+                cx,
+                checks,
+                written,
+                &features,
+                format!("layer `{name}` takes {{}} inputs per step but `{producer}` produces {{}} per step"),
+            );
+        } else if let (Some(written), Some(producer), false) =
             (node.written_input(), &producer, node.follows_invalid)
         {
             let what = if matches!(node.kind, NodeKind::Dense { .. }) {
@@ -211,7 +233,16 @@ fn resolve(
             .as_ref()
             .map_or("`Input`".to_string(), |p| format!("`{p}`"));
         let mut out_shape: Option<Shape>;
+        let per_step = node.per_step.is_some();
         let output = match &mut node.kind {
+            NodeKind::Dense { outputs, .. } if per_step => {
+                let steps = sequence
+                    .clone()
+                    .unwrap_or_else(|| Size::computed(1, &node.name.to_token_stream()));
+                let out = vec![steps, outputs.clone()];
+                out_shape = Some(out.clone());
+                Size::product(&out, &node.name.to_token_stream())
+            }
             NodeKind::Dense { outputs, .. } => {
                 out_shape = Some(vec![outputs.clone()]);
                 outputs.clone()
@@ -345,6 +376,17 @@ fn resolve(
         if node.flatten {
             let span = node.name.to_token_stream();
             out_shape = out_shape.map(|s| vec![Size::product(&s, &span)]);
+        }
+        sequence = match &node.kind {
+            NodeKind::Recurrent(spec) if !spec.last => {
+                shape.as_ref().and_then(|s| s.first().cloned())
+            }
+            NodeKind::Dense { .. } if per_step => sequence.take(),
+            NodeKind::Dropout { .. } => sequence.take(),
+            _ => None,
+        };
+        if node.flatten {
+            sequence = None;
         }
         node.output = Some(output.clone());
         node.out_shape = out_shape.clone();

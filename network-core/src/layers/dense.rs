@@ -403,3 +403,121 @@ mod tests {
         assert!(a.weight.iter().all(|w| w.abs() <= bound) && a.weight.iter().any(|w| *w != 0.0));
     }
 }
+
+/// A dense layer applied to every step of a sequence: `y_t = W x_t + b` for each of a
+/// sample's steps, with one `W` (`[O, I]`) and `b` shared by all steps (what
+/// `nn.Linear` does to the last dimension of a `[B, T, I]` tensor). Values are a column
+/// per sample of `T * I` inputs (`t * I + i`) and `T * O` outputs; `network!` uses it
+/// for a `Dense` after a recurrent layer's sequence output. Same fields, names and
+/// initialization as [`Dense`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseSteps<T: Scalar, const I: usize, const O: usize> {
+    /// `[O, I]`, shared by every step.
+    pub weight: SMatrix<T, O, I>,
+    /// `[O]`.
+    pub bias: SVector<T, O>,
+}
+
+crate::zeroable::zeroable_struct!(
+    [T: Scalar + Zeroable, const I: usize, const O: usize]
+    DenseSteps<T, I, O> {
+        weight, bias,
+    }
+);
+
+impl<T: Scalar, const I: usize, const O: usize> DenseSteps<T, I, O> {
+    /// Every parameter zero.
+    pub fn zeros() -> Self {
+        Self {
+            weight: SMatrix::zeros(),
+            bias: SVector::zeros(),
+        }
+    }
+
+    /// Weights drawn like [`Dense::initialize`] (fans `I` and `O`), zero biases.
+    pub fn initialize(&mut self, init: Init, rng: &mut Rng) {
+        init.fill(self.weight.as_mut_slice(), I, O, rng);
+        self.bias.fill(T::zero());
+    }
+
+    /// Calls `f(x_t, y_t)` for every step of every sample (`XI = T * I`, `XO = T * O`).
+    #[inline(always)]
+    fn steps<const XI: usize, const XO: usize, const B: usize>(
+        x: &SMatrix<T, XI, B>,
+        y: &SMatrix<T, XO, B>,
+        mut f: impl FnMut(&[T], &[T]),
+    ) {
+        for (xs, ys) in x
+            .as_slice()
+            .chunks_exact(I)
+            .zip(y.as_slice().chunks_exact(O))
+        {
+            f(xs, ys);
+        }
+    }
+
+    /// Forward pass for a batch of sequences.
+    pub fn forward<const XI: usize, const XO: usize, const B: usize>(
+        &self,
+        x: &SMatrix<T, XI, B>,
+        out: &mut SMatrix<T, XO, B>,
+    ) {
+        for (xs, ys) in x
+            .as_slice()
+            .chunks_exact(I)
+            .zip(out.as_mut_slice().chunks_exact_mut(O))
+        {
+            let y = self.weight * SVector::<T, I>::from_column_slice(xs) + self.bias;
+            ys.copy_from_slice(y.as_slice());
+        }
+    }
+
+    /// Accumulates the parameter gradients over every step of the batch.
+    pub fn backward_params<const XI: usize, const XO: usize, const B: usize>(
+        &self,
+        x: &SMatrix<T, XI, B>,
+        dy: &SMatrix<T, XO, B>,
+        grad: &mut Self,
+    ) {
+        Self::steps(x, dy, |xs, ds| {
+            let d = SVector::<T, O>::from_column_slice(ds);
+            grad.weight.ger(
+                T::one(),
+                &d,
+                &SVector::<T, I>::from_column_slice(xs),
+                T::one(),
+            );
+            grad.bias += d;
+        });
+    }
+
+    /// Plain SGD fused with the gradient (call it after
+    /// [`backward_input`](Self::backward_input), which needs the weights from before).
+    pub fn sgd_update<const XI: usize, const XO: usize, const B: usize>(
+        &mut self,
+        x: &SMatrix<T, XI, B>,
+        dy: &SMatrix<T, XO, B>,
+        lr: T,
+    ) {
+        let mut grad = Self::zeros();
+        self.backward_params(x, dy, &mut grad);
+        self.weight -= grad.weight * lr;
+        self.bias -= grad.bias * lr;
+    }
+
+    /// The input gradient of every step: `dx_t = W^T dy_t` (overwrites `dx`).
+    pub fn backward_input<const XI: usize, const XO: usize, const B: usize>(
+        &self,
+        dy: &SMatrix<T, XO, B>,
+        dx: &mut SMatrix<T, XI, B>,
+    ) {
+        for (ds, xs) in dy
+            .as_slice()
+            .chunks_exact(O)
+            .zip(dx.as_mut_slice().chunks_exact_mut(I))
+        {
+            let d = self.weight.tr_mul(&SVector::<T, O>::from_column_slice(ds));
+            xs.copy_from_slice(d.as_slice());
+        }
+    }
+}

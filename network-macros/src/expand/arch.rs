@@ -14,9 +14,12 @@ pub fn ops(nodes: &[Node]) -> Vec<TokenStream> {
     for node in nodes {
         let name = &node.label;
         match &node.kind {
-            NodeKind::Dense { .. } => {
-                let (i, o) = (input(node), output(node));
-                out.push(quote!(#p::Op::Dense { name: #name, inputs: #i, outputs: #o }));
+            NodeKind::Dense { outputs, .. } => {
+                let (i, o, per_step) = match &node.per_step {
+                    Some(features) => (features.expr(), outputs.expr(), true),
+                    None => (input(node), output(node), false),
+                };
+                out.push(quote!(#p::Op::Dense { name: #name, inputs: #i, outputs: #o, per_step: #per_step }));
             }
             NodeKind::BatchNorm { .. } => {
                 let channels = norm_features(node);

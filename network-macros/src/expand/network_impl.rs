@@ -117,6 +117,15 @@ pub fn network_impl(net: &Network) -> TokenStream {
         let kind = node.kind_name();
         let (layer_inputs, layer_outputs) = (input(node), output(node));
         let params = match node.kind {
+            NodeKind::Dense { ref outputs, .. } if node.per_step.is_some() => {
+                let f = node
+                    .per_step
+                    .as_ref()
+                    .map(|f| f.value())
+                    .unwrap_or_default();
+                let o = outputs.value();
+                quote!(#f * #o + #o)
+            }
             NodeKind::Dense { .. } => quote!(#layer_inputs * #layer_outputs + #layer_outputs),
             NodeKind::BatchNorm { .. } => {
                 let features = super::norm_features(node);

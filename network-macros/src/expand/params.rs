@@ -12,7 +12,16 @@ fn field_type(node: &Node) -> Option<TokenStream> {
     let p = private();
     let (inputs, outputs) = (input(node), output(node));
     Some(match node.kind {
-        NodeKind::Dense { .. } => quote!(#p::Dense<#scalar, #inputs, #outputs>),
+        NodeKind::Dense {
+            outputs: ref per_out,
+            ..
+        } => match &node.per_step {
+            Some(features) => {
+                let (f, o) = (features.expr(), per_out.expr());
+                quote!(#p::DenseSteps<#scalar, #f, #o>)
+            }
+            None => quote!(#p::Dense<#scalar, #inputs, #outputs>),
+        },
         NodeKind::BatchNorm { .. } => {
             let features = norm_features(node);
             quote!(#p::BatchNorm<#scalar, #features>)
@@ -55,6 +64,14 @@ fn tensors(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream, TokenStr
             list.push(("bias", quote!(Bias), quote!(&[#o]), quote!(#o)));
         }
         return list;
+    }
+    if let (NodeKind::Dense { outputs, .. }, Some(features)) = (&node.kind, &node.per_step) {
+        // One `[O, I]` weight shared by every step.
+        let (f, o) = (features.value(), outputs.value());
+        return vec![
+            ("weight", quote!(Weight), quote!(&[#o, #f]), quote!(#o * #f)),
+            ("bias", quote!(Bias), quote!(&[#o]), quote!(#o)),
+        ];
     }
     if let NodeKind::Recurrent(spec) = &node.kind {
         // PyTorch's `weight_ih_l0 [G, F]`, `weight_hh_l0 [G, H]`, `bias_*_l0 [G]`.
@@ -325,6 +342,7 @@ pub fn params_impl(net: &Network) -> TokenStream {
     let zeros = walk(&net.nodes).into_iter().filter_map(|(node, _)| {
         let name = &node.name;
         let ty = match node.kind {
+            NodeKind::Dense { .. } if node.per_step.is_some() => quote!(#p::DenseSteps),
             NodeKind::Dense { .. } => quote!(#p::Dense),
             NodeKind::BatchNorm { .. } => quote!(#p::BatchNorm),
             NodeKind::LayerNorm { .. } => quote!(#p::LayerNorm),
