@@ -20,6 +20,7 @@ network! {
             #[checkpoint]
             inner: Gru<4>,
         },
+        Flatten,
         head: Dense<2>,
     }
 }
@@ -164,4 +165,60 @@ fn inference_equals_the_training_forward_pass() {
     let mut tape = Sequence::<f64>::new_tape::<3>();
     let trained = *net.forward_train_deterministic(&x, &mut tape);
     assert_eq!(net.forward(&x), trained);
+}
+
+network! {
+    /// Streams: GRU and LSTM over every step, a residual block, per-step dense layers,
+    /// an LSTM to the last step, a norm and a dense layer on the vector.
+    #[derive(Clone, Debug)]
+    struct Streaming {
+        Input<7, 2>,
+        a: Gru<6>, Tanh,
+        block: Residual {
+            inner: Lstm<6>,
+        },
+        Dropout(0.2),
+        proj: Dense<6, 5>, Elu,
+        last: Lstm<4>(output = "last"),
+        ln: LayerNorm,
+        out: Dense<3>, Softmax,
+    }
+}
+
+#[test]
+fn stepping_through_a_sequence_gives_the_whole_sequence_bits() {
+    let mut rng = Rng::seed_from_u64(15);
+    for _ in 0..3 {
+        // f32, one sample: `step` after the last time step is `forward` on the sequence.
+        let net = Streaming::<f32>::random(&mut rng);
+        let x = SMatrix::<f32, 14, 1>::from_fn(|_, _| rng.uniform(-2.0, 2.0) as f32);
+        let mut state = StreamingStream::new();
+        let mut y = SVector::<f32, 3>::zeros();
+        for t in 0..7 {
+            y = net.step(
+                &mut state,
+                &SVector::<f32, 2>::from_column_slice(&x.as_slice()[t * 2..t * 2 + 2]),
+            );
+        }
+        let whole = net.forward(&x);
+        assert_eq!(y.map(f32::to_bits), whole.map(f32::to_bits));
+        // `reset` starts a new sequence.
+        state.reset();
+        assert_eq!(state, StreamingStream::new());
+    }
+    // A sequence output: every step's row.
+    let net = PerStep::<f32>::random(&mut rng);
+    let x = SMatrix::<f32, 15, 1>::from_fn(|_, _| rng.uniform(-2.0, 2.0) as f32);
+    let whole = net.forward(&x);
+    let mut state = PerStepStream::<f32>::default();
+    for t in 0..5 {
+        let y = net.step(
+            &mut state,
+            &SVector::<f32, 3>::from_column_slice(&x.as_slice()[t * 3..t * 3 + 3]),
+        );
+        assert_eq!(
+            y.map(f32::to_bits).as_slice(),
+            whole.map(f32::to_bits).as_slice()[t * 2..t * 2 + 2].as_ref()
+        );
+    }
 }

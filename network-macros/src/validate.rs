@@ -135,13 +135,23 @@ fn check_unique_names(cx: &Ctxt, nodes: &[Node], seen: &mut HashSet<String>) {
 fn resolve(
     cx: &Ctxt,
     nodes: &mut [Node],
-    (mut size, mut producer): (Size, Option<String>),
-    mut shape: Option<Shape>,
+    (size, producer): (Size, Option<String>),
+    shape: Option<Shape>,
     checks: &mut Vec<ConstCheck>,
 ) -> (Size, Option<String>, Option<Shape>) {
-    // The steps of a recurrent layer's sequence output, while the values are one: a
-    // `Dense` then applies to every step.
-    let mut sequence: Option<Size> = None;
+    resolve_from(cx, nodes, (size, producer), shape, None, checks)
+}
+
+/// [`resolve`] from a value that may be a recurrent layer's sequence output (`sequence`:
+/// its steps), on which a `Dense` applies to every step.
+fn resolve_from(
+    cx: &Ctxt,
+    nodes: &mut [Node],
+    (mut size, mut producer): (Size, Option<String>),
+    mut shape: Option<Shape>,
+    mut sequence: Option<Size>,
+    checks: &mut Vec<ConstCheck>,
+) -> (Size, Option<String>, Option<Shape>) {
     for node in nodes.iter_mut() {
         let name = node.label.clone();
         node.input = Some(size.clone());
@@ -317,11 +327,12 @@ fn resolve(
                 }
             },
             NodeKind::Residual { body } => {
-                let (out, last, body_shape) = resolve(
+                let (out, last, body_shape) = resolve_from(
                     cx,
                     body,
                     (size.clone(), producer.clone()),
                     shape.clone(),
+                    sequence.clone(),
                     checks,
                 );
                 // `block: Residual { c: Conv1d<8, 3> }` on [8, 10]: [8, 8] back.
@@ -382,7 +393,7 @@ fn resolve(
                 shape.as_ref().and_then(|s| s.first().cloned())
             }
             NodeKind::Dense { .. } if per_step => sequence.take(),
-            NodeKind::Dropout { .. } => sequence.take(),
+            NodeKind::Dropout { .. } | NodeKind::Residual { .. } => sequence.take(),
             _ => None,
         };
         if node.flatten {

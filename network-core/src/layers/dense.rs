@@ -467,9 +467,15 @@ impl<T: Scalar, const I: usize, const O: usize> DenseSteps<T, I, O> {
             .chunks_exact(I)
             .zip(out.as_mut_slice().chunks_exact_mut(O))
         {
-            let y = self.weight * SVector::<T, I>::from_column_slice(xs) + self.bias;
+            let y = self.forward_step(&SVector::<T, I>::from_column_slice(xs));
             ys.copy_from_slice(y.as_slice());
         }
+    }
+
+    /// One step: `W x + b` (the arithmetic of [`forward`](Self::forward), for streaming).
+    #[inline]
+    pub fn forward_step(&self, x: &SVector<T, I>) -> SVector<T, O> {
+        self.weight * x + self.bias
     }
 
     /// Accumulates the parameter gradients over every step of the batch.

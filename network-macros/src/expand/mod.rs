@@ -8,6 +8,7 @@ mod backward;
 mod forward;
 mod network_impl;
 mod params;
+mod stream;
 mod tape;
 pub mod weights;
 
@@ -101,10 +102,12 @@ fn generate(net: &Network) -> TokenStream {
     let assertions = assertions::const_assertions(net);
     let hoisted = assertions::hoisted(net);
     let weights = weights::weights(net);
+    let stream = stream::stream(net);
     quote! {
         #hoisted
         #weights
         #definition
+        #stream
         #tape
         #assertions
         #inherent

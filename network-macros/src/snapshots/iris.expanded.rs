@@ -448,12 +448,14 @@ for Iris<T> {
             name: "hidden",
             inputs: 4,
             outputs: 16,
+            per_step: false,
         },
         ::network::__private::Op::Activation(::network::__private::ActivationOp::Relu),
         ::network::__private::Op::Dense {
             name: "deeper",
             inputs: 16,
             outputs: 16,
+            per_step: false,
         },
         ::network::__private::Op::Activation(
             ::network::__private::ActivationOp::LeakyRelu(0.1),
@@ -462,6 +464,7 @@ for Iris<T> {
             name: "logits",
             inputs: 16,
             outputs: 3,
+            per_step: false,
         },
     ];
     fn tape_bytes(__batch: usize) -> usize {
