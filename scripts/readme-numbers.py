@@ -65,6 +65,8 @@ def blocks():
 
     cnn = run("cnn")
     cnn_line = re.sub(r"; [^;]+$", "", next(l for l in cnn if l.startswith("test accuracy")))
+    effect = run("effect_model")
+    effect_line = re.sub(r"; trained in \S+$", "", next(l for l in effect if l.startswith("held-out ESR")))
     gru = run("sequence_digits")
     gru_line = re.sub(r"; [^;]+$", "", next(l for l in gru if l.startswith("test accuracy")))
 
@@ -88,6 +90,7 @@ def blocks():
         "digits": digits_accuracy,
         "cnn": fenced([cnn_line]),
         "gru": fenced([gru_line]),
+        "effect": fenced([effect_line]),
         "optimizers": table(run("optimizers")),
         "residual": table(run("residual"), drop_last_column=True),
         "diagnostics": fenced(quoted),
