@@ -87,7 +87,11 @@ pub fn stream(net: &Effect<f32>, input: &[f64]) -> Vec<f64> {
 
 /// `sum (y - y')^2 / sum y^2`.
 pub fn esr(target: &[f64], output: &[f64]) -> f64 {
-    let error: f64 = target.iter().zip(output).map(|(y, o)| (y - o) * (y - o)).sum();
+    let error: f64 = target
+        .iter()
+        .zip(output)
+        .map(|(y, o)| (y - o) * (y - o))
+        .sum();
     error / target.iter().map(|y| y * y).sum::<f64>()
 }
 

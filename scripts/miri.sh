@@ -4,7 +4,8 @@
 # AVX-512 kernels are not run here; they share the tiling code checked here).
 #
 # Runs the kernel tests of network-core (`simd::`) and the f32 dense layer products that
-# call them (`dense::`), with smaller shapes under `cfg(miri)`. The slow ulp sweeps of the
+# call them (`dense::`), with smaller shapes under `cfg(miri)`, and the recurrent cells
+# compiled for AVX2 (`recurrent::`). The slow ulp sweeps of the
 # activations are not kernel tests and are left out. Needs nightly with the miri
 # component (`rustup +nightly component add miri rust-src`); about 5 minutes on 2 cores.
 set -euo pipefail
@@ -12,4 +13,5 @@ cd "$(dirname "$0")/.."
 
 export RUSTFLAGS="-C target-feature=+avx2,+fma"
 export CARGO_TARGET_DIR=target/miri
-cargo +nightly miri test -p network-core --features simd --lib -- simd:: dense::tests::f32_batch
+cargo +nightly miri test -p network-core --features simd --lib -- simd:: dense::tests::f32_batch \
+    recurrent::tests::the_vectorized_cells

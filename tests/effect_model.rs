@@ -12,7 +12,11 @@ fn a_gru_learns_the_effect_under_one_percent_esr() {
     let report = example::train(3_000, true);
     assert_eq!(report.samples, 48_000);
     assert!(report.esr < 0.01, "held-out ESR {}", report.esr);
-    assert!(report.esr_untrained > 0.5, "untrained ESR {}", report.esr_untrained);
+    assert!(
+        report.esr_untrained > 0.5,
+        "untrained ESR {}",
+        report.esr_untrained
+    );
     // Streaming a window from a new state is the window's forward pass, bit for bit.
     let mut rng = Rng::seed_from_u64(9);
     let input = example::signal(0.01, &mut rng);

@@ -12,7 +12,7 @@ use network::prelude::*;
 
 #[allow(missing_docs)]
 pub mod nets;
-pub use nets::{DigitsNet, SignalNet, TinymindNet, XorNet, SAMPLE_BYTES};
+pub use nets::{DigitsNet, SignalNet, StreamNet, StreamNetStream, TinymindNet, XorNet, SAMPLE_BYTES};
 
 /// The digits classifier, trained on the host (`cargo run --release --example
 /// export_firmware` at the repository root): its weights were decoded from
@@ -98,6 +98,8 @@ pub fn report_measured(out: &mut impl Write, probe: &mut impl Probe) -> fmt::Res
     training(out)?;
     #[cfg(feature = "train")]
     convolution_training(out)?;
+    #[cfg(feature = "train")]
+    streaming(out)?;
     #[cfg(feature = "train")]
     tinymind(out, probe)?;
     #[cfg(not(feature = "train"))]
@@ -204,6 +206,37 @@ fn convolution_training(out: &mut impl Write) -> fmt::Result {
         "convolution training: loss fell from {first} to {last}; {correct} of 4 correct"
     )?;
     if last < first && correct == 4 {
+        Ok(())
+    } else {
+        Err(fmt::Error)
+    }
+}
+
+/// Streams 16 samples one at a time through a GRU (`StreamNet::step`, state in a
+/// `StreamNetStream`) and checks that each output has the bits the whole-sequence pass
+/// gives, printing them for the comparison with the host.
+#[cfg(feature = "train")]
+#[inline(never)]
+fn streaming(out: &mut impl Write) -> fmt::Result {
+    let net = StreamNet::<f32>::random(&mut Rng::seed_from_u64(21));
+    let x = SMatrix::<f32, 16, 1>::from_fn(|t, _| ((t * 7) % 11) as f32 / 5.5 - 1.0);
+    let whole = net.forward(&x);
+    let mut state = StreamNetStream::new();
+    let mut same = true;
+    for t in 0..16 {
+        let y = net.step(&mut state, &SVector::<f32, 1>::new(x[t]));
+        same &= y[0].to_bits() == whole[t].to_bits();
+        if t % 4 == 3 {
+            writeln!(out, "stream step {t}: {}", Bits(y[0]))?;
+        }
+    }
+    writeln!(
+        out,
+        "streaming GRU-4: {} parameters, state {} bytes; every step equals the sequence pass: {same}",
+        StreamNet::<f32>::PARAMS,
+        core::mem::size_of::<StreamNetStream<f32>>()
+    )?;
+    if same {
         Ok(())
     } else {
         Err(fmt::Error)

@@ -47,3 +47,13 @@ network! {
         logits: Dense<2>,
     }
 }
+
+network! {
+    /// A streaming GRU, run one sample at a time on the device: one sample in, one out,
+    /// per step.
+    pub struct StreamNet {
+        Input<16, 1>,
+        rnn: Gru<4>,
+        out: Dense<1>,
+    }
+}

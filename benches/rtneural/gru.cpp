@@ -1,0 +1,99 @@
+// RTNeural's compile-time model of the effect network (GRU-8, then a dense layer to one
+// output), for benches/rtneural.rs: loads the weights the Rust bench wrote (PyTorch
+// layouts), streams the test signal once and writes the outputs (to check that both run
+// the same math), then times the streaming loop and prints nanoseconds per sample.
+//
+// Built by the bench with g++ -O3 -std=c++17, once with the default target and once
+// with -march=native; RTNeural and Eigen come from RTNEURAL_DIR. The layers are driven
+// exactly as `RTNeural::ModelT::forward` drives them (ModelT.h itself pulls in the model
+// loader, which needs a JSON library the vendored copy does not ship).
+#include <RTNeural/Model.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+constexpr int F = 1;
+constexpr int H = 8;
+
+static std::vector<float> read_floats(const char* path) {
+    std::ifstream file(path, std::ios::binary | std::ios::ate);
+    const auto bytes = static_cast<size_t>(file.tellg());
+    std::vector<float> values(bytes / sizeof(float));
+    file.seekg(0);
+    file.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(bytes));
+    return values;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: gru weights.f32 input.f32 output.f32\n");
+        return 2;
+    }
+    // weight_ih [3H, F], weight_hh [3H, H], bias_ih [3H], bias_hh [3H] (rows r, z, n),
+    // then the dense weight [1, H] and bias [1].
+    const auto w = read_floats(argv[1]);
+    const float* w_ih = w.data();
+    const float* w_hh = w_ih + 3 * H * F;
+    const float* b_ih = w_hh + 3 * H * H;
+    const float* b_hh = b_ih + 3 * H;
+    const float* d_w = b_hh + 3 * H;
+    const float* d_b = d_w + H;
+
+    // ModelT<float, 1, 1, GRULayerT<float, 1, 8>, DenseT<float, 8, 1>>, unrolled.
+    struct Model {
+        RTNeural::GRULayerT<float, F, H> gru;
+        RTNeural::DenseT<float, H, 1> dense;
+        void reset() {
+            gru.reset();
+            dense.reset();
+        }
+        float forward(const float* input) {
+            const auto v_ins = Eigen::Matrix<float, F, 1>::Constant(input[0]);
+            gru.forward(v_ins);
+            dense.forward(gru.outs);
+            return dense.outs(0);
+        }
+    } model;
+    // RTNeural keeps Keras' gate order z, r, c: PyTorch's row of RTNeural's gate k.
+    auto row = [](int k) { return k < H ? k + H : (k < 2 * H ? k - H : k); };
+    std::vector<std::vector<float>> wv(F, std::vector<float>(3 * H));
+    std::vector<std::vector<float>> uv(H, std::vector<float>(3 * H));
+    std::vector<std::vector<float>> bv(2, std::vector<float>(3 * H));
+    for (int k = 0; k < 3 * H; ++k) {
+        for (int i = 0; i < F; ++i) wv[i][k] = w_ih[row(k) * F + i];
+        for (int i = 0; i < H; ++i) uv[i][k] = w_hh[row(k) * H + i];
+        bv[0][k] = b_ih[row(k)];
+        bv[1][k] = b_hh[row(k)];
+    }
+    auto& gru = model.gru;
+    gru.setWVals(wv);
+    gru.setUVals(uv);
+    gru.setBVals(bv);
+    std::vector<std::vector<float>> dw(1, std::vector<float>(d_w, d_w + H));
+    model.dense.setWeights(dw);
+    model.dense.setBias(d_b);
+
+    const auto input = read_floats(argv[2]);
+    std::vector<float> output(input.size());
+    model.reset();
+    for (size_t n = 0; n < input.size(); ++n) output[n] = model.forward(&input[n]);
+    std::ofstream(argv[3], std::ios::binary)
+        .write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(output.size() * sizeof(float)));
+
+    // Timing: 21 rounds over the signal, the median.
+    std::vector<double> rounds;
+    float sink = 0.0f;
+    for (int r = 0; r < 21; ++r) {
+        model.reset();
+        const auto start = std::chrono::steady_clock::now();
+        for (size_t n = 0; n < input.size(); ++n) sink += model.forward(&input[n]);
+        const auto end = std::chrono::steady_clock::now();
+        rounds.push_back(std::chrono::duration<double, std::nano>(end - start).count() / static_cast<double>(input.size()));
+    }
+    std::sort(rounds.begin(), rounds.end());
+    std::printf("%.3f %g\n", rounds[rounds.size() / 2], static_cast<double>(sink));
+    return 0;
+}
