@@ -202,7 +202,8 @@ pub mod __private {
     pub use network_core::summary::Summary;
     pub use network_core::{
         assert_zeroable, mask_words, residual_add, residual_copy, residual_sum, BatchNorm, Conv,
-        ConvGeometry, Dense, DenseSteps, Dropout, Gru, Init, LayerInfo, LayerNorm, Lstm, LstmState,
-        Network, ParamInfo, ParamKind, Params, PoolGeometry, Rng, Scalar, Zeroable,
+        ConvGeometry, ConvHistory, Dense, DenseSteps, Dropout, Gru, Init, LayerInfo, LayerNorm,
+        Lstm, LstmState, Network, ParamInfo, ParamKind, Params, PoolGeometry, Rng, Scalar,
+        Zeroable,
     };
 }

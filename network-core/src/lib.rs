@@ -36,7 +36,7 @@ mod train;
 mod zeroable;
 
 pub use init::Init;
-pub use layers::conv::{Conv, ConvGeometry};
+pub use layers::conv::{Conv, ConvGeometry, ConvHistory};
 pub use layers::dense::{Dense, DenseSteps};
 pub use layers::dropout::{mask_words, Dropout};
 pub use layers::norm::{BatchNorm, LayerNorm, BATCH_NORM_MOMENTUM, NORM_EPS};

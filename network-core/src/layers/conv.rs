@@ -189,7 +189,82 @@ crate::zeroable::zeroable_struct!(
     }
 );
 
+/// The past inputs a causal 1-d convolution needs to run one time step at a time: the
+/// last `(kernel - 1) * dilation + 1` input columns in a ring (`N` = input channels times
+/// that span), and how many steps it has seen (taps before the first step are the
+/// zero padding, skipped as the sequence pass skips them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvHistory<T: Scalar, const N: usize> {
+    /// The ring of input columns, column-major.
+    pub values: SVector<T, N>,
+    /// The ring slot the next column goes to.
+    pub next: usize,
+    /// Steps seen since the start (or the last reset).
+    pub seen: usize,
+}
+
+impl<T: Scalar, const N: usize> ConvHistory<T, N> {
+    /// An empty history: the start of a sequence.
+    pub fn new() -> Self {
+        Self {
+            values: SVector::zeros(),
+            next: 0,
+            seen: 0,
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize> Default for ConvHistory<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T: Scalar, const O: usize, const K: usize, const NB: usize> Conv<T, O, K, NB> {
+    /// One time step of a causal 1-d convolution at stride 1 (`g.pad_w` is
+    /// `((kernel - 1) * dilation, 0)`): pushes the input column `x` (`[C]`) into
+    /// `history` and returns the output column (`[O]`). Sums in the order of the
+    /// sequence pass's direct loops (bias, then channel by channel, tap by tap), so a
+    /// sequence stepped through gives its bits with the portable kernels.
+    pub fn step_causal<const C: usize, const N: usize>(
+        &self,
+        g: &ConvGeometry,
+        x: &SVector<T, C>,
+        history: &mut ConvHistory<T, N>,
+    ) -> SVector<T, O> {
+        let (k, d) = (g.kernel.1, g.dilation.1);
+        let span = (k - 1) * d + 1;
+        debug_assert!(N == C * span && g.in_channels == C && g.out_channels == O);
+        let slot = history.next;
+        history.values.as_mut_slice()[slot * C..(slot + 1) * C].copy_from_slice(x.as_slice());
+        history.next = (slot + 1) % span;
+        history.seen += 1;
+        let values = history.values.as_slice();
+        let filter_len = g.filter_len();
+        let per_group_out = O / g.groups.max(1);
+        let cg = C / g.groups.max(1);
+        let w = self.weight.as_slice();
+        let mut out = SVector::<T, O>::zeros();
+        for (o, y) in out.iter_mut().enumerate() {
+            let first = (o / per_group_out.max(1)) * cg;
+            let mut acc = if NB == O { self.bias[o] } else { T::zero() };
+            let filter = &w[o * filter_len..(o + 1) * filter_len];
+            for c in 0..cg {
+                for tap in 0..k {
+                    // Tap `tap` reads the input `(k - 1 - tap) * d` steps back.
+                    let back = (k - 1 - tap) * d;
+                    if back >= history.seen {
+                        continue;
+                    }
+                    let s = (slot + span - back) % span;
+                    acc += filter[c * k + tap] * values[s * C + first + c];
+                }
+            }
+            *y = acc;
+        }
+        out
+    }
+
     /// Trainable scalars: `O * K + NB`.
     pub const PARAMS: usize = O * K + NB;
 
