@@ -121,12 +121,7 @@ fn median(group: &str, name: &str) -> Option<f64> {
     let at = text.find("\"median\"")?;
     let rest = &text[at..];
     let at = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    rest[at..]
-        .split(|c: char| c == ',' || c == '}')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    rest[at..].split([',', '}']).next()?.trim().parse().ok()
 }
 
 fn main() {
