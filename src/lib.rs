@@ -193,7 +193,7 @@ pub mod __private {
     pub use network_core::layers::conv::out_len as conv_out_len;
     pub use network_core::layers::pool::{
         avg_pool_backward, avg_pool_forward, global_avg_backward, global_avg_forward,
-        max_pool_backward, max_pool_forward,
+        max_pool_backward, max_pool_forward, transpose,
     };
     pub use network_core::layers::recurrent::{GRU_CACHE, LSTM_CACHE};
     pub use network_core::nalgebra::{ArrayStorage, SMatrix};

@@ -72,10 +72,12 @@ network! {
 }
 
 network! {
-    /// Sequences: a GRU over every step, a dense layer on each step, an LSTM to the
-    /// last one.
+    /// Sequences: a causal convolution, the signal transposed into a sequence, a GRU
+    /// over every step, a dense layer on each step, an LSTM to the last one.
     pub struct Recurrent {
-        Input<6, 3>,
+        Input<3, 6>,
+        c: Conv1d<3, 2>(padding = "causal"),
+        Transpose,
         gru: Gru<5>, Tanh,
         proj: Dense<4>,
         lstm: Lstm<4>(output = "last"),
@@ -130,6 +132,7 @@ fn the_twins_use_every_layer_kind_and_activation() {
             Op::LayerNorm { .. } => "ln",
             Op::Dropout { .. } => "dropout",
             Op::Flatten => "flatten",
+            Op::Transpose => "transpose",
             Op::ResidualBegin { .. } | Op::ResidualEnd { .. } => "residual",
             Op::Activation(A::Relu) => "relu",
             Op::Activation(A::LeakyRelu(_)) => "leaky",
@@ -146,7 +149,7 @@ fn the_twins_use_every_layer_kind_and_activation() {
     let mut seen: Vec<&str> = ops.iter().map(kinds).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen.len(), 25, "{seen:?}");
+    assert_eq!(seen.len(), 26, "{seen:?}");
     // Asymmetric ("same" with an even kernel) and causal padding both occur.
     assert!(ops
         .iter()

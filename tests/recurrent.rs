@@ -264,3 +264,38 @@ fn causal_convolutions_stream_through_ring_buffers() {
     let again = net.step(&mut state, &SVector::<f64, 2>::new(x[0], x[24]));
     assert_eq!(again[0].to_bits(), whole[0].to_bits());
 }
+
+network! {
+    /// The real-time audio shape: dilated causal convolutions, then a GRU over the
+    /// signal read as a sequence, then a dense layer on every step.
+    #[derive(Clone, Debug)]
+    struct ConvGru {
+        Input<2, 12>,
+        c: Conv1d<4, 3>(padding = "causal", dilation = 2), Tanh,
+        Transpose,
+        rnn: Gru<5>,
+        out: Dense<1>,
+    }
+}
+
+#[test]
+fn convolutions_then_a_gru_train_and_stream() {
+    assert_eq!(ConvGru::<f32>::OUTPUTS, 12);
+    let mut rng = Rng::seed_from_u64(17);
+    let net = ConvGru::<f64>::random(&mut rng);
+    check_network(
+        &net,
+        &matrix::<24, 2>(&mut rng, 1.0),
+        &matrix::<12, 2>(&mut rng, 1.0),
+        Mse,
+    );
+    let x = matrix::<24, 1>(&mut rng, 1.0);
+    let whole = net.forward(&x);
+    let mut state = ConvGruStream::<f64>::new();
+    for t in 0..12 {
+        let y = net.step(&mut state, &SVector::<f64, 2>::new(x[t], x[12 + t]));
+        assert_eq!(y[0].to_bits(), whole[t].to_bits(), "step {t}");
+    }
+    let source = ConvGru::<f32>::pytorch().to_string();
+    assert!(source.contains("        h = h.transpose(1, 2)\n        h, _ = self.rnn(h)\n"));
+}

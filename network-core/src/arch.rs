@@ -120,6 +120,8 @@ pub enum Op {
     Activation(ActivationOp),
     /// The value becomes a vector of all its values (no computation).
     Flatten,
+    /// The two dimensions swap: `[a, b]` to `[b, a]`.
+    Transpose,
     /// A residual block starts: its input is kept to be added to its body's output.
     ResidualBegin {
         /// The block's name.
@@ -207,6 +209,7 @@ impl Shape {
                 }
             }
             Op::Flatten => Shape::new(&[self.values()]),
+            Op::Transpose => Shape::new(&[self.dims[1], self.dims[0]]),
             _ => self,
         }
     }

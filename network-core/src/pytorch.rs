@@ -413,6 +413,7 @@ impl Module {
                 Ok(())
             }
             Op::Flatten => writeln!(f, "        h = h.flatten(1)"),
+            Op::Transpose => writeln!(f, "        h = h.transpose(1, 2)"),
             Op::ResidualBegin { name } => writeln!(f, "        skip_{name} = h"),
             Op::ResidualEnd { name } => writeln!(f, "        h = h + skip_{name}"),
             Op::Activation(a) => match a {

@@ -27,6 +27,7 @@ pub const LAYER_KINDS: &[&str] = &[
     "AvgPool1d",
     "AvgPool2d",
     "GlobalAvgPool",
+    "Transpose",
 ];
 
 /// Activation names the macro knows, for messages.
@@ -144,6 +145,8 @@ pub enum NodeKind {
     },
     /// `GlobalAvgPool`: `[C, ...]` to `[C]`.
     GlobalAvgPool,
+    /// `Transpose`: `[a, b]` to `[b, a]`.
+    Transpose,
     /// `Gru<H>` / `Lstm<H>` on a sequence `[T, F]`: `[T, H]`, or `[H]` with
     /// `output = "last"`.
     Recurrent(Box<shaped::RecurrentSpec>),
@@ -440,7 +443,7 @@ impl Node {
             NodeKind::Conv { spec, .. } => spec.positive_sizes(),
             NodeKind::Pool { spec, .. } => spec.positive_sizes(),
             NodeKind::Recurrent(spec) => vec![&spec.hidden],
-            NodeKind::Residual { .. } | NodeKind::GlobalAvgPool => Vec::new(),
+            NodeKind::Residual { .. } | NodeKind::GlobalAvgPool | NodeKind::Transpose => Vec::new(),
         }
     }
 
@@ -456,6 +459,7 @@ impl Node {
             | NodeKind::Conv { .. }
             | NodeKind::Pool { .. }
             | NodeKind::Recurrent(_)
+            | NodeKind::Transpose
             | NodeKind::GlobalAvgPool => None,
         }
     }
@@ -472,7 +476,7 @@ impl Node {
             NodeKind::Conv { spec, .. } => spec.positive_sizes_mut(),
             NodeKind::Pool { spec, .. } => spec.positive_sizes_mut(),
             NodeKind::Recurrent(spec) => vec![&mut spec.hidden],
-            NodeKind::Residual { .. } | NodeKind::GlobalAvgPool => Vec::new(),
+            NodeKind::Residual { .. } | NodeKind::GlobalAvgPool | NodeKind::Transpose => Vec::new(),
         }
     }
 
@@ -517,6 +521,7 @@ impl Node {
                 (false, _) => "AvgPool2d",
             },
             NodeKind::GlobalAvgPool => "GlobalAvgPool",
+            NodeKind::Transpose => "Transpose",
             NodeKind::Recurrent(spec) => {
                 if spec.lstm {
                     "Lstm"
@@ -541,6 +546,7 @@ impl Node {
 struct Namer {
     dropouts: usize,
     pools: usize,
+    transposes: usize,
     taken: HashSet<String>,
 }
 
@@ -561,6 +567,7 @@ impl Namer {
         Namer {
             dropouts: 0,
             pools: 0,
+            transposes: 0,
             taken,
         }
     }
@@ -570,6 +577,17 @@ impl Namer {
         loop {
             self.pools += 1;
             let name = format!("pool{}", self.pools);
+            if !self.taken.contains(&name) {
+                return name;
+            }
+        }
+    }
+
+    /// `transpose1`, `transpose2`, ... for unnamed transpositions.
+    fn transpose(&mut self) -> String {
+        loop {
+            self.transposes += 1;
+            let name = format!("transpose{}", self.transposes);
             if !self.taken.contains(&name) {
                 return name;
             }
@@ -884,6 +902,7 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
         (None, "MaxPool1d" | "MaxPool2d" | "AvgPool1d" | "AvgPool2d" | "GlobalAvgPool") => {
             Ident::new(&namer.pool(), element.kind.span())
         }
+        (None, "Transpose") => Ident::new(&namer.transpose(), element.kind.span()),
         (None, _) => {
             let example = match kind.as_str() {
                 "Dense" => "hidden: Dense<4, 16>".to_string(),
@@ -970,6 +989,16 @@ fn node_as(cx: &Ctxt, element: &Element, kind: &str, namer: &mut Namer) -> Optio
         "Gru" | "Lstm" => {
             let spec = shaped::recurrent(cx, &label, element, kind == "Lstm")?;
             Some(NodeKind::Recurrent(Box::new(spec)))
+        }
+        "Transpose" => {
+            if element.generics.is_some() || element.args.is_some() {
+                cx.error_spanned_by(
+                    element.tokens(),
+                    format!("layer `{label}`: `Transpose` takes nothing; it swaps the two dimensions of its input"),
+                );
+                return None;
+            }
+            Some(NodeKind::Transpose)
         }
         "GlobalAvgPool" => {
             if element.generics.is_some() {

@@ -310,6 +310,22 @@ fn resolve_from(
                     }
                 }
             }
+            NodeKind::Transpose => match shape.as_deref() {
+                Some([a, b]) => {
+                    out_shape = Some(vec![b.clone(), a.clone()]);
+                    size.clone()
+                }
+                other => {
+                    cx.error_spanned_by(
+                        &node.name,
+                        format!(
+                            "layer `{name}` (`Transpose`) swaps the two dimensions of a [channels, length] or [steps, features] value but {producer_text} produces {}",
+                            other.map_or("a shape that is not known (state it with `Input<..>` first)".to_string(), describe)
+                        ),
+                    );
+                    return (size, None, None);
+                }
+            },
             NodeKind::GlobalAvgPool => match shape.as_deref() {
                 Some([channels, _, ..]) => {
                     out_shape = Some(vec![channels.clone()]);

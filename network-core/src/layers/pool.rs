@@ -524,6 +524,29 @@ pub fn global_avg_backward<T: Scalar, const I: usize, const C: usize, const B: u
     }
 }
 
+/// Swaps the two dimensions of each sample: `[rows, I / rows]` to `[I / rows, rows]`
+/// (PyTorch's `x.transpose(1, 2)`): a signal `[C, L]` becomes the sequence `[L, C]` a
+/// recurrent layer reads, and back. Its backward pass is the same function with the
+/// output's rows.
+pub fn transpose<T: Scalar, const I: usize, const B: usize>(
+    rows: usize,
+    x: &SMatrix<T, I, B>,
+    out: &mut SMatrix<T, I, B>,
+) {
+    let cols = I / rows.max(1);
+    for (xs, os) in x
+        .as_slice()
+        .chunks_exact(I.max(1))
+        .zip(out.as_mut_slice().chunks_exact_mut(I.max(1)))
+    {
+        for (i, row) in xs.chunks_exact(cols.max(1)).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                os[j * rows + i] = v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,7 @@ pub fn ops(nodes: &[Node]) -> Vec<TokenStream> {
                     name: #name, lstm: #lstm, steps: #steps, features: #features, hidden: #hidden, last: #last
                 }));
             }
+            NodeKind::Transpose => out.push(quote!(#p::Op::Transpose)),
             NodeKind::GlobalAvgPool => {
                 let channels = output(node);
                 out.push(quote!(#p::Op::GlobalAvgPool { name: #name, channels: #channels }));

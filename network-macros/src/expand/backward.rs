@@ -252,6 +252,18 @@ fn backward_node(
                 code.extend(quote!(#fresh #call));
             }
         }
+        NodeKind::Transpose => {
+            if wanted {
+                // The inverse permutation: transpose back from the output's rows.
+                let rows = node
+                    .out_shape
+                    .as_deref()
+                    .and_then(|s| s.first())
+                    .map(crate::ast::Size::expr)
+                    .unwrap_or_default();
+                code.extend(quote!(#fresh #p::transpose(#rows, &#d, &mut #target);));
+            }
+        }
         NodeKind::GlobalAvgPool => {
             if wanted {
                 code.extend(quote!(#fresh #p::global_avg_backward(&#d, &mut #target);));

@@ -83,6 +83,10 @@ fn infer_node(node: &Node, input: &TokenStream) -> (TokenStream, Out) {
         }
         NodeKind::GlobalAvgPool => quote!(#fresh #p::global_avg_forward(#input, &mut #local);),
         NodeKind::Recurrent(_) => quote!(#fresh self.#name.forward(#input, &mut #local);),
+        NodeKind::Transpose => {
+            let r = super::transpose_rows(node);
+            quote!(#fresh #p::transpose(#r, #input, &mut #local);)
+        }
         NodeKind::Dropout { .. } => match activation_value(node) {
             // Inference is the identity: no code, no copy.
             None => return (TokenStream::new(), Out::Borrowed(input.clone())),
@@ -181,6 +185,10 @@ pub fn train_node(
             }
         }
         NodeKind::GlobalAvgPool => quote!(#p::global_avg_forward(#input, &mut #target);),
+        NodeKind::Transpose => {
+            let r = super::transpose_rows(node);
+            quote!(#p::transpose(#r, #input, &mut #target);)
+        }
         NodeKind::Recurrent(_) => {
             let cache = at("cache");
             quote!(self.#name.forward_train(#input, &mut #target, &mut #cache);)

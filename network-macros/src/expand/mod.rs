@@ -209,6 +209,15 @@ pub fn geometry(node: &Node) -> TokenStream {
     }
 }
 
+/// The rows of a transposition's input (`a` of `[a, b]`).
+pub fn transpose_rows(node: &Node) -> TokenStream {
+    node.in_shape
+        .as_deref()
+        .and_then(|s| s.first())
+        .map(crate::ast::Size::expr)
+        .unwrap_or_default()
+}
+
 /// `B * positions`: the values per channel a batch norm's statistics are over.
 pub fn norm_count(node: &Node) -> TokenStream {
     let batch = batch();

@@ -67,6 +67,14 @@ fn streamable(nodes: &[Node], mut mode: Mode) -> Option<Mode> {
                 _ => return None,
             },
             NodeKind::Dropout { .. } => {}
+            // A column of channels at step t is that step's features, and back.
+            NodeKind::Transpose => {
+                mode = match mode {
+                    Mode::Channels => Mode::Sequence,
+                    Mode::Sequence => Mode::Channels,
+                    Mode::Vector => return None,
+                }
+            }
             NodeKind::BatchNorm { .. } if mode != Mode::Sequence => {}
             NodeKind::LayerNorm { .. } if mode == Mode::Vector => {}
             NodeKind::Residual { body } => {
@@ -232,10 +240,16 @@ fn steps(
         let name = &node.name;
         *k += 1;
         let next = format_ident!("__v{}", *k);
-        if let NodeKind::Recurrent(spec) = &node.kind {
-            if spec.last {
-                mode = Mode::Vector;
+        match &node.kind {
+            NodeKind::Recurrent(spec) if spec.last => mode = Mode::Vector,
+            NodeKind::Transpose => {
+                mode = if mode == Mode::Channels {
+                    Mode::Sequence
+                } else {
+                    Mode::Channels
+                }
             }
+            _ => {}
         }
         let size = node
             .out_shape
