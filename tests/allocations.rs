@@ -110,6 +110,62 @@ fn a_convolutional_training_step_allocates_nothing() {
     assert_eq!(allocations() - before, 0);
 }
 
+network! {
+    /// Causal convolutions, a transposition, a GRU, a per-step dense layer, an LSTM to
+    /// the last step: training and streaming.
+    struct Sequence {
+        Input<2, 16>,
+        c: Conv1d<4, 3>(padding = "causal", dilation = 2), Tanh,
+        Transpose,
+        gru: Gru<8>,
+        proj: Dense<6>, Relu,
+        lstm: Lstm<4>(output = "last"),
+        out: Dense<3>,
+    }
+}
+
+#[test]
+fn recurrent_training_and_streaming_allocate_nothing() {
+    let mut rng = Rng::seed_from_u64(3);
+    let mut net = Sequence::<f32>::random(&mut rng);
+    let mut grads = Sequence::<f32>::zeros();
+    let mut tape = Sequence::<f32>::new_tape::<8>();
+    let mut adam = Adam::<f32, Sequence<f32>>::new(AdamConfig::adam(1e-3));
+    let x = SMatrix::<f32, 32, 8>::from_fn(|r, c| ((r * 8 + c) as f32).sin());
+    let y = SMatrix::<f32, 3, 8>::from_fn(|r, c| if c % 3 == r { 1.0 } else { 0.0 });
+    let mut state = SequenceStream::new();
+    // Warm up the CPU feature detection, then count.
+    let _ = net.forward(&x);
+    let _ = net.step(&mut state, &SVector::<f32, 2>::new(0.5, -0.5));
+    let before = allocations();
+    for k in 0..5 {
+        let _ = net.forward(&x);
+        compute_gradients(
+            &mut net,
+            &x,
+            &y,
+            &SoftmaxCrossEntropy,
+            &mut tape,
+            &mut grads,
+            &mut rng,
+        )
+        .unwrap();
+        adam.step(&mut net, &grads);
+        let mut d_out = SMatrix::<f32, 3, 8>::zeros();
+        SoftmaxCrossEntropy.loss_and_grad(
+            net.forward_train_deterministic(&x, &mut tape),
+            &y,
+            &mut d_out,
+        );
+        net.backward_sgd(&x, &tape, &d_out, 1e-3);
+        for t in 0..16 {
+            let _ = net.step(&mut state, &SVector::<f32, 2>::new(x[t], x[16 + t + k]));
+        }
+        state.reset();
+    }
+    assert_eq!(allocations() - before, 0);
+}
+
 #[test]
 fn a_training_step_allocates_nothing() {
     let mut rng = Rng::seed_from_u64(1);
