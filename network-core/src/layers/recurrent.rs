@@ -53,6 +53,39 @@ fn step_gradient<T: Scalar>(
 macro_rules! batch_passes {
     ($layer:ident, $cache:ident, $state:expr) => {
         impl<T: Scalar, const F: usize, const H: usize, const G: usize> $layer<T, F, H, G> {
+            /// Every parameter zero.
+            pub fn zeros() -> Self {
+                let () = Self::SHAPE;
+                Self {
+                    weight_ih_l0: SMatrix::zeros(),
+                    weight_hh_l0: SMatrix::zeros(),
+                    bias_ih_l0: SVector::zeros(),
+                    bias_hh_l0: SVector::zeros(),
+                }
+            }
+
+            /// PyTorch's initialization: everything from `U(-1/sqrt(H), 1/sqrt(H))`.
+            pub fn initialize(&mut self, rng: &mut Rng) {
+                uniform_fill(self.weight_ih_l0.as_mut_slice(), H, rng);
+                uniform_fill(self.weight_hh_l0.as_mut_slice(), H, rng);
+                uniform_fill(self.bias_ih_l0.as_mut_slice(), H, rng);
+                uniform_fill(self.bias_hh_l0.as_mut_slice(), H, rng);
+            }
+
+            /// The whole sequence of one sample from the zero state: `x` is `[steps, F]`,
+            /// `out` `[steps, H]` (every step's output), `cache` the cell values of every
+            /// step for training.
+            pub fn forward_sequence(&self, x: &[T], out: &mut [T], mut cache: Option<&mut [T]>) {
+                let mut state = $state;
+                for (t, (xt, ot)) in x.chunks_exact(F).zip(out.chunks_exact_mut(H)).enumerate() {
+                    let c = cache
+                        .as_deref_mut()
+                        .map(|c| &mut c[t * $cache * H..(t + 1) * $cache * H]);
+                    self.cell(xt, &mut state, c);
+                    ot.copy_from_slice(Self::hidden(&state));
+                }
+            }
+
             /// Tape values per sample for `steps` time steps.
             pub const fn cache_len(steps: usize) -> usize {
                 steps * ($cache + 1) * H
@@ -200,25 +233,6 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
         "a GRU has 3 * hidden gate rows"
     );
 
-    /// Every parameter zero.
-    pub fn zeros() -> Self {
-        let () = Self::SHAPE;
-        Self {
-            weight_ih_l0: SMatrix::zeros(),
-            weight_hh_l0: SMatrix::zeros(),
-            bias_ih_l0: SVector::zeros(),
-            bias_hh_l0: SVector::zeros(),
-        }
-    }
-
-    /// PyTorch's initialization: everything from `U(-1/sqrt(H), 1/sqrt(H))`.
-    pub fn initialize(&mut self, rng: &mut Rng) {
-        uniform_fill(self.weight_ih_l0.as_mut_slice(), H, rng);
-        uniform_fill(self.weight_hh_l0.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_ih_l0.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_hh_l0.as_mut_slice(), H, rng);
-    }
-
     #[inline(always)]
     fn hidden(state: &SVector<T, H>) -> &[T] {
         state.as_slice()
@@ -273,19 +287,6 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Gru<T, F, H, G> 
             c[..2 * H].copy_from_slice(rz);
             c[2 * H..3 * H].copy_from_slice(n);
             c[3 * H..4 * H].copy_from_slice(ghn);
-        }
-    }
-
-    /// The whole sequence of one sample from a zero state: `x` is `[steps, F]`, `out`
-    /// `[steps, H]` (every step's state), `cache` `[steps, 4H]` for training.
-    pub fn forward_sequence(&self, x: &[T], out: &mut [T], mut cache: Option<&mut [T]>) {
-        let mut h = SVector::<T, H>::zeros();
-        for (t, (xt, ot)) in x.chunks_exact(F).zip(out.chunks_exact_mut(H)).enumerate() {
-            let c = cache
-                .as_deref_mut()
-                .map(|c| &mut c[t * GRU_CACHE * H..(t + 1) * GRU_CACHE * H]);
-            self.cell(xt, &mut h, c);
-            ot.copy_from_slice(h.as_slice());
         }
     }
 
@@ -411,25 +412,6 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Lstm<T, F, H, G>
         "an LSTM has 4 * hidden gate rows"
     );
 
-    /// Every parameter zero.
-    pub fn zeros() -> Self {
-        let () = Self::SHAPE;
-        Self {
-            weight_ih_l0: SMatrix::zeros(),
-            weight_hh_l0: SMatrix::zeros(),
-            bias_ih_l0: SVector::zeros(),
-            bias_hh_l0: SVector::zeros(),
-        }
-    }
-
-    /// PyTorch's initialization: everything from `U(-1/sqrt(H), 1/sqrt(H))`.
-    pub fn initialize(&mut self, rng: &mut Rng) {
-        uniform_fill(self.weight_ih_l0.as_mut_slice(), H, rng);
-        uniform_fill(self.weight_hh_l0.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_ih_l0.as_mut_slice(), H, rng);
-        uniform_fill(self.bias_hh_l0.as_mut_slice(), H, rng);
-    }
-
     #[inline(always)]
     fn hidden(state: &LstmState<T, H>) -> &[T] {
         state.h.as_slice()
@@ -474,19 +456,6 @@ impl<T: Scalar, const F: usize, const H: usize, const G: usize> Lstm<T, F, H, G>
                     cache[slot * H + k] = v;
                 }
             }
-        }
-    }
-
-    /// The whole sequence of one sample from a zero state: `x` is `[steps, F]`, `out`
-    /// `[steps, H]`, `cache` `[steps, 6H]` for training.
-    pub fn forward_sequence(&self, x: &[T], out: &mut [T], mut cache: Option<&mut [T]>) {
-        let mut state = LstmState::zeros();
-        for (t, (xt, ot)) in x.chunks_exact(F).zip(out.chunks_exact_mut(H)).enumerate() {
-            let c = cache
-                .as_deref_mut()
-                .map(|c| &mut c[t * LSTM_CACHE * H..(t + 1) * LSTM_CACHE * H]);
-            self.cell(xt, &mut state, c);
-            ot.copy_from_slice(state.h.as_slice());
         }
     }
 

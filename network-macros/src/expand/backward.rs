@@ -185,8 +185,7 @@ fn backward_node(
             });
             return code;
         }
-        NodeKind::Conv { .. } => {
-            let g = geometry(node);
+        NodeKind::Conv { .. } | NodeKind::Recurrent(_) => {
             // The input gradient: into the previous node's gradient, into `__dx` for the
             // network's first layer when asked, else not computed.
             let (prepare, dx) = match (d_input, first_of_network, mode) {
@@ -197,42 +196,24 @@ fn backward_node(
                 (None, true, Mode::Accumulate) => (TokenStream::new(), quote!(__dx)),
                 _ => (TokenStream::new(), quote!(::core::option::Option::None)),
             };
+            // What the layer's `backward` reads besides the gradients, and a zero gradient.
+            let (inputs, zeros) = if let NodeKind::Conv { .. } = &node.kind {
+                let g = geometry(node);
+                (quote!(#g, #node_input), quote!(#p::Conv::zeros()))
+            } else {
+                let cache = read(node, inside, "cache");
+                let ty = super::recurrent_type(node);
+                (quote!(#node_input, &#cache), quote!(<#ty>::zeros()))
+            };
             let call = match mode {
                 Mode::Accumulate => {
-                    quote!(self.#name.backward(#g, #node_input, &#d, &mut __grads.#name, #dx);)
+                    quote!(self.#name.backward(#inputs, &#d, &mut __grads.#name, #dx);)
                 }
                 Mode::Sgd => {
                     let grad = format_ident!("__g_{}", node.label);
                     quote! {
-                        let mut #grad = #p::Conv::zeros();
-                        self.#name.backward(#g, #node_input, &#d, &mut #grad, #dx);
-                        self.#name.sgd_apply(&#grad, __lr);
-                    }
-                }
-            };
-            code.extend(quote!(#prepare #call));
-            return code;
-        }
-        NodeKind::Recurrent(_) => {
-            let cache = read(node, inside, "cache");
-            let (prepare, dx) = match (d_input, first_of_network, mode) {
-                (Some(target), _, _) => (
-                    quote!(let mut #target = #p::SMatrix::<#scalar, #rows, #batch>::zeros();),
-                    quote!(::core::option::Option::Some(&mut #target)),
-                ),
-                (None, true, Mode::Accumulate) => (TokenStream::new(), quote!(__dx)),
-                _ => (TokenStream::new(), quote!(::core::option::Option::None)),
-            };
-            let call = match mode {
-                Mode::Accumulate => {
-                    quote!(self.#name.backward(#node_input, &#cache, &#d, &mut __grads.#name, #dx);)
-                }
-                Mode::Sgd => {
-                    let grad = format_ident!("__g_{}", node.label);
-                    let ty = super::recurrent_type(node);
-                    quote! {
-                        let mut #grad = <#ty>::zeros();
-                        self.#name.backward(#node_input, &#cache, &#d, &mut #grad, #dx);
+                        let mut #grad = #zeros;
+                        self.#name.backward(#inputs, &#d, &mut #grad, #dx);
                         self.#name.sgd_apply(&#grad, __lr);
                     }
                 }
