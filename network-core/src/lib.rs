@@ -23,6 +23,7 @@ pub mod loss;
 mod network;
 pub mod optim;
 pub mod pytorch;
+pub mod quant;
 pub mod raw;
 pub mod regularize;
 mod rng;

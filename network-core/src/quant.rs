@@ -1,0 +1,363 @@
+//! Integer arithmetic for int8 inference, the scheme of TensorFlow Lite Micro and
+//! gemmlowp: a real value `r` is stored as `q` with `r = scale * (q - zero_point)`;
+//! a product's `i32` accumulator is brought back to the next layer's int8 scale by a
+//! fixed-point multiplier and a shift ([`QuantizedMultiplier`]), so every result is an
+//! exact integer, the same on every target.
+//!
+//! Weights are symmetric per output channel (zero point 0, int8 in `[-127, 127]`),
+//! biases `i32` at the scale `input_scale * weight_scale`, activations per tensor with a
+//! zero point. This module holds the primitives, each tested against a reference
+//! computed in `i64`/`i128` and `f64`.
+
+/// A real multiplier `M` as `multiplier * 2^(shift - 31)` with `multiplier` in
+/// `[2^30, 2^31)` (TFLite's `QuantizeMultiplier`); `shift` may be negative (a right
+/// shift, the usual case: `M < 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct QuantizedMultiplier {
+    /// The Q31 mantissa.
+    pub multiplier: i32,
+    /// The power of two.
+    pub shift: i32,
+}
+
+impl QuantizedMultiplier {
+    /// The nearest representation of `m` (`0` for `m <= 0` or not finite; values below
+    /// `2^-31` become zero, values from `2^31` saturate).
+    pub fn from_f64(m: f64) -> Self {
+        if m.is_nan() || m <= 0.0 || !m.is_finite() {
+            return Self::default();
+        }
+        // m = q * 2^e, q in [0.5, 1).
+        let (q, mut e) = frexp(m);
+        let mut mantissa = libm::round(q * (1u64 << 31) as f64) as i64;
+        if mantissa == 1i64 << 31 {
+            mantissa /= 2;
+            e += 1;
+        }
+        if e < -31 {
+            return Self::default();
+        }
+        if e > 30 {
+            return Self {
+                multiplier: i32::MAX,
+                shift: 30,
+            };
+        }
+        Self {
+            multiplier: mantissa as i32,
+            shift: e,
+        }
+    }
+
+    /// The real value represented.
+    pub fn to_f64(self) -> f64 {
+        self.multiplier as f64 * libm::pow(2.0, (self.shift - 31) as f64)
+    }
+
+    /// `x * M` rounded, in fixed point (TFLite's `MultiplyByQuantizedMultiplier`): a
+    /// left shift for `shift > 0`, a rounding doubling high multiply, then a rounding
+    /// right shift for `shift < 0`. The two roundings can together land one away from
+    /// the nearest integer, exactly as in TFLite, and the same on every target.
+    #[inline]
+    pub fn apply(self, x: i32) -> i32 {
+        let left = self.shift.max(0);
+        let right = (-self.shift).max(0);
+        let shifted = x.saturating_mul(1i32 << left.min(30));
+        rounding_divide_by_pot(
+            saturating_rounding_doubling_high_mul(shifted, self.multiplier),
+            right,
+        )
+    }
+}
+
+/// `m * 2^e` with `m` in `[0.5, 1)` for a positive finite `x`.
+fn frexp(x: f64) -> (f64, i32) {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    if exponent == 0 {
+        // Subnormal: scale up first.
+        let (m, e) = frexp(x * libm::pow(2.0, 64.0));
+        return (m, e - 64);
+    }
+    let mantissa = f64::from_bits((bits & !(0x7ffu64 << 52)) | (1022u64 << 52));
+    (mantissa, exponent - 1022)
+}
+
+/// gemmlowp's `SaturatingRoundingDoublingHighMul`: `round(a * b / 2^31)`, ties away
+/// from zero, saturating the one overflow (`i32::MIN * i32::MIN`).
+#[inline]
+pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` rounded to nearest, ties away
+/// from zero (`exponent` in `0..=31`).
+#[inline]
+pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
+    let exponent = exponent.clamp(0, 31);
+    let mask = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> exponent) + i32::from(remainder > threshold)
+}
+
+/// A per-tensor affine quantization of activations: `r = scale * (q - zero_point)`,
+/// `q` in `[-128, 127]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActivationQuant {
+    /// The real value of one step.
+    pub scale: f64,
+    /// The integer that stands for 0.0.
+    pub zero_point: i32,
+}
+
+impl ActivationQuant {
+    /// The parameters that cover `[min, max]` (widened to include 0, so that 0.0 is
+    /// exact, as padding and ReLU need), with 256 levels.
+    pub fn from_range(min: f64, max: f64) -> Self {
+        let (min, max) = (min.min(0.0), max.max(0.0));
+        let scale = if max > min { (max - min) / 255.0 } else { 1.0 };
+        let zero_point = libm::round(-128.0 - min / scale).clamp(-128.0, 127.0) as i32;
+        Self { scale, zero_point }
+    }
+
+    /// `q` for a real `r`, rounded and saturated.
+    #[inline]
+    pub fn quantize(&self, r: f64) -> i8 {
+        (libm::round(r / self.scale) + self.zero_point as f64).clamp(-128.0, 127.0) as i8
+    }
+
+    /// The real value of `q`.
+    #[inline]
+    pub fn dequantize(&self, q: i8) -> f64 {
+        self.scale * (q as i32 - self.zero_point) as f64
+    }
+}
+
+/// Symmetric per-channel weights: each row of `weights` (an output channel's inputs)
+/// gets `scale = max |w| / 127`, and `q = round(w / scale)` in `[-127, 127]`. Writes
+/// the integers and returns nothing; `scales` receives each channel's scale.
+pub fn quantize_rows(weights: &[f64], inputs: usize, out: &mut [i8], scales: &mut [f64]) {
+    for ((row, q), scale) in weights
+        .chunks_exact(inputs.max(1))
+        .zip(out.chunks_exact_mut(inputs.max(1)))
+        .zip(scales.iter_mut())
+    {
+        let largest = row.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+        *scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        for (q, &w) in q.iter_mut().zip(row) {
+            *q = libm::round(w / *scale).clamp(-127.0, 127.0) as i8;
+        }
+    }
+}
+
+/// One int8 dense layer for one sample: `y = requantize(bias + W (x - x_zero))`, then the
+/// output zero point and the clamp `[low, high]` (a fused ReLU is `low = y_zero`).
+/// `weights` is `[O, I]` row-major.
+#[allow(clippy::too_many_arguments)] // the quantized layer's parameters
+pub fn dense_i8(
+    weights: &[i8],
+    bias: &[i32],
+    multipliers: &[QuantizedMultiplier],
+    x: &[i8],
+    x_zero: i32,
+    y_zero: i32,
+    (low, high): (i8, i8),
+    y: &mut [i8],
+) {
+    let inputs = x.len();
+    for (((row, &b), &m), y) in weights
+        .chunks_exact(inputs.max(1))
+        .zip(bias)
+        .zip(multipliers)
+        .zip(y.iter_mut())
+    {
+        let mut acc = b;
+        for (&w, &v) in row.iter().zip(x) {
+            acc = acc.wrapping_add(w as i32 * (v as i32 - x_zero));
+        }
+        let out = m.apply(acc).saturating_add(y_zero);
+        *y = out.clamp(low as i32, high as i32) as i8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+
+    /// The same steps in `i128`, written out plainly.
+    fn reference_apply(x: i32, m: QuantizedMultiplier) -> i32 {
+        let left = m.shift.max(0);
+        let right = (-m.shift).max(0);
+        let shifted =
+            (x as i128 * (1i128 << left.min(30))).clamp(i32::MIN as i128, i32::MAX as i128);
+        let ab = shifted * m.multiplier as i128;
+        let high = if shifted == i32::MIN as i128 && m.multiplier == i32::MIN {
+            i32::MAX as i128
+        } else {
+            // Round half away from zero of ab / 2^31.
+            let d = 1i128 << 31;
+            if ab >= 0 {
+                (ab + d / 2) / d
+            } else {
+                -((-ab + d / 2 - 1) / d)
+            }
+        };
+        if right == 0 {
+            return high as i32;
+        }
+        let d = 1i128 << right;
+        let q = high.div_euclid(d);
+        let r = high.rem_euclid(d);
+        // Nearest, ties away from zero.
+        let up = if high >= 0 { 2 * r >= d } else { 2 * r > d };
+        (q + i128::from(up)) as i32
+    }
+
+    #[test]
+    fn multipliers_represent_their_reals() {
+        let mut rng = Rng::seed_from_u64(1);
+        for _ in 0..2000 {
+            let m = libm::pow(10.0, rng.uniform(-8.0, 3.0));
+            let q = QuantizedMultiplier::from_f64(m);
+            assert!((1 << 30..=i32::MAX).contains(&q.multiplier), "{m}: {q:?}");
+            assert!(((q.to_f64() - m) / m).abs() < 1e-9, "{m}: {}", q.to_f64());
+        }
+        assert_eq!(
+            QuantizedMultiplier::from_f64(0.5),
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: 0
+            }
+        );
+        assert_eq!(
+            QuantizedMultiplier::from_f64(1.0),
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: 1
+            }
+        );
+        assert_eq!(
+            QuantizedMultiplier::from_f64(0.0),
+            QuantizedMultiplier::default()
+        );
+        assert_eq!(
+            QuantizedMultiplier::from_f64(f64::NAN),
+            QuantizedMultiplier::default()
+        );
+        assert_eq!(
+            QuantizedMultiplier::from_f64(-1.0),
+            QuantizedMultiplier::default()
+        );
+    }
+
+    #[test]
+    fn requantization_matches_the_reference_rounding_and_saturation() {
+        let mut rng = Rng::seed_from_u64(2);
+        let edges = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            -3,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30),
+        ];
+        for _ in 0..20_000 {
+            let m = QuantizedMultiplier::from_f64(libm::pow(10.0, rng.uniform(-7.0, 2.5)));
+            let x = if rng.below(4) == 0 {
+                edges[rng.below(edges.len())]
+            } else {
+                (rng.next_u64() as i64 >> rng.below(40)) as i32
+            };
+            assert_eq!(m.apply(x), reference_apply(x, m), "x {x}, {m:?}");
+            // Within one step of the real product: the two roundings (high multiply, then
+            // shift) can together miss the nearest integer by one, as in TFLite.
+            let exact = x as f64 * m.to_f64();
+            if exact.abs() < 1e9 && m.shift <= 0 {
+                assert!(
+                    (m.apply(x) as f64 - exact).abs() < 1.0 + 1e-6 * exact.abs().max(1.0),
+                    "x {x}, {m:?}"
+                );
+            }
+        }
+        // The one overflow of the doubling multiply saturates.
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        // Ties go away from zero, both ways.
+        assert_eq!(rounding_divide_by_pot(5, 1), 3);
+        assert_eq!(rounding_divide_by_pot(-5, 1), -3);
+        assert_eq!(rounding_divide_by_pot(-4, 1), -2);
+        assert_eq!(rounding_divide_by_pot(7, 2), 2);
+        assert_eq!(rounding_divide_by_pot(-7, 2), -2);
+        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
+    }
+
+    #[test]
+    fn activations_and_weights_round_trip_within_half_a_step() {
+        let q = ActivationQuant::from_range(-1.5, 3.0);
+        assert_eq!(q.quantize(0.0) as i32, q.zero_point);
+        for k in 0..=100 {
+            let r = -1.5 + 4.5 * k as f64 / 100.0;
+            assert!((q.dequantize(q.quantize(r)) - r).abs() <= q.scale / 2.0 + 1e-12);
+        }
+        assert_eq!(q.quantize(1e9), 127);
+        assert_eq!(q.quantize(-1e9), -128);
+        // A ReLU output's range starts at 0: zero point -128.
+        assert_eq!(ActivationQuant::from_range(0.0, 6.0).zero_point, -128);
+        let w = [0.5, -0.25, 0.1, 0.0, 0.0, 0.0];
+        let (mut q, mut scales) = ([0i8; 6], [0.0; 2]);
+        quantize_rows(&w, 3, &mut q, &mut scales);
+        assert_eq!(q, [127, -64, 25, 0, 0, 0]);
+        assert_eq!(scales, [0.5 / 127.0, 1.0]);
+    }
+
+    #[test]
+    fn the_int8_dense_layer_matches_real_arithmetic() {
+        // y = W x + b in reals, against the int8 layer, within one output step.
+        let mut rng = Rng::seed_from_u64(3);
+        let (inputs, outputs) = (16, 5);
+        let w: [f64; 80] = core::array::from_fn(|_| rng.uniform(-1.0, 1.0));
+        let b: [f64; 5] = core::array::from_fn(|_| rng.uniform(-0.5, 0.5));
+        let xr: [f64; 16] = core::array::from_fn(|_| rng.uniform(-2.0, 2.0));
+        let xq_params = ActivationQuant::from_range(-2.0, 2.0);
+        let yq_params = ActivationQuant::from_range(-8.0, 8.0);
+        let (mut wq, mut ws) = ([0i8; 80], [0.0; 5]);
+        quantize_rows(&w, inputs, &mut wq, &mut ws);
+        let bias: [i32; 5] =
+            core::array::from_fn(|o| libm::round(b[o] / (xq_params.scale * ws[o])) as i32);
+        let multipliers: [QuantizedMultiplier; 5] = core::array::from_fn(|o| {
+            QuantizedMultiplier::from_f64(xq_params.scale * ws[o] / yq_params.scale)
+        });
+        let xq: [i8; 16] = core::array::from_fn(|i| xq_params.quantize(xr[i]));
+        let mut yq = [0i8; 5];
+        dense_i8(
+            &wq,
+            &bias,
+            &multipliers,
+            &xq,
+            xq_params.zero_point,
+            yq_params.zero_point,
+            (-128, 127),
+            &mut yq,
+        );
+        for o in 0..outputs {
+            let exact: f64 = b[o] + (0..inputs).map(|i| w[o * inputs + i] * xr[i]).sum::<f64>();
+            let error = (yq_params.dequantize(yq[o]) - exact).abs();
+            assert!(error < 2.0 * yq_params.scale, "output {o}: {error}");
+        }
+    }
+}
