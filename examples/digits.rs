@@ -44,6 +44,10 @@ pub struct Report {
     pub trainer: DigitsTrainer,
     pub test_accuracy: f64,
     pub test_samples: usize,
+    /// The standardized data and the splits (for `examples/quantize_digits.rs`).
+    pub data: Dataset,
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
 }
 
 /// Loads the digits, splits 70/10/20 (train, validation for early stopping, test) with
@@ -86,6 +90,9 @@ pub fn train(quiet: bool) -> Result<Report, Box<dyn Error>> {
         trainer,
         test_accuracy,
         test_samples: test.len(),
+        data,
+        train,
+        test,
     })
 }
 

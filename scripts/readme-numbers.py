@@ -67,6 +67,7 @@ def blocks():
     cnn_line = re.sub(r"; [^;]+$", "", next(l for l in cnn if l.startswith("test accuracy")))
     effect = run("effect_model")
     effect_line = re.sub(r"; trained in \S+$", "", next(l for l in effect if l.startswith("held-out ESR")))
+    quantized = next(l for l in run("quantize_digits") if l.startswith("digits MLP on"))
     gru = run("sequence_digits")
     gru_line = re.sub(r"; [^;]+$", "", next(l for l in gru if l.startswith("test accuracy")))
 
@@ -91,6 +92,7 @@ def blocks():
         "cnn": fenced([cnn_line]),
         "gru": fenced([gru_line]),
         "effect": fenced([effect_line]),
+        "quantize": fenced([quantized]),
         "optimizers": table(run("optimizers")),
         "residual": table(run("residual"), drop_last_column=True),
         "diagnostics": fenced(quoted),

@@ -139,9 +139,9 @@ pub mod weights;
 
 pub use network_core::{
     activation, arch, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels,
-    layers, loss, nalgebra, optim, pytorch, raw, regularize, schedule, stats, summary, Dense, Gru,
-    Init, LayerInfo, Lstm, LstmState, Network, NumericError, ParamInfo, ParamKind, Params, Rng,
-    Scalar, Zeroable,
+    layers, loss, nalgebra, optim, pytorch, quant, raw, regularize, schedule, stats, summary,
+    Dense, Gru, Init, LayerInfo, Lstm, LstmState, Network, NumericError, ParamInfo, ParamKind,
+    Params, Rng, Scalar, Zeroable,
 };
 pub use network_macros::network;
 
@@ -198,6 +198,7 @@ pub mod __private {
     pub use network_core::layers::recurrent::{GRU_CACHE, LSTM_CACHE};
     pub use network_core::nalgebra::{ArrayStorage, SMatrix};
     pub use network_core::pytorch::Module as PyTorchModule;
+    pub use network_core::quant::{ActivationQuant, DenseInt8, Range as QuantRange};
     pub use network_core::raw::{matrix_f32 as raw_matrix_f32, matrix_f64 as raw_matrix_f64};
     pub use network_core::summary::Summary;
     pub use network_core::{

@@ -361,3 +361,117 @@ mod tests {
         }
     }
 }
+
+/// An int8 dense layer: per-channel symmetric weights (`[O, I]`, row `o` contiguous),
+/// `i32` biases at `input.scale * weight_scale[o]`, the fixed-point multipliers to the
+/// output's scale, and a fused ReLU when the float layer had one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseInt8<const I: usize, const O: usize> {
+    /// Column `o` is output channel `o`'s weights.
+    pub weight: nalgebra::SMatrix<i8, I, O>,
+    /// Biases in accumulator units.
+    pub bias: nalgebra::SVector<i32, O>,
+    /// Per output channel: `input.scale * weight_scale / output.scale`.
+    pub multipliers: [QuantizedMultiplier; O],
+    /// The input's quantization (the previous layer's output).
+    pub input: ActivationQuant,
+    /// The output's quantization.
+    pub output: ActivationQuant,
+    /// ReLU fused into the clamp.
+    pub relu: bool,
+}
+
+impl<const I: usize, const O: usize> DenseInt8<I, O> {
+    /// Quantizes a float dense layer: `weight` is `[O, I]` (the float layer's
+    /// `W`, any scalar), `input` and `output` the calibrated ranges' parameters.
+    pub fn from_float<T: crate::Scalar>(
+        weight: &nalgebra::SMatrix<T, O, I>,
+        bias: &nalgebra::SVector<T, O>,
+        input: ActivationQuant,
+        output: ActivationQuant,
+        relu: bool,
+    ) -> Self {
+        let mut q = Self {
+            weight: nalgebra::SMatrix::zeros(),
+            bias: nalgebra::SVector::zeros(),
+            multipliers: [QuantizedMultiplier::default(); O],
+            input,
+            output,
+            relu,
+        };
+        for o in 0..O {
+            let row: [f64; I] = core::array::from_fn(|i| weight[(o, i)].as_f64());
+            let mut scale = [0.0];
+            quantize_rows(
+                &row,
+                I,
+                &mut q.weight.as_mut_slice()[o * I..(o + 1) * I],
+                &mut scale,
+            );
+            let accumulator_scale = input.scale * scale[0];
+            q.bias[o] = libm::round(bias[o].as_f64() / accumulator_scale)
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+            q.multipliers[o] = QuantizedMultiplier::from_f64(accumulator_scale / output.scale);
+        }
+        q
+    }
+
+    /// The layer on one quantized sample.
+    pub fn forward(&self, x: &nalgebra::SVector<i8, I>) -> nalgebra::SVector<i8, O> {
+        let mut y = nalgebra::SVector::<i8, O>::zeros();
+        let low = if self.relu {
+            self.output.zero_point.clamp(-128, 127) as i8
+        } else {
+            -128
+        };
+        dense_i8(
+            self.weight.as_slice(),
+            self.bias.as_slice(),
+            &self.multipliers,
+            x.as_slice(),
+            self.input.zero_point,
+            self.output.zero_point,
+            (low, 127),
+            y.as_mut_slice(),
+        );
+        y
+    }
+}
+
+/// The running `[min, max]` of values seen, for calibration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    /// The smallest value seen.
+    pub min: f64,
+    /// The largest value seen.
+    pub max: f64,
+}
+
+impl Default for Range {
+    fn default() -> Self {
+        Self {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Range {
+    /// Widens the range to cover `values`.
+    pub fn observe<T: crate::Scalar>(&mut self, values: &[T]) {
+        for v in values {
+            let v = v.as_f64();
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+    }
+
+    /// The activation parameters for this range (`[0, 1]` when nothing was seen).
+    pub fn quant(&self) -> ActivationQuant {
+        if self.min > self.max {
+            ActivationQuant::from_range(0.0, 1.0)
+        } else {
+            ActivationQuant::from_range(self.min, self.max)
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod backward;
 mod forward;
 mod network_impl;
 mod params;
+mod quant;
 mod stream;
 mod tape;
 pub mod weights;
@@ -103,7 +104,9 @@ fn generate(net: &Network) -> TokenStream {
     let hoisted = assertions::hoisted(net);
     let weights = weights::weights(net);
     let stream = stream::stream(net);
+    let quantized = quant::quant(net);
     quote! {
+        #quantized
         #hoisted
         #weights
         #definition
