@@ -12,7 +12,9 @@ use network::prelude::*;
 
 #[allow(missing_docs)]
 pub mod nets;
-pub use nets::{DigitsNet, SignalNet, StreamNet, StreamNetStream, TinymindNet, XorNet, SAMPLE_BYTES};
+pub use nets::{
+    DigitsNet, SignalNet, StreamNet, StreamNetStream, TinymindNet, XorNet, SAMPLE_BYTES,
+};
 
 /// The digits classifier, trained on the host (`cargo run --release --example
 /// export_firmware` at the repository root): its weights were decoded from
@@ -100,6 +102,8 @@ pub fn report_measured(out: &mut impl Write, probe: &mut impl Probe) -> fmt::Res
     convolution_training(out)?;
     #[cfg(feature = "train")]
     streaming(out)?;
+    #[cfg(feature = "train")]
+    int8(out)?;
     #[cfg(feature = "train")]
     tinymind(out, probe)?;
     #[cfg(not(feature = "train"))]
@@ -237,6 +241,35 @@ fn streaming(out: &mut impl Write) -> fmt::Result {
         core::mem::size_of::<StreamNetStream<f32>>()
     )?;
     if same {
+        Ok(())
+    } else {
+        Err(fmt::Error)
+    }
+}
+
+/// Quantizes the digits classifier to int8 on the device (calibrated on the embedded
+/// digits) and classifies them with integers alone, printing every integer output: the
+/// host computes the same integers.
+#[cfg(feature = "train")]
+#[inline(never)]
+fn int8(out: &mut impl Write) -> fmt::Result {
+    let calibration: [SVector<f32, 64>; COUNT] = core::array::from_fn(|k| DIGIT_SAMPLES[k].0);
+    let quantized = DIGITS.quantize(&calibration);
+    let mut agree = 0;
+    for (x, _) in DIGIT_SAMPLES.iter() {
+        let q = SVector::<i8, 64>::from_fn(|r, _| quantized.input.quantize(f64::from(x[r])));
+        let y = quantized.forward_q(&q);
+        for v in y.iter() {
+            write!(out, "{:02x}", *v as u8)?;
+        }
+        writeln!(out)?;
+        agree += usize::from(quantized.predict(x) == argmax(DIGITS.forward(x).as_slice()));
+    }
+    writeln!(
+        out,
+        "int8 digits net: {agree} of {COUNT} predictions equal the f32 network's"
+    )?;
+    if agree == COUNT {
         Ok(())
     } else {
         Err(fmt::Error)
