@@ -498,6 +498,7 @@ impl<const I: usize, const O: usize> DenseInt8<I, O> {
 }
 
 /// The arguments of [`dense_i8`] but the output.
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
 type DenseArgs<'a> = (
     &'a [i8],
     &'a [i32],
