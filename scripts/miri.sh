@@ -14,4 +14,5 @@ cd "$(dirname "$0")/.."
 export RUSTFLAGS="-C target-feature=+avx2,+fma"
 export CARGO_TARGET_DIR=target/miri
 cargo +nightly miri test -p network-core --features simd --lib -- simd:: dense::tests::f32_batch \
-    recurrent::tests::the_vectorized_cells quant::tests::the_vectorized_int8_layer
+    recurrent::tests::the_vectorized_cells quant::tests::the_vectorized_int8_layer \
+    quant::conv::tests::the_int8_convolution

@@ -65,6 +65,7 @@ def blocks():
 
     cnn = run("cnn")
     cnn_line = re.sub(r"; [^;]+$", "", next(l for l in cnn if l.startswith("test accuracy")))
+    cnn_int8 = next(l for l in cnn if l.startswith("int8 "))
     effect = run("effect_model")
     effect_line = re.sub(r"; trained in \S+$", "", next(l for l in effect if l.startswith("held-out ESR")))
     quantized = next(l for l in run("quantize_digits") if l.startswith("digits MLP on"))
@@ -89,7 +90,7 @@ def blocks():
     return {
         "iris": fenced([epochs[-1], accuracy]),
         "digits": digits_accuracy,
-        "cnn": fenced([cnn_line]),
+        "cnn": fenced([cnn_line, cnn_int8]),
         "gru": fenced([gru_line]),
         "effect": fenced([effect_line]),
         "quantize": fenced([quantized]),

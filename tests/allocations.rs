@@ -68,6 +68,42 @@ network! {
     }
 }
 
+network! {
+    /// A network with an int8 form: convolutions, a folded batch norm, pooling, dense.
+    struct Quantizable {
+        Input<1, 8, 8>,
+        a: Conv2d<4, 3>(padding = 1),
+        bn: BatchNorm, Relu,
+        MaxPool2d<2>,
+        b: Conv2d<4, 3>(groups = 4, padding = 1), Relu,
+        AvgPool2d<2>,
+        Flatten,
+        d: Dense<16, 3>,
+    }
+}
+
+#[test]
+fn quantization_and_int8_inference_allocate_nothing() {
+    let mut rng = Rng::seed_from_u64(4);
+    let net = Quantizable::<f32>::random(&mut rng);
+    let calibration: [SMatrix<f32, 64, 1>; 4] =
+        core::array::from_fn(|k| SMatrix::from_fn(|r, _| ((r * 5 + k) as f32).sin()));
+    // Warm up the CPU feature detection, then count.
+    let q = net.quantize(&calibration);
+    let _ = q.predict(&calibration[0]);
+    let mut bytes = [0u8; QuantizableInt8::RAW_LEN];
+    let before = allocations();
+    let q = net.quantize(&calibration);
+    for x in &calibration {
+        std::hint::black_box(q.predict(x));
+        std::hint::black_box(q.forward(x));
+    }
+    q.to_raw(&mut bytes).unwrap();
+    let back = QuantizableInt8::from_raw(&bytes).unwrap();
+    assert_eq!(allocations() - before, 0);
+    assert_eq!(back, q);
+}
+
 #[test]
 fn a_convolutional_training_step_allocates_nothing() {
     // The counter sees this thread's allocations.

@@ -40,6 +40,37 @@ trap 'rm -f "$tables"' EXIT
             fi
         done
     done
+    # Instructions per inference, counted with SysTick under QEMU's -icount (the device's
+    # `instructions` feature calibrates the ticks with a loop of known length).
+    printf '\n| digits classifier 64-32-10, per inference | board | f32 | int8 | f32 / int8 | int8 with the input quantized from f32 | stack f32 / int8 |\n'
+    printf '|---|---|---|---|---|---|---|\n'
+    for board in "${boards[@]}"; do
+        read -r target cpu machine name <<<"$board"
+        dir="target/instructions"
+        cargo build -q --release -p firmware-device --target "$target" --target-dir "$dir" \
+            --no-default-features --features instructions
+        report=$(timeout 60 qemu-system-arm -cpu "$cpu" -machine "$machine" -display none \
+            -semihosting-config enable=on,target=native -icount shift=0 \
+            -kernel "$dir/$target/release/firmware-device" </dev/null)
+        value() { sed -n "s/^# $1: \([0-9]*\).*$/\1/p" <<<"$report"; }
+        float=$(value "instructions per inference, f32")
+        int8=$(value "instructions per inference, int8")
+        quantize=$(value "instructions to quantize the input")
+        printf '| instructions | %s | %d | %d | %s | %d (%sx fewer than f32) | %d / %d bytes |\n' \
+            "$name" "$float" "$int8" "$(awk "BEGIN { printf \"%.1fx\", $float / $int8 }")" \
+            $((int8 + quantize)) "$(awk "BEGIN { printf \"%.1f\", $float / ($int8 + $quantize) }")" \
+            "$(value "stack for one f32 inference")" "$(value "stack for one int8 inference")"
+        bytes() { sed -n "s/^# $1 in flash, f32: \([0-9]*\) bytes, int8: \([0-9]*\) bytes$/\1 \2/p" <<<"$report"; }
+        matrices=$(bytes "weight matrices")
+        whole=$(bytes "whole network")
+    done
+    for row in "weight matrices in flash:$matrices" \
+        "whole network in flash (biases, scales, multipliers):$whole"; do
+        IFS=: read -r what sizes <<<"$row"
+        read -r float_bytes int8_bytes <<<"$sizes"
+        printf '| %s | every board | %d bytes | %d bytes | %s | | |\n' "$what" \
+            "$float_bytes" "$int8_bytes" "$(awk "BEGIN { printf \"%.1fx\", $float_bytes / $int8_bytes }")"
+    done
     # Parameters and tape are compile-time constants (checked by host/tests/same_bits.rs).
     params=168
     tape=48

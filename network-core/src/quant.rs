@@ -7,7 +7,12 @@
 //! Weights are symmetric per output channel (zero point 0, int8 in `[-127, 127]`),
 //! biases `i32` at the scale `input_scale * weight_scale`, activations per tensor with a
 //! zero point. This module holds the primitives, each tested against a reference
-//! computed in `i64`/`i128` and `f64`.
+//! computed in `i64`/`i128` and `f64`. [`raw`] is the format of a quantized network.
+
+mod conv;
+pub mod raw;
+
+pub use conv::{avg_pool_i8, global_avg_i8, max_pool_i8, ConvInt8};
 
 /// A real multiplier `M` as `multiplier * 2^(shift - 31)` with `multiplier` in
 /// `[2^30, 2^31)` (TFLite's `QuantizeMultiplier`); `shift` may be negative (a right
@@ -137,6 +142,36 @@ impl ActivationQuant {
     pub fn dequantize(&self, q: i8) -> f64 {
         self.scale * (q as i32 - self.zero_point) as f64
     }
+
+    /// A quantizer of `f32` values in `f32` arithmetic (a multiply by the reciprocal of
+    /// the scale instead of an `f64` division: 4x fewer instructions on a Cortex-M0 or a
+    /// single-precision FPU). It can differ from [`Self::quantize`] by one step when a
+    /// value falls within rounding error of a half step.
+    pub fn quantizer(&self) -> Quantizer {
+        Quantizer {
+            reciprocal: (1.0 / self.scale) as f32,
+            zero_point: self.zero_point as f32,
+        }
+    }
+}
+
+/// Quantizes `f32` values: `round(r / scale) + zero_point`, saturated, computed as
+/// `round(r * (1 / scale))` in `f32` (from [`ActivationQuant::quantizer`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantizer {
+    /// `1 / scale`.
+    pub reciprocal: f32,
+    /// The zero point.
+    pub zero_point: f32,
+}
+
+impl Quantizer {
+    /// `q` for a real `r`, rounded (half away from zero) and saturated (NaN gives 0,
+    /// as an `as` conversion does).
+    #[inline]
+    pub fn quantize(&self, r: f32) -> i8 {
+        (libm::roundf(r * self.reciprocal) + self.zero_point).clamp(-128.0, 127.0) as i8
+    }
 }
 
 /// Symmetric per-channel weights: each row of `weights` (an output channel's inputs)
@@ -156,10 +191,13 @@ pub fn quantize_rows(weights: &[f64], inputs: usize, out: &mut [i8], scales: &mu
     }
 }
 
-/// `sum w[i] * (x[i] - zero)`, in blocks of 16 with `i16` products summed in `i32`
-/// (exact: `|w (x - zero)| <= 128 * 255`), which the compiler turns into packed
-/// multiply-adds (`pmaddwd` on x86).
+/// `sum w[i] * (x[i] - zero)`, exact in wrapping `i32` arithmetic, so every form below
+/// gives the same integers: in blocks of 16 with `i16` products summed in `i32`
+/// (`|w (x - zero)| <= 127 * 255`), which the compiler turns into packed multiply-adds
+/// (`pmaddwd` on x86); with `SMLAD` on the Cortex-M4/M7; a plain loop on the other Arm
+/// cores (no registers to spare for 16 lanes on a Cortex-M0).
 #[inline]
+#[cfg(not(target_arch = "arm"))]
 fn dot_shifted(w: &[i8], x: &[i8], zero: i16) -> i32 {
     let mut acc = [0i32; 16];
     let (wc, xc) = (w.chunks_exact(16), x.chunks_exact(16));
@@ -173,11 +211,62 @@ fn dot_shifted(w: &[i8], x: &[i8], zero: i16) -> i32 {
             *a = a.wrapping_add(i32::from(w as i16 * (v as i16 - zero)));
         }
     }
-    let mut sum = acc.iter().fold(0i32, |a, &b| a.wrapping_add(b));
-    for (&w, &v) in wr.iter().zip(xr) {
+    let sum = acc.iter().fold(0i32, |a, &b| a.wrapping_add(b));
+    dot_shifted_plain(wr, xr, zero, sum)
+}
+
+/// [`dot_shifted`] one product at a time, added to `sum`.
+#[inline]
+fn dot_shifted_plain(w: &[i8], x: &[i8], zero: i16, mut sum: i32) -> i32 {
+    for (&w, &v) in w.iter().zip(x) {
         sum = sum.wrapping_add(i32::from(w) * i32::from(v as i16 - zero));
     }
     sum
+}
+
+#[inline]
+#[cfg(all(target_arch = "arm", not(network_arm_dsp)))]
+fn dot_shifted(w: &[i8], x: &[i8], zero: i16) -> i32 {
+    dot_shifted_plain(w, x, zero, 0)
+}
+
+/// [`dot_shifted`] four products at a time with the DSP extension: `SXTB16` widens bytes
+/// 0 and 2 (and, rotated, 1 and 3) to two `i16` lanes, `SSUB16` subtracts the zero point
+/// from both, and `SMLAD` adds both lanes' products to the accumulator (modulo 2^32, like
+/// `wrapping_add`), CMSIS-NN's pattern.
+#[inline]
+#[cfg(all(target_arch = "arm", network_arm_dsp))]
+fn dot_shifted(w: &[i8], x: &[i8], zero: i16) -> i32 {
+    let packed_zero = (zero as u16 as u32) * 0x0001_0001;
+    let mut sum = 0i32;
+    let (wc, xc) = (w.chunks_exact(4), x.chunks_exact(4));
+    let (wr, xr) = (wc.remainder(), xc.remainder());
+    for (wb, xb) in wc.zip(xc) {
+        let word = |b: &[i8]| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]);
+        let (wv, xv) = (word(wb), word(xb));
+        // SAFETY: register-only DSP instructions, present on every `thumbv7em` core
+        // (`network_arm_dsp` is set for those targets alone, by build.rs).
+        unsafe {
+            core::arch::asm!(
+                "sxtb16 {a}, {w}",
+                "sxtb16 {b}, {x}",
+                "ssub16 {b}, {b}, {z}",
+                "smlad {acc}, {a}, {b}, {acc}",
+                "sxtb16 {a}, {w}, ror #8",
+                "sxtb16 {b}, {x}, ror #8",
+                "ssub16 {b}, {b}, {z}",
+                "smlad {acc}, {a}, {b}, {acc}",
+                w = in(reg) wv,
+                x = in(reg) xv,
+                z = in(reg) packed_zero,
+                acc = inout(reg) sum,
+                a = out(reg) _,
+                b = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+    }
+    dot_shifted_plain(wr, xr, zero, sum)
 }
 
 /// One int8 dense layer for one sample: `y = requantize(bias + W (x - x_zero))`, then the
@@ -195,6 +284,31 @@ pub fn dense_i8(
     (low, high): (i8, i8),
     y: &mut [i8],
 ) {
+    dense_i8_with(
+        dot_shifted,
+        weights,
+        bias,
+        multipliers,
+        x,
+        (x_zero, y_zero),
+        (low, high),
+        y,
+    );
+}
+
+/// [`dense_i8`] with the dot product `dot`.
+#[allow(clippy::too_many_arguments)] // the quantized layer's parameters
+#[inline(always)]
+fn dense_i8_with(
+    dot: impl Fn(&[i8], &[i8], i16) -> i32,
+    weights: &[i8],
+    bias: &[i32],
+    multipliers: &[QuantizedMultiplier],
+    x: &[i8],
+    (x_zero, y_zero): (i32, i32),
+    (low, high): (i8, i8),
+    y: &mut [i8],
+) {
     let inputs = x.len();
     for (((row, &b), &m), y) in weights
         .chunks_exact(inputs.max(1))
@@ -203,11 +317,49 @@ pub fn dense_i8(
         .zip(y.iter_mut())
     {
         // `x - x_zero` fits 9 bits and `w` 8: every product fits `i16` and pairs of
-        // them sum in `i32`, the shape of x86's `pmaddwd` and Arm's `SMLAD`, which the
-        // compiler finds in this loop.
-        let acc = dot_shifted(row, x, x_zero as i16).wrapping_add(b);
-        let out = m.apply(acc).saturating_add(y_zero);
-        *y = out.clamp(low as i32, high as i32) as i8;
+        // them sum in `i32`, the shape of x86's `pmaddwd` and Arm's `SMLAD`.
+        let acc = dot(row, x, x_zero as i16).wrapping_add(b);
+        *y = requantize(acc, m, y_zero, (low, high));
+    }
+}
+
+/// An accumulator brought to the output's scale: `M acc + y_zero`, clamped.
+#[inline(always)]
+fn requantize(acc: i32, m: QuantizedMultiplier, y_zero: i32, (low, high): (i8, i8)) -> i8 {
+    m.apply(acc)
+        .saturating_add(y_zero)
+        .clamp(low as i32, high as i32) as i8
+}
+
+/// Quantizes real per-channel weights `weight(o, k)` (`o < multipliers.len()`,
+/// `k < weights.len() / multipliers.len()`) and biases `bias(o)` for the given input and
+/// output quantization: symmetric int8 per channel (as [`quantize_rows`]) into
+/// `weights` (channel `o`'s `k` together), biases at the accumulator's scale, and the
+/// multipliers to the output's scale.
+fn quantize_channels(
+    weight: &dyn Fn(usize, usize) -> f64,
+    bias: &dyn Fn(usize) -> f64,
+    (input, output): (ActivationQuant, ActivationQuant),
+    weights: &mut [i8],
+    biases: &mut [i32],
+    multipliers: &mut [QuantizedMultiplier],
+) {
+    let k_len = weights.len() / multipliers.len().max(1);
+    for (o, ((q, b), m)) in weights
+        .chunks_exact_mut(k_len.max(1))
+        .zip(biases.iter_mut())
+        .zip(multipliers.iter_mut())
+        .enumerate()
+    {
+        let largest = (0..k_len).fold(0.0f64, |a, k| a.max(weight(o, k).abs()));
+        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        for (k, q) in q.iter_mut().enumerate() {
+            *q = libm::round(weight(o, k) / scale).clamp(-127.0, 127.0) as i8;
+        }
+        let accumulator_scale = input.scale * scale;
+        *b =
+            libm::round(bias(o) / accumulator_scale).clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+        *m = QuantizedMultiplier::from_f64(accumulator_scale / output.scale);
     }
 }
 
@@ -341,6 +493,17 @@ mod tests {
         }
         assert_eq!(q.quantize(1e9), 127);
         assert_eq!(q.quantize(-1e9), -128);
+        // The f32 quantizer agrees but within rounding error of a half step.
+        let fast = q.quantizer();
+        for k in 0..=10_000 {
+            let r = -2.0 + 5.5 * k as f64 / 10_000.0;
+            let steps = r / q.scale;
+            if (steps - libm::floor(steps) - 0.5).abs() > 1e-4 {
+                assert_eq!(fast.quantize(r as f32), q.quantize(r as f32 as f64), "{r}");
+            }
+        }
+        assert_eq!((fast.quantize(1e9), fast.quantize(-1e9)), (127, -128));
+        assert_eq!(fast.quantize(f32::NAN), 0);
         // A ReLU output's range starts at 0: zero point -128.
         assert_eq!(ActivationQuant::from_range(0.0, 6.0).zero_point, -128);
         let w = [0.5, -0.25, 0.1, 0.0, 0.0, 0.0];
@@ -443,6 +606,24 @@ impl<const I: usize, const O: usize> DenseInt8<I, O> {
         output: ActivationQuant,
         relu: bool,
     ) -> Self {
+        Self::from_fn(
+            |o, i| weight[(o, i)].as_f64(),
+            |o| bias[o].as_f64(),
+            input,
+            output,
+            relu,
+        )
+    }
+
+    /// Quantizes the real weights `weight(o, i)` and biases `bias(o)` (a batch norm
+    /// after the layer already folded in, if any).
+    pub fn from_fn(
+        weight: impl Fn(usize, usize) -> f64,
+        bias: impl Fn(usize) -> f64,
+        input: ActivationQuant,
+        output: ActivationQuant,
+        relu: bool,
+    ) -> Self {
         let mut q = Self {
             weight: nalgebra::SMatrix::zeros(),
             bias: nalgebra::SVector::zeros(),
@@ -451,20 +632,14 @@ impl<const I: usize, const O: usize> DenseInt8<I, O> {
             output,
             relu,
         };
-        for o in 0..O {
-            let row: [f64; I] = core::array::from_fn(|i| weight[(o, i)].as_f64());
-            let mut scale = [0.0];
-            quantize_rows(
-                &row,
-                I,
-                &mut q.weight.as_mut_slice()[o * I..(o + 1) * I],
-                &mut scale,
-            );
-            let accumulator_scale = input.scale * scale[0];
-            q.bias[o] = libm::round(bias[o].as_f64() / accumulator_scale)
-                .clamp(i32::MIN as f64, i32::MAX as f64) as i32;
-            q.multipliers[o] = QuantizedMultiplier::from_f64(accumulator_scale / output.scale);
-        }
+        quantize_channels(
+            &weight,
+            &bias,
+            (input, output),
+            q.weight.as_mut_slice(),
+            q.bias.as_mut_slice(),
+            &mut q.multipliers,
+        );
         q
     }
 
@@ -508,11 +683,49 @@ type DenseArgs<'a> = (
     (i8, i8),
 );
 
-/// [`dense_i8`] compiled for AVX2: 16-lane packed multiply-adds, the same integers.
+/// [`dense_i8`] with [`dot_shifted_avx2`]: the same integers.
 #[cfg(all(feature = "simd", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
-fn dense_i8_avx2((w, b, m, x, (xz, yz), clamp): DenseArgs<'_>, y: &mut [i8]) {
-    dense_i8(w, b, m, x, xz, yz, clamp, y);
+fn dense_i8_avx2((w, b, m, x, zeros, clamp): DenseArgs<'_>, y: &mut [i8]) {
+    // A closure inherits this function's target features: calling the AVX2 kernel is safe.
+    let dot = |w: &[i8], x: &[i8], zero: i16| dot_shifted_avx2(w, x, zero);
+    dense_i8_with(dot, w, b, m, x, zeros, clamp, y);
+}
+
+/// [`dot_shifted`] with AVX2, 16 products per step: both operands widened to `i16`
+/// (`vpmovsxbw`), the zero point subtracted (`vpsubw`, exact: `x - zero` fits 9 bits),
+/// pairs multiplied and added into `i32` lanes (`vpmaddwd`, exact: `|w (x - zero)|
+/// <= 127 * 255`), the lanes summed modulo 2^32 like `wrapping_add`: the same integers
+/// as the portable loop.
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn dot_shifted_avx2(w: &[i8], x: &[i8], zero: i16) -> i32 {
+    use core::arch::x86_64::*;
+    let n = w.len().min(x.len());
+    let (wb, xb) = (&w[..n], &x[..n]);
+    let zeros = _mm256_set1_epi16(zero);
+    let mut acc = _mm256_setzero_si256();
+    let (wc, xc) = (wb.chunks_exact(16), xb.chunks_exact(16));
+    let (wr, xr) = (wc.remainder(), xc.remainder());
+    for (wk, xk) in wc.zip(xc) {
+        // SAFETY: each chunk holds exactly 16 bytes, the width of an unaligned 128-bit load.
+        let (wv, xv) = unsafe {
+            (
+                _mm_loadu_si128(wk.as_ptr().cast()),
+                _mm_loadu_si128(xk.as_ptr().cast()),
+            )
+        };
+        let products = _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(wv),
+            _mm256_sub_epi16(_mm256_cvtepi8_epi16(xv), zeros),
+        );
+        acc = _mm256_add_epi32(acc, products);
+    }
+    let mut lanes = [0i32; 8];
+    // SAFETY: `lanes` is 32 bytes, the width of an unaligned 256-bit store.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+    let sum = lanes.iter().fold(0i32, |a, &b| a.wrapping_add(b));
+    dot_shifted_plain(wr, xr, zero, sum)
 }
 
 /// The running `[min, max]` of values seen, for calibration.

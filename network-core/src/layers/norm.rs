@@ -182,6 +182,17 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         }
     }
 
+    /// Inference of feature (or channel) `r` as an affine map `x * scale + shift`, in
+    /// `f64`: what folding the batch norm into the layer before it multiplies that
+    /// layer's weights and bias by, and adds (int8 quantization).
+    pub fn folded(&self, r: usize) -> (f64, f64) {
+        let scale = self.weight[r].as_f64() / libm::sqrt(self.running_var[r].as_f64() + NORM_EPS);
+        (
+            scale,
+            self.bias[r].as_f64() - self.running_mean[r].as_f64() * scale,
+        )
+    }
+
     /// Plain SGD on the scale and shift from a gradient (`p -= lr g`); buffers untouched.
     pub fn sgd_apply(&mut self, grad: &Self, lr: T) {
         self.weight.axpy(-lr, &grad.weight, T::one());

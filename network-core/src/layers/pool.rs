@@ -110,7 +110,7 @@ impl PoolGeometry {
     /// padding), and its slot `(kh, kw)` holds input `(top + kh - padding.0, left + kw -
     /// padding.1)`.
     #[inline(always)]
-    fn windows(
+    pub(crate) fn windows(
         &self,
         mut f: impl FnMut(usize, core::ops::Range<usize>, core::ops::Range<usize>, usize, usize),
     ) {

@@ -41,6 +41,22 @@ impl Out {
     }
 }
 
+/// Inference code for `nodes` from the reference `input` that leaves every node's
+/// output in a local `__i_{label}` (a dropout without activation has none), a final
+/// softmax not applied: the logits, which int8 calibration observes.
+pub fn logits_code(nodes: &[Node], input: TokenStream) -> TokenStream {
+    let mut code = TokenStream::new();
+    let mut input = input;
+    for (k, node) in nodes.iter().enumerate() {
+        let last_softmax =
+            k + 1 == nodes.len() && matches!(node.activation, Some(ActivationKind::Softmax));
+        let (c, o) = infer_node_with(node, &input, !last_softmax);
+        code.extend(c);
+        input = o.reference();
+    }
+    code
+}
+
 fn infer_nodes(nodes: &[Node], mut input: TokenStream) -> (TokenStream, Out) {
     let mut code = TokenStream::new();
     let mut out = Out::Borrowed(input.clone());
@@ -54,6 +70,11 @@ fn infer_nodes(nodes: &[Node], mut input: TokenStream) -> (TokenStream, Out) {
 }
 
 fn infer_node(node: &Node, input: &TokenStream) -> (TokenStream, Out) {
+    infer_node_with(node, input, true)
+}
+
+/// [`infer_node`], the activation left out unless `activation`.
+fn infer_node_with(node: &Node, input: &TokenStream, activation: bool) -> (TokenStream, Out) {
     let scalar = super::scalar();
 
     let batch = super::batch();
@@ -102,8 +123,9 @@ fn infer_node(node: &Node, input: &TokenStream) -> (TokenStream, Out) {
             }
         }
     };
-    let activation =
-        activation_value(node).map(|a| quote!(#p::Activation::forward(&#a, &mut #local);));
+    let activation = activation_value(node)
+        .filter(|_| activation)
+        .map(|a| quote!(#p::Activation::forward(&#a, &mut #local);));
     (quote!(#compute #activation), Out::Local(local))
 }
 

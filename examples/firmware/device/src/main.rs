@@ -154,11 +154,81 @@ fn main() -> ! {
     };
     report::Probe::start(&mut painter);
     painter.overhead = painter.measure();
+    #[cfg(feature = "instructions")]
+    let ok = {
+        let mut counter = Instructions::new();
+        report::instructions(&mut out, &mut painter, &mut counter).is_ok()
+    };
+    #[cfg(not(feature = "instructions"))]
     let ok = report::report_measured(&mut out, &mut painter).is_ok();
     let used = stack_top() - painter.deepest.min(deepest_written(stack_top()));
     let printed =
         writeln!(out, "# stack high-water mark: {used} bytes").is_ok() && out.flush().is_ok();
     exit(ok && printed)
+}
+
+/// Counts executed instructions with SysTick under QEMU's `-icount shift=0`: virtual
+/// time advances one nanosecond per instruction and SysTick counts virtual time at the
+/// board's clock, so instructions = ticks * (instructions per tick), which a loop of
+/// known length calibrates (40 on the mps2 boards at 25 MHz, 62.5 on the micro:bit at
+/// 16 MHz). Without `-icount` the numbers mean nothing.
+#[cfg(feature = "instructions")]
+struct Instructions {
+    /// The ticks counted so far (SysTick's 24-bit counter, unwrapped).
+    ticks: u64,
+    /// The last counter value read.
+    last: u32,
+    /// Instructions and ticks of the calibration loop.
+    calibration: (u64, u64),
+}
+
+#[cfg(feature = "instructions")]
+impl Instructions {
+    fn new() -> Self {
+        let Some(p) = cortex_m::Peripherals::take() else {
+            exit(false)
+        };
+        let mut syst = p.SYST;
+        syst.set_clock_source(cortex_m::peripheral::syst::SystClkSource::Core);
+        syst.set_reload(0x00FF_FFFF);
+        syst.clear_current();
+        syst.enable_counter();
+        let mut counter = Self {
+            ticks: 0,
+            last: cortex_m::peripheral::SYST::get_current(),
+            calibration: (1, 1),
+        };
+        let start = counter.tick();
+        let n: u32 = 1_000_000;
+        // SAFETY: a countdown loop on one register: two instructions per iteration.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "subs {0}, #1",
+                "bne 2b",
+                inout(reg) n => _,
+                options(nomem, nostack),
+            );
+        }
+        counter.calibration = (2 * u64::from(n), counter.tick() - start);
+        counter
+    }
+
+    /// Ticks so far (read at least once per 2^24 ticks: 671 million instructions).
+    fn tick(&mut self) -> u64 {
+        let now = cortex_m::peripheral::SYST::get_current();
+        self.ticks += u64::from(self.last.wrapping_sub(now) & 0x00FF_FFFF);
+        self.last = now;
+        self.ticks
+    }
+}
+
+#[cfg(feature = "instructions")]
+impl report::Counter for Instructions {
+    fn now(&mut self) -> u64 {
+        let (instructions, ticks) = self.calibration;
+        self.tick() * instructions / ticks.max(1)
+    }
 }
 
 #[exception]

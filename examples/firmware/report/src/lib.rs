@@ -13,7 +13,8 @@ use network::prelude::*;
 #[allow(missing_docs)]
 pub mod nets;
 pub use nets::{
-    DigitsNet, SignalNet, StreamNet, StreamNetStream, TinymindNet, XorNet, SAMPLE_BYTES,
+    DigitsNet, DigitsNetInt8, SignalNet, StreamNet, StreamNetStream, TinyCnn, TinymindNet, XorNet,
+    SAMPLE_BYTES,
 };
 
 /// The digits classifier, trained on the host (`cargo run --release --example
@@ -21,6 +22,16 @@ pub use nets::{
 /// `data/digits-weights.bin` when the crate compiled, and this `static` keeps them in
 /// flash (`.rodata`). Inference borrows them; nothing is copied into RAM.
 pub static DIGITS: DigitsNet<f32> = DigitsNet::WEIGHTS;
+
+/// The digits classifier quantized to int8 on the host (calibrated on 200 training
+/// digits, `cargo run --release --example export_firmware`), decoded from the raw int8
+/// format by the compiler (`from_raw` is a `const fn`; bad data would be a compile
+/// error) and kept in flash like [`DIGITS`].
+pub static DIGITS_INT8: DigitsNetInt8 =
+    match DigitsNetInt8::from_raw(include_bytes!("../data/digits-int8.bin")) {
+        Ok(net) => net,
+        Err(_) => panic!("data/digits-int8.bin is not a quantized DigitsNet"),
+    };
 
 /// A few test digits: per sample 64 standardized f32 pixels then a u32 label, little-endian.
 const SAMPLE_DATA: &[u8] = include_bytes!("../data/digits-samples.bin");
@@ -104,6 +115,8 @@ pub fn report_measured(out: &mut impl Write, probe: &mut impl Probe) -> fmt::Res
     streaming(out)?;
     #[cfg(feature = "train")]
     int8(out)?;
+    #[cfg(feature = "train")]
+    int8_cnn(out)?;
     #[cfg(feature = "train")]
     tinymind(out, probe)?;
     #[cfg(not(feature = "train"))]
@@ -269,11 +282,130 @@ fn int8(out: &mut impl Write) -> fmt::Result {
         out,
         "int8 digits net: {agree} of {COUNT} predictions equal the f32 network's"
     )?;
-    if agree == COUNT {
+    // The network quantized on the host, in flash.
+    let mut flash_agree = 0;
+    for (x, _) in DIGIT_SAMPLES.iter() {
+        let y = DIGITS_INT8.forward_q(&quantize_input(x));
+        for v in y.iter() {
+            write!(out, "{:02x}", *v as u8)?;
+        }
+        writeln!(out)?;
+        flash_agree += usize::from(DIGITS_INT8.predict(x) == argmax(DIGITS.forward(x).as_slice()));
+    }
+    writeln!(
+        out,
+        "int8 digits net in flash: {flash_agree} of {COUNT} predictions equal the f32 network's"
+    )?;
+    if agree == COUNT && flash_agree == COUNT {
         Ok(())
     } else {
         Err(fmt::Error)
     }
+}
+
+/// A digit quantized with the flash int8 network's input parameters.
+fn quantize_input(x: &SVector<f32, 64>) -> SVector<i8, 64> {
+    let quantizer = DIGITS_INT8.input.quantizer();
+    SVector::from_fn(|r, _| quantizer.quantize(x[r]))
+}
+
+/// Counts instructions for [`instructions`]: the device reads SysTick under QEMU's
+/// `-icount`.
+pub trait Counter {
+    /// Instructions executed so far.
+    fn now(&mut self) -> u64;
+}
+
+/// Instructions and stack per inference of the digits classifier, f32 against int8,
+/// both in flash, averaged over the embedded digits (device only: `#` lines).
+pub fn instructions(
+    out: &mut impl Write,
+    probe: &mut impl Probe,
+    counter: &mut impl Counter,
+) -> fmt::Result {
+    use core::hint::black_box;
+    let inputs: [SVector<i8, 64>; COUNT] =
+        core::array::from_fn(|k| quantize_input(&DIGIT_SAMPLES[k].0));
+    let empty = {
+        let start = counter.now();
+        counter.now() - start
+    };
+    let time = |counter: &mut dyn Counter, run: &mut dyn FnMut(usize)| {
+        let start = counter.now();
+        for k in 0..COUNT {
+            run(k);
+        }
+        (counter.now() - start - empty) / COUNT as u64
+    };
+    let mut f32_class = [0usize; COUNT];
+    let float = time(counter, &mut |k| {
+        f32_class[k] = argmax(
+            black_box(&DIGITS)
+                .forward(black_box(&DIGIT_SAMPLES[k].0))
+                .as_slice(),
+        );
+    });
+    let mut int8_class = [0usize; COUNT];
+    let int8 = time(counter, &mut |k| {
+        let y = black_box(&DIGITS_INT8).forward_q(black_box(&inputs[k]));
+        int8_class[k] = argmax(y.map(f32::from).as_slice());
+    });
+    let quantizing = time(counter, &mut |k| {
+        black_box(quantize_input(black_box(&DIGIT_SAMPLES[k].0)));
+    });
+    writeln!(out, "# instructions per inference, f32: {float}")?;
+    writeln!(out, "# instructions per inference, int8: {int8}")?;
+    writeln!(out, "# instructions to quantize the input: {quantizing}")?;
+    use core::mem::size_of_val;
+    writeln!(
+        out,
+        "# weight matrices in flash, f32: {} bytes, int8: {} bytes",
+        size_of_val(&DIGITS.hidden.weight) + size_of_val(&DIGITS.logits.weight),
+        size_of_val(&DIGITS_INT8.hidden.weight) + size_of_val(&DIGITS_INT8.logits.weight)
+    )?;
+    writeln!(
+        out,
+        "# whole network in flash, f32: {} bytes, int8: {} bytes",
+        core::mem::size_of::<DigitsNet<f32>>(),
+        core::mem::size_of::<DigitsNetInt8>()
+    )?;
+    probe.start();
+    black_box(DIGITS.forward(black_box(&DIGIT_SAMPLES[0].0)));
+    probe.stop(out, "one f32 inference")?;
+    probe.start();
+    black_box(DIGITS_INT8.forward_q(black_box(&inputs[0])));
+    probe.stop(out, "one int8 inference")?;
+    if f32_class == int8_class {
+        Ok(())
+    } else {
+        writeln!(out, "# the int8 classes differ from the f32 ones")?;
+        Err(fmt::Error)
+    }
+}
+
+/// Convolutions in int8: a small CNN with random weights, quantized on the device
+/// (calibrated on the embedded digits), every integer output printed.
+#[cfg(feature = "train")]
+#[inline(never)]
+fn int8_cnn(out: &mut impl Write) -> fmt::Result {
+    let calibration: [SVector<f32, 64>; COUNT] = core::array::from_fn(|k| DIGIT_SAMPLES[k].0);
+    let cnn = TinyCnn::<f32>::random(&mut Rng::seed_from_u64(11));
+    let cnn_int8 = cnn.quantize(&calibration);
+    let mut cnn_agree = 0;
+    for (x, _) in DIGIT_SAMPLES.iter() {
+        let quantizer = cnn_int8.input.quantizer();
+        let y = cnn_int8.forward_q(&SVector::from_fn(|r, _| quantizer.quantize(x[r])));
+        for v in y.iter() {
+            write!(out, "{:02x}", *v as u8)?;
+        }
+        writeln!(out)?;
+        cnn_agree += usize::from(cnn_int8.predict(x) == argmax(cnn.forward(x).as_slice()));
+    }
+    writeln!(
+        out,
+        "int8 CNN: {cnn_agree} of {COUNT} predictions equal the f32 network's"
+    )?;
+    Ok(())
 }
 
 /// Writes an `f64` as its bit pattern.

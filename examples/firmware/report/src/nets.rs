@@ -57,3 +57,19 @@ network! {
         out: Dense<1>,
     }
 }
+
+network! {
+    /// A small image classifier with random weights, quantized to int8 on the device:
+    /// a 3x3 convolution with batch norm (folded into it) and ReLU, max pooling, a
+    /// depthwise convolution, average pooling and a dense layer.
+    pub struct TinyCnn {
+        Input<1, 8, 8>,
+        conv: Conv2d<4, 3>(padding = 1),
+        bn: BatchNorm, Relu,
+        MaxPool2d<2>,
+        depthwise: Conv2d<4, 3>(padding = 1, groups = 4), Relu,
+        AvgPool2d<2>,
+        Flatten,
+        logits: Dense<16, 10>,
+    }
+}
