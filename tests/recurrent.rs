@@ -158,6 +158,31 @@ fn sgd_fused_with_backward_equals_gradient_then_step() {
 }
 
 #[test]
+fn sgd_fused_through_a_per_step_dense_layer_equals_gradient_then_step() {
+    // `PerStep`'s dense layer updates step by step in place; the unfused path sums the
+    // steps' gradients first: the same values up to rounding.
+    let mut rng = Rng::seed_from_u64(14);
+    let start = PerStep::<f64>::random(&mut rng);
+    let x = matrix::<15, 3>(&mut rng, 1.0);
+    let y = matrix::<10, 3>(&mut rng, 1.0);
+    let mut plain = start.clone();
+    let mut tape = PerStep::<f64>::new_tape::<3>();
+    let mut grads = PerStep::<f64>::zeros();
+    compute_gradients(&mut plain, &x, &y, &Mse, &mut tape, &mut grads, &mut rng).unwrap();
+    Sgd::new(0.1).step(&mut plain, &grads);
+    let mut fused = start.clone();
+    // Dropout(0.0) keeps everything, whatever the generator draws.
+    let out = *fused.forward_train(&x, &mut tape, &mut rng);
+    let mut d_out = SMatrix::<f64, 10, 3>::zeros();
+    network::loss::Loss::loss_and_grad(&Mse, &out, &y, &mut d_out);
+    fused.backward_sgd(&x, &tape, &d_out, 0.1);
+    assert_ne!(flatten(&fused), flatten(&start), "the step changed nothing");
+    for (a, b) in flatten(&plain).iter().zip(flatten(&fused)) {
+        approx::assert_relative_eq!(*a, b, epsilon = 1e-12);
+    }
+}
+
+#[test]
 fn inference_equals_the_training_forward_pass() {
     let mut rng = Rng::seed_from_u64(13);
     let mut net = Sequence::<f64>::random(&mut rng);

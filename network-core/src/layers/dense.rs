@@ -505,10 +505,13 @@ impl<T: Scalar, const I: usize, const O: usize> DenseSteps<T, I, O> {
         dy: &SMatrix<T, XO, B>,
         lr: T,
     ) {
-        let mut grad = Self::zeros();
-        self.backward_params(x, dy, &mut grad);
-        self.weight -= grad.weight * lr;
-        self.bias -= grad.bias * lr;
+        // Step by step in place (`W -= lr dy_t x_t^T`): no gradient buffer, no temporary.
+        Self::steps(x, dy, |xs, ds| {
+            let d = SVector::<T, O>::from_column_slice(ds);
+            self.weight
+                .ger(-lr, &d, &SVector::<T, I>::from_column_slice(xs), T::one());
+            self.bias.axpy(-lr, &d, T::one());
+        });
     }
 
     /// The input gradient of every step: `dx_t = W^T dy_t` (overwrites `dx`).
