@@ -650,10 +650,16 @@ mod x86 {
         }
     }
 
-    /// `y = A x + b`: panels of up to two vectors of rows, each summed over the columns
-    /// in four independent chains (one chain would wait on the FMA latency). `y` is only
-    /// written: reading it back as a vector right after the caller's narrower stores
-    /// would stall until they complete.
+    /// Products from which a one-sample `y = A x + b` is streaming work (the matrix, 64
+    /// KiB and more, no longer sits in L1 from one call to the next): taller panels, read
+    /// as longer contiguous stretches of each column.
+    const WIDE: usize = 16 * 1024;
+
+    /// `y = A x + b`: panels of up to two vectors of rows (eight for a [`WIDE`] product),
+    /// each summed over the columns in four independent chains (one for a wide product,
+    /// whose eight vectors are eight chains already; one chain of one vector would wait
+    /// on the FMA latency). `y` is only written: reading it back as a vector right after
+    /// the caller's narrower stores would stall until they complete.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gemv<const M: usize, const N: usize>(
         a: *const f32,
@@ -661,15 +667,34 @@ mod x86 {
         b: *const f32,
         y: *mut f32,
     ) {
-        const CHAINS: usize = 4;
+        unsafe {
+            if M * N >= WIDE {
+                panels::<M, N, PANEL_WIDE, 1>(a, x, b, y)
+            } else {
+                panels::<M, N, 2, 4>(a, x, b, y)
+            }
+        }
+    }
+
+    /// Vectors per panel of a [`WIDE`] product.
+    const PANEL_WIDE: usize = 8;
+
+    /// [`gemv`] with panels of `PV` vectors and `CHAINS` chains.
+    #[inline(always)]
+    unsafe fn panels<const M: usize, const N: usize, const PV: usize, const CHAINS: usize>(
+        a: *const f32,
+        x: *const f32,
+        b: *const f32,
+        y: *mut f32,
+    ) {
         let vectors = M.div_ceil(LANES);
         let mut v0 = 0;
         while v0 < vectors {
-            let mut acc = [[unsafe { Avx2::zero() }; 2]; CHAINS];
+            let mut acc = [[unsafe { Avx2::zero() }; PV]; CHAINS];
             // A macro, not a closure: a closure would not inherit the target features.
             macro_rules! column {
                 ($j:expr, $sums:expr) => {{
-                    let (j, sums): (usize, &mut [__m256; 2]) = ($j, $sums);
+                    let (j, sums): (usize, &mut [__m256; PV]) = ($j, $sums);
                     unsafe {
                         let xj = Avx2::broadcast(x.add(j));
                         for (dv, s) in sums.iter_mut().enumerate() {
@@ -691,18 +716,29 @@ mod x86 {
             for (c, sums) in acc.iter_mut().enumerate().take(N % CHAINS) {
                 column!(full + c, sums);
             }
-            let [c0, c1, c2, c3] = acc;
-            for (dv, (((s0, s1), s2), s3)) in c0.iter().zip(c1).zip(c2).zip(c3).enumerate() {
+            for dv in 0..PV {
                 let v = v0 + dv;
                 if v < vectors {
                     unsafe {
-                        let sum = _mm256_add_ps(_mm256_add_ps(*s0, s1), _mm256_add_ps(s2, s3));
+                        // Chains summed pairwise: ((c0 + c1) + (c2 + c3)).
+                        let sum = if CHAINS == 4 {
+                            _mm256_add_ps(
+                                _mm256_add_ps(acc[0][dv], acc[1][dv]),
+                                _mm256_add_ps(acc[2][dv], acc[3][dv]),
+                            )
+                        } else {
+                            let mut sum = acc[0][dv];
+                            for chain in acc.iter().skip(1) {
+                                sum = _mm256_add_ps(sum, chain[dv]);
+                            }
+                            sum
+                        };
                         let sum = _mm256_add_ps(load_part::<M>(b.add(v * LANES), v), sum);
                         store_part::<M>(y.add(v * LANES), v, sum);
                     }
                 }
             }
-            v0 += 2;
+            v0 += PV;
         }
     }
 
