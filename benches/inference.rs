@@ -1,11 +1,12 @@
 //! Single-sample inference of wide layers, side by side in one run: 784-128-10 and
 //! 256-256-256-10 (ReLU), the generated `forward` against hand-written Rust of the same
 //! math, and against reading the weights once (the memory traffic the layer cannot
-//! avoid).
+//! avoid, read with AVX2).
 //!
-//! Hand-written baselines, each built twice: with this build's flags (as a crate using
-//! ours would be) and inside a function compiled with `target_feature(enable =
-//! "avx2,fma")`, what `-C target-cpu=native` gives a loop on an AVX2 machine:
+//! Hand-written baselines, each built three times: with this build's flags (as a crate
+//! using ours would be), and inside functions compiled with `target_feature(enable =
+//! "avx2,fma")` and with `"avx512f,avx2,fma"` (where the CPU has them), what
+//! `-C target-cpu=native` gives a loop on such a machine:
 //! - plain loops, weights stored by input (`w[i][o]`) so that the inner loop runs over
 //!   contiguous outputs and vectorizes (the fastest simple form);
 //! - nalgebra, `w * x + b` on `SMatrix`/`SVector`.
@@ -95,6 +96,7 @@ impl<const I: usize, const O: usize> Nalgebra<I, O> {
     }
 }
 
+#[inline(always)]
 fn plain_wide(l: &(Plain<784, 128>, Plain<128, 10>), x: &[f32; 784]) -> [f32; 10] {
     l.1.forward(&l.0.forward(x, true), false)
 }
@@ -104,6 +106,7 @@ fn plain_wide_avx2(l: &(Plain<784, 128>, Plain<128, 10>), x: &[f32; 784]) -> [f3
     plain_wide(l, x)
 }
 
+#[inline(always)]
 fn nalgebra_wide(
     l: &(Nalgebra<784, 128>, Nalgebra<128, 10>),
     x: &SVector<f32, 784>,
@@ -113,6 +116,19 @@ fn nalgebra_wide(
 
 #[target_feature(enable = "avx2,fma")]
 fn nalgebra_wide_avx2(
+    l: &(Nalgebra<784, 128>, Nalgebra<128, 10>),
+    x: &SVector<f32, 784>,
+) -> SVector<f32, 10> {
+    nalgebra_wide(l, x)
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn plain_wide_avx512(l: &(Plain<784, 128>, Plain<128, 10>), x: &[f32; 784]) -> [f32; 10] {
+    plain_wide(l, x)
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn nalgebra_wide_avx512(
     l: &(Nalgebra<784, 128>, Nalgebra<128, 10>),
     x: &SVector<f32, 784>,
 ) -> SVector<f32, 10> {
@@ -132,6 +148,7 @@ type NalgebraDeep = (
     Nalgebra<256, 10>,
 );
 
+#[inline(always)]
 fn plain_deep(l: &PlainDeep, x: &[f32; 256]) -> [f32; 10] {
     let h = l.2.forward(&l.1.forward(&l.0.forward(x, true), true), true);
     l.3.forward(&h, false)
@@ -142,6 +159,7 @@ fn plain_deep_avx2(l: &PlainDeep, x: &[f32; 256]) -> [f32; 10] {
     plain_deep(l, x)
 }
 
+#[inline(always)]
 fn nalgebra_deep(l: &NalgebraDeep, x: &SVector<f32, 256>) -> SVector<f32, 10> {
     let h = l.2.forward(&l.1.forward(&l.0.forward(x, true), true), true);
     l.3.forward(&h, false)
@@ -152,26 +170,44 @@ fn nalgebra_deep_avx2(l: &NalgebraDeep, x: &SVector<f32, 256>) -> SVector<f32, 1
     nalgebra_deep(l, x)
 }
 
-/// Sums every weight once, in 8 independent lanes: the layer's unavoidable traffic.
-fn read_all(weights: &[&[f32]]) -> f32 {
-    let mut acc = [0.0f32; 16];
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn plain_deep_avx512(l: &PlainDeep, x: &[f32; 256]) -> [f32; 10] {
+    plain_deep(l, x)
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn nalgebra_deep_avx512(l: &NalgebraDeep, x: &SVector<f32, 256>) -> SVector<f32, 10> {
+    nalgebra_deep(l, x)
+}
+
+/// Sums every weight once with AVX2 loads into eight independent vector sums (so that the
+/// loads, not the additions' latency, set the pace): the layers' unavoidable traffic, at
+/// the rate this core reads it.
+#[target_feature(enable = "avx2,fma")]
+fn read_all_avx2(weights: &[&[f32]]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); 8];
     for w in weights {
-        for chunk in w.chunks_exact(16) {
-            for (a, &v) in acc.iter_mut().zip(chunk) {
-                *a += v;
+        for chunk in w.chunks_exact(64) {
+            for (k, a) in acc.iter_mut().enumerate() {
+                // SAFETY: 8 floats at 8 k within a chunk of 64.
+                let v = unsafe { _mm256_loadu_ps(chunk.as_ptr().add(8 * k)) };
+                *a = _mm256_add_ps(*a, v);
             }
         }
     }
-    acc.iter().sum()
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn read_all_avx2(weights: &[&[f32]]) -> f32 {
-    read_all(weights)
+    let mut lanes = [0.0f32; 8];
+    let sum = acc
+        .iter()
+        .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+    lanes.iter().sum()
 }
 
 fn benches(c: &mut Criterion) {
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    let avx512 = avx2 && is_x86_feature_detected!("avx512f");
     let mut rng = Rng::seed_from_u64(1);
 
     let wide = network::boxed::random::<f32, Wide<f32>, 784, 10>(&mut rng);
@@ -205,7 +241,6 @@ fn benches(c: &mut Criterion) {
         b.iter(|| nalgebra_wide(black_box(&nalgebra), black_box(&x)))
     });
     let weights = [wide.hidden.weight.as_slice(), wide.logits.weight.as_slice()];
-    group.bench_function("read_weights", |b| b.iter(|| read_all(black_box(&weights))));
     if avx2 {
         // SAFETY (all three): the CPU has AVX2 and FMA, checked above.
         group.bench_function("plain_loops_avx2_fma", |b| {
@@ -216,6 +251,15 @@ fn benches(c: &mut Criterion) {
         });
         group.bench_function("read_weights_avx2", |b| {
             b.iter(|| unsafe { read_all_avx2(black_box(&weights)) })
+        });
+    }
+    if avx512 {
+        // SAFETY (both): the CPU has AVX-512F, AVX2 and FMA, checked above.
+        group.bench_function("plain_loops_avx512", |b| {
+            b.iter(|| unsafe { plain_wide_avx512(black_box(&plain), black_box(&xa)) })
+        });
+        group.bench_function("nalgebra_avx512", |b| {
+            b.iter(|| unsafe { nalgebra_wide_avx512(black_box(&nalgebra), black_box(&x)) })
         });
     }
     group.finish();
@@ -261,7 +305,6 @@ fn benches(c: &mut Criterion) {
         deep.c.weight.as_slice(),
         deep.logits.weight.as_slice(),
     ];
-    group.bench_function("read_weights", |b| b.iter(|| read_all(black_box(&weights))));
     if avx2 {
         // SAFETY (all three): the CPU has AVX2 and FMA, checked above.
         group.bench_function("plain_loops_avx2_fma", |b| {
@@ -272,6 +315,15 @@ fn benches(c: &mut Criterion) {
         });
         group.bench_function("read_weights_avx2", |b| {
             b.iter(|| unsafe { read_all_avx2(black_box(&weights)) })
+        });
+    }
+    if avx512 {
+        // SAFETY (both): the CPU has AVX-512F, AVX2 and FMA, checked above.
+        group.bench_function("plain_loops_avx512", |b| {
+            b.iter(|| unsafe { plain_deep_avx512(black_box(&plain), black_box(&xa)) })
+        });
+        group.bench_function("nalgebra_avx512", |b| {
+            b.iter(|| unsafe { nalgebra_deep_avx512(black_box(&nalgebra), black_box(&x)) })
         });
     }
     group.finish();

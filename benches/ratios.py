@@ -123,3 +123,19 @@ if signal.is_dir():
     print(f"| forward | {fmt(ours)} | {fmt(hand)} | {ours / hand:.3f}x |")
     print(f"| training step (generated only) | {fmt(median(signal, 'generated_step'))} | | |")
 
+
+inference = sorted(p for p in root.iterdir() if p.name.startswith("inference_"))
+if inference:
+    print()
+    print("| one sample | generated | hand-written, default flags (best) | ratio | hand-written, AVX2/AVX-512 functions (best) | ratio | reading the weights (AVX2) | of that rate |")
+    print("|---|---|---|---|---|---|---|---|")
+    for group in inference:
+        names = [d.name for d in group.iterdir() if (d / "new").is_dir()]
+        ours = median(group, "generated")
+        default = min((median(group, n), n) for n in ("plain_loops", "nalgebra") if n in names)
+        native = min((median(group, n), n) for n in names
+                     if n.endswith("_avx2_fma") or n.endswith("_avx512"))
+        read = median(group, "read_weights_avx2")
+        print(f"| {group.name.removeprefix('inference_')} | {fmt(ours)} | {fmt(default[0])} ({default[1]}) "
+              f"| {ours / default[0]:.2f}x | {fmt(native[0])} ({native[1]}) | {ours / native[0]:.2f}x "
+              f"| {fmt(read)} | {100 * read / ours:.0f}% |")

@@ -138,9 +138,15 @@ pub fn gemv<T: Scalar, const M: usize, const N: usize>(
     #[cfg(target_arch = "x86_64")]
     if b.len() == M {
         if let Some((a, x, y)) = one_sample::<T, M, N>((a, x, y), (M * N, N, M)) {
+            let b = b.as_ptr() as *const f32;
+            if M * N >= x86::WIDE && std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: as below, and the CPU has AVX-512F, checked just above.
+                unsafe { x86::gemv_wide_avx512::<M, N>(a, x, b, y) };
+                return true;
+            }
             // SAFETY: `one_sample` checked the CPU, the type and the lengths (and `b`'s
             // above).
-            unsafe { x86::gemv::<M, N>(a, x, b.as_ptr() as *const f32, y) };
+            unsafe { x86::gemv::<M, N>(a, x, b, y) };
             return true;
         }
     }
@@ -652,8 +658,68 @@ mod x86 {
 
     /// Products from which a one-sample `y = A x + b` is streaming work (the matrix, 64
     /// KiB and more, no longer sits in L1 from one call to the next): taller panels, read
-    /// as longer contiguous stretches of each column.
-    const WIDE: usize = 16 * 1024;
+    /// as longer contiguous stretches of each column, and AVX-512 where the CPU has it
+    /// (a panel of up to 256 rows then fits the registers, so a layer of up to 256
+    /// outputs reads its matrix in one sequential sweep).
+    pub const WIDE: usize = 16 * 1024;
+
+    /// [`gemv`] for a [`WIDE`] product with AVX-512: panels of up to sixteen 16-lane
+    /// vectors (256 rows, 16 of the 32 registers), one chain each.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn gemv_wide_avx512<const M: usize, const N: usize>(
+        a: *const f32,
+        x: *const f32,
+        b: *const f32,
+        y: *mut f32,
+    ) {
+        const PV: usize = 16;
+        const L: usize = <Avx512 as Isa>::LANES;
+        let vectors = M.div_ceil(L);
+        let tail = unsafe { Avx512::mask(M - (vectors - 1) * L) };
+        // Vector `v` of a column at `p`, masked if it is the partial last one.
+        macro_rules! part {
+            ($v:expr) => {
+                !M.is_multiple_of(L) && $v == vectors - 1
+            };
+        }
+        let mut v0 = 0;
+        while v0 < vectors {
+            let mut acc = [unsafe { Avx512::zero() }; PV];
+            for j in 0..N {
+                unsafe {
+                    let xj = Avx512::broadcast(x.add(j));
+                    for (dv, s) in acc.iter_mut().enumerate() {
+                        let v = v0 + dv;
+                        if v < vectors {
+                            let p = a.add(j * M + v * L);
+                            let w = if part!(v) {
+                                Avx512::load_masked(p, tail)
+                            } else {
+                                Avx512::load(p)
+                            };
+                            *s = Avx512::fma(w, xj, *s);
+                        }
+                    }
+                }
+            }
+            for (dv, s) in acc.iter().enumerate() {
+                let v = v0 + dv;
+                if v < vectors {
+                    unsafe {
+                        let one = Avx512::splat(1.0);
+                        if part!(v) {
+                            let bias = Avx512::load_masked(b.add(v * L), tail);
+                            Avx512::store_masked(y.add(v * L), tail, Avx512::fma(bias, one, *s));
+                        } else {
+                            let bias = Avx512::load(b.add(v * L));
+                            Avx512::store(y.add(v * L), Avx512::fma(bias, one, *s));
+                        }
+                    }
+                }
+            }
+            v0 += PV;
+        }
+    }
 
     /// `y = A x + b`: panels of up to two vectors of rows (eight for a [`WIDE`] product),
     /// each summed over the columns in four independent chains (one for a wide product,
@@ -1026,6 +1092,12 @@ mod tests {
         check_one_sample::<129, 1>(&mut rng);
         check_one_sample::<129, 3>(&mut rng);
         check_one_sample::<129, 129>(&mut rng);
+        // Wide products (`x86::WIDE`): AVX-512 panels of 256 rows where the CPU has them
+        // (one panel and a masked tail; two panels, the second partial), AVX2 panels of
+        // 64 rows elsewhere (Miri runs those).
+        check_one_sample::<300, 64>(&mut rng);
+        #[cfg(not(miri))]
+        check_one_sample::<256, 65>(&mut rng);
     }
 
     #[test]
