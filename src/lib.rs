@@ -199,9 +199,8 @@ pub mod __private {
     pub use network_core::nalgebra::{ArrayStorage, SMatrix};
     pub use network_core::pytorch::Module as PyTorchModule;
     pub use network_core::quant::raw::{
-        conv_bytes as quant_conv_bytes, dense_bytes as quant_dense_bytes, QuantRawError,
-        QuantReader, QuantWriter, CHECKSUM_BYTES as QUANT_CHECKSUM_BYTES,
-        HEADER_BYTES as QUANT_HEADER_BYTES,
+        dense_bytes as quant_dense_bytes, QuantRawError, QuantReader, QuantWriter,
+        CHECKSUM_BYTES as QUANT_CHECKSUM_BYTES, HEADER_BYTES as QUANT_HEADER_BYTES,
     };
     pub use network_core::quant::{
         avg_pool_i8, global_avg_i8, max_pool_i8, ActivationQuant, ConvInt8, DenseInt8,

@@ -183,12 +183,20 @@ pub fn quantize_rows(weights: &[f64], inputs: usize, out: &mut [i8], scales: &mu
         .zip(out.chunks_exact_mut(inputs.max(1)))
         .zip(scales.iter_mut())
     {
-        let largest = row.iter().fold(0.0f64, |m, w| m.max(w.abs()));
-        *scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
-        for (q, &w) in q.iter_mut().zip(row) {
-            *q = libm::round(w / *scale).clamp(-127.0, 127.0) as i8;
-        }
+        *scale = quantize_channel(|k| row[k], q);
     }
+}
+
+/// One channel of [`quantize_rows`]: `q[k]` from the real weights `w(k)`; returns the
+/// channel's scale.
+#[inline]
+fn quantize_channel(w: impl Fn(usize) -> f64, q: &mut [i8]) -> f64 {
+    let largest = (0..q.len()).fold(0.0f64, |m, k| m.max(w(k).abs()));
+    let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+    for (k, q) in q.iter_mut().enumerate() {
+        *q = libm::round(w(k) / scale).clamp(-127.0, 127.0) as i8;
+    }
+    scale
 }
 
 /// `sum w[i] * (x[i] - zero)`, exact in wrapping `i32` arithmetic, so every form below
@@ -351,11 +359,7 @@ fn quantize_channels(
         .zip(multipliers.iter_mut())
         .enumerate()
     {
-        let largest = (0..k_len).fold(0.0f64, |a, k| a.max(weight(o, k).abs()));
-        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
-        for (k, q) in q.iter_mut().enumerate() {
-            *q = libm::round(weight(o, k) / scale).clamp(-127.0, 127.0) as i8;
-        }
+        let scale = quantize_channel(|k| weight(o, k), q);
         let accumulator_scale = input.scale * scale;
         *b =
             libm::round(bias(o) / accumulator_scale).clamp(i32::MIN as f64, i32::MAX as f64) as i32;

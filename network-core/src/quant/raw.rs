@@ -131,14 +131,10 @@ const fn fnv1a32(bytes: &[u8], len: usize) -> u32 {
     hash
 }
 
-/// The bytes of a dense layer's record with `inputs` and `outputs`.
+/// The bytes of a layer's record with `outputs` channels of `inputs` weights each (a
+/// convolution: its output channels and filter length).
 pub const fn dense_bytes(inputs: usize, outputs: usize) -> usize {
     4 + 8 + 24 + outputs * inputs + 12 * outputs
-}
-
-/// The bytes of a convolution's record: `channels` filters of `filter` weights.
-pub const fn conv_bytes(channels: usize, filter: usize) -> usize {
-    dense_bytes(filter, channels)
 }
 
 /// Reads a quantized network from bytes, front to back, in `const fn`s (the generated

@@ -91,6 +91,21 @@ fn steps(net: &Network) -> Option<(Vec<Step<'_>>, bool)> {
     matches!(steps.last(), Some(Step::Layer { .. })).then_some((steps, softmax))
 }
 
+/// Whether a dense layer or convolution is a convolution, and its `K` weights per
+/// channel (a dense layer's inputs, a convolution's filter length) and `O` channels.
+fn int8_shape(n: &Node) -> (bool, TokenStream, TokenStream) {
+    match &n.kind {
+        NodeKind::Conv {
+            spec,
+            geometry: Some(g),
+        } => {
+            let k = g.filter_len();
+            (true, quote!(#k), spec.out_channels.expr())
+        }
+        _ => (false, input(n), output(n)),
+    }
+}
+
 pub fn quant(net: &Network) -> TokenStream {
     if !net.ends_valid || net.nodes.is_empty() {
         return TokenStream::new();
@@ -109,18 +124,10 @@ pub fn quant(net: &Network) -> TokenStream {
         })
         .collect();
     let names: Vec<_> = layers.iter().map(|(n, ..)| &n.name).collect();
-    let layer_type = |n: &Node| match &n.kind {
-        NodeKind::Conv {
-            spec,
-            geometry: Some(g),
-        } => {
-            let (o, k) = (spec.out_channels.expr(), g.filter_len());
-            quote!(#p::ConvInt8<#o, { #k }>)
-        }
-        _ => {
-            let (i, o) = (input(n), output(n));
-            quote!(#p::DenseInt8<#i, #o>)
-        }
+    // A layer's int8 type and its reader: `O` channels of `K` weights each.
+    let layer_type = |n: &Node| match int8_shape(n) {
+        (true, k, o) => quote!(#p::ConvInt8<#o, { #k }>),
+        (false, k, o) => quote!(#p::DenseInt8<#k, #o>),
     };
     let fields = layers.iter().map(|(n, norm, _)| {
         let (name, ty) = (&n.name, layer_type(n));
@@ -214,33 +221,15 @@ pub fn quant(net: &Network) -> TokenStream {
 
     // The raw format (`network::quant::raw`): the header, every layer, the checksum.
     let raw_len = layers.iter().map(|(n, ..)| {
-        let (i, o) = (input(n), output(n));
-        match &n.kind {
-            NodeKind::Conv {
-                spec,
-                geometry: Some(g),
-            } => {
-                let (o, k) = (spec.out_channels.expr(), g.filter_len());
-                quote!(+ #p::quant_conv_bytes(#o, #k))
-            }
-            _ => quote!(+ #p::quant_dense_bytes(#i, #o)),
-        }
+        let (_, k, o) = int8_shape(n);
+        quote!(+ #p::quant_dense_bytes(#k, #o))
     });
     let count_u8 = u8::try_from(count).unwrap_or(u8::MAX);
     let read_layers = layers.iter().map(|(n, ..)| {
         let name = &n.name;
-        let read = match &n.kind {
-            NodeKind::Conv {
-                spec,
-                geometry: Some(g),
-            } => {
-                let (o, k) = (spec.out_channels.expr(), g.filter_len());
-                quote!(__reader.conv::<#o, { #k }>())
-            }
-            _ => {
-                let (i, o) = (input(n), output(n));
-                quote!(__reader.dense::<#i, #o>())
-            }
+        let read = match int8_shape(n) {
+            (true, k, o) => quote!(__reader.conv::<#o, { #k }>()),
+            (false, k, o) => quote!(__reader.dense::<#k, #o>()),
         };
         quote! {
             let #name = match #read {
@@ -257,7 +246,6 @@ pub fn quant(net: &Network) -> TokenStream {
         }
     });
     let softmax_code = softmax.then(|| quote!(#p::Activation::forward(&#p::Softmax, &mut __out);));
-    let observe: Vec<_> = observe.collect();
     let doc = format!(
         " [`{}`] in int8, from [`{}::quantize`]: per-channel symmetric int8 weights, `i32` biases, per-tensor int8 activations, fixed-point requantization (the TFLite Micro scheme: exact integers, the same on every target).",
         net.ident.unraw(),
