@@ -705,6 +705,21 @@ impl Dataset {
         &self,
         indices: &[usize],
     ) -> Result<(SMatrix<T, IN, B>, SMatrix<T, OUT, B>), ShapeError> {
+        let mut x = SMatrix::<T, IN, B>::zeros();
+        let mut y = SMatrix::<T, OUT, B>::zeros();
+        self.batch_into(indices, &mut x, &mut y)?;
+        Ok((x, y))
+    }
+
+    /// [`batch`](Self::batch) written into matrices the caller owns (a buffer reused
+    /// from batch to batch, a part of a batch on another thread). On error, `x` and `y`
+    /// are unspecified.
+    pub fn batch_into<T: Scalar, const IN: usize, const OUT: usize, const B: usize>(
+        &self,
+        indices: &[usize],
+        x: &mut SMatrix<T, IN, B>,
+        y: &mut SMatrix<T, OUT, B>,
+    ) -> Result<(), ShapeError> {
         self.check_shape::<IN, OUT>()?;
         if indices.len() != B {
             return Err(ShapeError::BatchSize {
@@ -712,8 +727,7 @@ impl Dataset {
                 found: indices.len(),
             });
         }
-        let mut x = SMatrix::<T, IN, B>::zeros();
-        let mut y = SMatrix::<T, OUT, B>::zeros();
+        y.fill(T::zero());
         for (column, &index) in indices.iter().enumerate() {
             if index >= self.len() {
                 return Err(ShapeError::Index {
@@ -721,8 +735,9 @@ impl Dataset {
                     len: self.len(),
                 });
             }
-            for (row, &v) in self.sample(index).iter().enumerate() {
-                x[(row, column)] = T::of(v);
+            let dst = &mut x.as_mut_slice()[column * IN..(column + 1) * IN];
+            for (dst, &v) in dst.iter_mut().zip(self.sample(index)) {
+                *dst = T::of(v);
             }
             if self.is_regression() {
                 for (row, &v) in self.target(index).iter().enumerate() {
@@ -735,7 +750,7 @@ impl Dataset {
                 y[(self.labels[index], column)] = T::one();
             }
         }
-        Ok((x, y))
+        Ok(())
     }
 
     /// Checks that samples have `IN` features and labels fit in `OUT` outputs (or, for

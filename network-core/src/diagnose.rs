@@ -177,7 +177,7 @@ pub fn diagnose_gradients<T: Scalar, P: Params<T>, F: FnMut(Diagnosis)>(
 ) {
     let mut bad = None;
     grads.for_each_param(|info, values| {
-        if bad.is_none() && values.iter().any(|v| !v.is_finite()) {
+        if bad.is_none() && !crate::kernels::all_finite(values) {
             bad = Some(info.name);
         }
     });

@@ -105,11 +105,21 @@ pub fn layer_stats<T: Scalar, P: Params<T>, F: FnMut(&LayerStats)>(
 /// Calls `f` with every layer's name and its gradient's L2 norm.
 pub fn layer_grad_norms<T: Scalar, P: Params<T>, F: FnMut(&'static str, f64)>(grads: &P, mut f: F) {
     for_each_layer::<T, P, _>(|layer, range| {
-        let mut g = Accumulator::default();
-        for k in range {
-            g.add(grads.tensor(k));
+        let squares: f64 = range
+            .clone()
+            .map(|k| crate::kernels::sum_squares(grads.tensor(k)))
+            .sum();
+        if squares.is_finite() {
+            f(layer, libm::sqrt(squares));
+        } else {
+            // NaN or infinity (or an overflow of the squares): the norm of the finite
+            // values, as `layer_stats` reports it.
+            let mut g = Accumulator::default();
+            for k in range {
+                g.add(grads.tensor(k));
+            }
+            f(layer, libm::sqrt(g.sum_squares));
         }
-        f(layer, libm::sqrt(g.sum_squares));
     });
 }
 
