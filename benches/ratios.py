@@ -139,3 +139,14 @@ if inference:
         print(f"| {group.name.removeprefix('inference_')} | {fmt(ours)} | {fmt(default[0])} ({default[1]}) "
               f"| {ours / default[0]:.2f}x | {fmt(native[0])} ({native[1]}) | {ours / native[0]:.2f}x "
               f"| {fmt(read)} | {100 * read / ours:.0f}% |")
+
+parallel = root / "parallel_784-128-10_b256"
+if parallel.is_dir():
+    one = median(parallel, "one_thread")
+    print()
+    print("| 784-128-10, batch 256, one SGD step | time | speed-up over one thread |")
+    print("|---|---|---|")
+    for name in ("one_thread", "threads_2_parts_128", "threads_2_parts_64"):
+        t = median(parallel, name)
+        print(f"| {name} | {fmt(t)} | {one / t:.2f}x |")
+    print("(benches/parallel.py adds PyTorch and NumPy to this table)")

@@ -16,3 +16,6 @@ export CARGO_TARGET_DIR=target/miri
 cargo +nightly miri test -p network-core --features simd --lib -- simd:: dense::tests::f32_batch \
     recurrent::tests::the_vectorized_cells quant::tests::the_vectorized_int8_layer \
     quant::conv::tests::the_int8_convolution
+# The thread pool of `network::parallel`: its workers read the caller's batch and
+# network through pointers while the caller waits.
+cargo +nightly miri test -p network --lib -- parallel::

@@ -130,6 +130,8 @@ pub mod checkpoint;
 pub mod data;
 #[cfg(feature = "std")]
 pub mod metrics;
+#[cfg(feature = "std")]
+pub mod parallel;
 #[cfg(feature = "plots")]
 pub mod plot;
 #[cfg(feature = "std")]
@@ -138,10 +140,10 @@ pub mod train;
 pub mod weights;
 
 pub use network_core::{
-    activation, arch, argmax, compute_gradients, compute_gradients_inspect, diagnose, kernels,
-    layers, loss, nalgebra, optim, pytorch, quant, raw, regularize, schedule, stats, summary,
-    Dense, Gru, Init, LayerInfo, Lstm, LstmState, Network, NumericError, ParamInfo, ParamKind,
-    Params, Rng, Scalar, Zeroable,
+    activation, arch, argmax, compute_gradients, compute_gradients_inspect,
+    compute_gradients_shared, diagnose, kernels, layers, loss, nalgebra, optim, pytorch, quant,
+    raw, regularize, schedule, stats, summary, Dense, Gru, Init, LayerInfo, Lstm, LstmState,
+    Network, NumericError, ParamInfo, ParamKind, Params, Rng, Scalar, Zeroable,
 };
 pub use network_macros::network;
 

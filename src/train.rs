@@ -24,6 +24,7 @@ use crate::loss::Loss;
 use crate::metrics::{RegressionMetrics, RegressionTally};
 use crate::nalgebra::SMatrix;
 use crate::optim::Optimizer;
+use crate::parallel::DataParallel;
 use crate::regularize::{clip_grad_norm, clip_grad_value, Penalty};
 use crate::schedule::{Constant, Schedule};
 use crate::stats::layer_grad_norms;
@@ -280,6 +281,8 @@ pub enum TrainError {
         /// Where it appeared.
         source: NumericError,
     },
+    /// The operating system refused a thread for [`Trainer::fit_parallel`].
+    Threads(std::io::ErrorKind),
 }
 
 impl fmt::Display for TrainError {
@@ -313,6 +316,9 @@ impl fmt::Display for TrainError {
                 step,
                 source,
             } => write!(f, "epoch {epoch}, step {step}: {source}"),
+            TrainError::Threads(kind) => {
+                write!(f, "could not start the training threads: {kind}")
+            }
         }
     }
 }
@@ -657,6 +663,78 @@ where
         validation: Option<&[usize]>,
     ) -> Result<&History, TrainError> {
         // `fit::<0>` does not compile: the tape it needs refuses a batch of 0.
+        let mut one = OneThread::<T, N, IN, OUT, B> {
+            tape: Box::new(N::new_tape::<B>()),
+            x: Box::new(SMatrix::zeros()),
+            y: Box::new(SMatrix::zeros()),
+        };
+        self.fit_with::<B, _>(data, train, validation, &mut one)
+    }
+
+    /// [`fit`](Self::fit) on `threads` threads (0: one per core): each batch of `B` is
+    /// cut into parts of `P` samples (`B` a multiple of `P`) whose gradients are computed
+    /// side by side and summed, by a [`DataParallel`] started for this call. The
+    /// history, diagnostics, checkpoints and early stopping are those of `fit`; the
+    /// results match a `fit` with the same seed up to the order of the gradients'
+    /// additions, and are identical from run to run for a given thread count. The last,
+    /// partial batch of an epoch is trained on one thread. The dead-unit diagnosis looks
+    /// at the first part of a batch instead of the whole batch.
+    ///
+    /// Networks with batch normalization or dropout do not compile here (see
+    /// [`crate::parallel`]).
+    ///
+    /// ```no_run
+    /// use network::prelude::*;
+    /// use network::data::Dataset;
+    ///
+    /// network! {
+    ///     struct Digits { hidden: Dense<64, 128>, Relu, logits: Dense<128, 10> }
+    /// }
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let data = Dataset::from_csv_path("data/digits.csv")?;
+    /// let (train, test) = data.stratified_split(0.2, &mut Rng::seed_from_u64(0));
+    /// let net = Digits::<f32>::random(&mut Rng::seed_from_u64(1));
+    /// let mut trainer = Trainer::with_optimizer_rate(
+    ///     net, Adam::new(AdamConfig::adam(1e-3)), SoftmaxCrossEntropy, TrainConfig::default());
+    /// // Batches of 256 in two parts of 128, on every core.
+    /// trainer.fit_parallel::<256, 128>(&data, &train, Some(&test), 0)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fit_parallel<const B: usize, const P: usize>(
+        &mut self,
+        data: &Dataset,
+        train: &[usize],
+        validation: Option<&[usize]>,
+        threads: usize,
+    ) -> Result<&History, TrainError>
+    where
+        T: Send + Sync + 'static,
+        N: Send + Sync + 'static,
+        N::Tape<P>: Send,
+        L: Send + 'static,
+    {
+        const {
+            assert!(
+                B.is_multiple_of(P) && B >= P,
+                "fit_parallel::<B, P>: the batch must be a whole number of parts"
+            )
+        };
+        let mut parallel = DataParallel::<T, N, L, IN, OUT, P>::new(self.loss, threads)
+            .map_err(|e| TrainError::Threads(e.kind()))?;
+        self.fit_with::<B, _>(data, train, validation, &mut parallel)
+    }
+
+    /// The training loop of `fit` and `fit_parallel`; `full` computes the gradient of a
+    /// full batch.
+    fn fit_with<const B: usize, G: FullBatch<T, N, L, IN, OUT, B>>(
+        &mut self,
+        data: &Dataset,
+        train: &[usize],
+        validation: Option<&[usize]>,
+        full: &mut G,
+    ) -> Result<&History, TrainError> {
         self.check_settings()?;
         data.check_shape::<IN, OUT>()?;
         for &index in train.iter().chain(validation.unwrap_or(&[])) {
@@ -680,7 +758,6 @@ where
         let mut state_len = 0;
         self.optimizer.for_each_state(|s| state_len += s.len());
         self.backup_state.reserve_exact(state_len);
-        let mut tape = Box::new(N::new_tape::<B>());
         let mut single = Box::new(N::new_tape::<1>());
         let batches = train.len().div_ceil(B);
         let bar = if self.config.quiet {
@@ -712,7 +789,7 @@ where
                     data,
                     chunk,
                     &order,
-                    &mut tape,
+                    full,
                     &mut single,
                     &mut score,
                 ) {
@@ -724,9 +801,7 @@ where
                     let mut found = Vec::new();
                     diagnose_gradients(step, &*self.grads, &thresholds, |d| found.push(d));
                     if index == 0 && chunk.len() == B {
-                        diagnose_dead_units::<T, N, _, IN, OUT, B>(step, &tape, &thresholds, |d| {
-                            found.push(d)
-                        });
+                        full.dead_units(step, &thresholds, &mut found);
                     }
                     for d in found {
                         self.report(&bar, d);
@@ -837,13 +912,13 @@ where
 
         let mut bad = None;
         self.net.for_each_param(|info, values| {
-            if bad.is_none() && !values.iter().all(|v| v.is_finite()) {
+            if bad.is_none() && !kernels::all_finite(values) {
                 bad = Some(info.name);
             }
         });
         let mut index = 0;
         self.optimizer.for_each_state(|s| {
-            if bad.is_none() && !s.iter().all(|v| v.is_finite()) {
+            if bad.is_none() && !kernels::all_finite(s) {
                 // State tensors follow the parameters' order, one parameter set per
                 // buffer (Adam: m, v, v_max).
                 bad = N::PARAM_INFO
@@ -927,12 +1002,12 @@ where
     /// Gradients of the mean loss over `chunk` into `self.grads`; returns the loss and
     /// scores the predictions into `score`. A chunk shorter than `B` (the last one of an
     /// epoch) is averaged sample by sample, so no sample is dropped.
-    fn batch_gradients<const B: usize>(
+    fn batch_gradients<const B: usize, G: FullBatch<T, N, L, IN, OUT, B>>(
         &mut self,
         data: &Dataset,
         chunk: &[usize],
         order: &[usize],
-        tape: &mut N::Tape<B>,
+        full: &mut G,
         single: &mut N::Tape<1>,
         score: &mut Score,
     ) -> Result<T, NumericError> {
@@ -946,21 +1021,17 @@ where
             {
                 *slot = index;
             }
-            let (x, y) = data
-                .batch::<T, IN, OUT, B>(&indices)
-                .expect("indices and shape checked by fit");
-            let loss = compute_gradients_inspect(
+            // Only the chunk's own samples count, not the ones completing the batch.
+            return full.gradients(
                 &mut *self.net,
-                &x,
-                &y,
+                data,
+                &indices,
                 &self.loss,
-                tape,
                 &mut *self.grads,
                 &mut self.dropout_rng,
-                // Only the chunk's own samples count, not the ones completing the batch.
-                |out| score.add(out, &y, chunk.len()),
-            )?;
-            return Ok(loss);
+                score,
+                chunk.len(),
+            );
         }
         self.grads.set_zero();
         let weight = T::one() / T::of(chunk.len() as f64);
@@ -1378,6 +1449,117 @@ where
 }
 
 /// The [`TrainConfig`] in a checkpoint: every field, options as a flag and a value.
+/// How [`Trainer::fit_with`] computes the gradient of a full batch of `B` (the samples
+/// `indices` of `data`, checked), scoring the predictions of its first `counted`
+/// samples into `score`.
+trait FullBatch<
+    T: Scalar,
+    N: Network<T, IN, OUT>,
+    L,
+    const IN: usize,
+    const OUT: usize,
+    const B: usize,
+>
+{
+    #[allow(clippy::too_many_arguments)] // the training step's inputs, each needed
+    fn gradients(
+        &mut self,
+        net: &mut N,
+        data: &Dataset,
+        indices: &[usize; B],
+        loss: &L,
+        grads: &mut N,
+        rng: &mut Rng,
+        score: &mut Score,
+        counted: usize,
+    ) -> Result<T, NumericError>;
+
+    /// Dead-unit diagnoses from the activations of the last batch.
+    fn dead_units(&self, step: u64, thresholds: &Thresholds, found: &mut Vec<Diagnosis>);
+}
+
+/// The whole batch on the calling thread, with its tape and a buffer for the batch.
+struct OneThread<
+    T: Scalar,
+    N: Network<T, IN, OUT>,
+    const IN: usize,
+    const OUT: usize,
+    const B: usize,
+> {
+    tape: Box<N::Tape<B>>,
+    x: Box<SMatrix<T, IN, B>>,
+    y: Box<SMatrix<T, OUT, B>>,
+}
+
+impl<T, N, L, const IN: usize, const OUT: usize, const B: usize> FullBatch<T, N, L, IN, OUT, B>
+    for OneThread<T, N, IN, OUT, B>
+where
+    T: Scalar,
+    N: Network<T, IN, OUT>,
+    L: Loss,
+{
+    fn gradients(
+        &mut self,
+        net: &mut N,
+        data: &Dataset,
+        indices: &[usize; B],
+        loss: &L,
+        grads: &mut N,
+        rng: &mut Rng,
+        score: &mut Score,
+        counted: usize,
+    ) -> Result<T, NumericError> {
+        data.batch_into(indices, &mut *self.x, &mut *self.y)
+            .expect("indices and shape checked by fit");
+        let y = &*self.y;
+        compute_gradients_inspect(net, &self.x, y, loss, &mut self.tape, grads, rng, |out| {
+            score.add(out, y, counted)
+        })
+    }
+
+    fn dead_units(&self, step: u64, thresholds: &Thresholds, found: &mut Vec<Diagnosis>) {
+        diagnose_dead_units::<T, N, _, IN, OUT, B>(step, &self.tape, thresholds, |d| found.push(d));
+    }
+}
+
+/// The batch in parts of `S`, each gathered and computed on one of the pool's threads
+/// (only full batches of networks without batch statistics or dropout come here, so
+/// every sample counts).
+impl<T, N, L, const IN: usize, const OUT: usize, const B: usize, const S: usize>
+    FullBatch<T, N, L, IN, OUT, B> for DataParallel<T, N, L, IN, OUT, S>
+where
+    T: Scalar + Send + Sync + 'static,
+    N: Network<T, IN, OUT> + Zeroable + Send + Sync + 'static,
+    N::Tape<S>: Send,
+    L: Loss + Send + 'static,
+{
+    fn gradients(
+        &mut self,
+        net: &mut N,
+        data: &Dataset,
+        indices: &[usize; B],
+        _loss: &L,
+        grads: &mut N,
+        _rng: &mut Rng,
+        score: &mut Score,
+        counted: usize,
+    ) -> Result<T, NumericError> {
+        let fill = |part: usize, x: &mut SMatrix<T, IN, S>, y: &mut SMatrix<T, OUT, S>| {
+            data.batch_into(&indices[part * S..(part + 1) * S], x, y)
+                .expect("indices and shape checked by fit");
+        };
+        self.compute_gradients_filled(&*net, B / S, fill, grads, |first, out, y| {
+            score.add(out, y, counted.saturating_sub(first));
+        })
+    }
+
+    fn dead_units(&self, step: u64, thresholds: &Thresholds, found: &mut Vec<Diagnosis>) {
+        diagnose_dead_units::<T, N, _, IN, OUT, S>(step, self.tape(), thresholds, |d| {
+            found.push(d)
+        });
+    }
+}
+
 fn write_config(w: &mut Writer, c: &TrainConfig) {
     let option = |w: &mut Writer, v: Option<f64>| {
         w.u64(u64::from(v.is_some()));

@@ -185,7 +185,7 @@ fn sgd_fused_through_a_per_step_dense_layer_equals_gradient_then_step() {
 #[test]
 fn inference_equals_the_training_forward_pass() {
     let mut rng = Rng::seed_from_u64(13);
-    let mut net = Sequence::<f64>::random(&mut rng);
+    let net = Sequence::<f64>::random(&mut rng);
     let x = matrix::<15, 3>(&mut rng, 1.0);
     let mut tape = Sequence::<f64>::new_tape::<3>();
     let trained = *net.forward_train_deterministic(&x, &mut tape);

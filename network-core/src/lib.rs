@@ -47,7 +47,9 @@ pub use nalgebra;
 pub use network::{LayerInfo, Network, ParamInfo, ParamKind, Params};
 pub use rng::Rng;
 pub use scalar::Scalar;
-pub use train::{compute_gradients, compute_gradients_inspect, NumericError};
+pub use train::{
+    compute_gradients, compute_gradients_inspect, compute_gradients_shared, NumericError,
+};
 #[doc(hidden)]
 pub use zeroable::assert_zeroable;
 pub use zeroable::Zeroable;

@@ -119,7 +119,7 @@ pub trait Params<T: Scalar>: Sized {
     /// Whether every parameter is finite (no NaN, no infinity).
     fn is_finite(&self) -> bool {
         let mut finite = true;
-        self.for_each_param(|_, values| finite &= values.iter().all(|v| v.is_finite()));
+        self.for_each_param(|_, values| finite &= crate::kernels::all_finite(values));
         finite
     }
 }
@@ -223,6 +223,25 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
         tape: &'t mut Self::Tape<B>,
         rng: &mut Rng,
     ) -> &'t SMatrix<T, OUT, B>;
+
+    /// Whether [`forward_train_shared`](Self::forward_train_shared) is available: `true`
+    /// for every network `network!` generates without batch normalization.
+    const SHARED_TRAINING: bool = false;
+
+    /// [`forward_train`](Self::forward_train) through a shared reference, for networks
+    /// whose training pass changes nothing in them (no batch normalization): several
+    /// threads can then train on one copy of the weights, each with its own tape
+    /// (`network::parallel` does). `None` when the network cannot
+    /// ([`SHARED_TRAINING`](Self::SHARED_TRAINING) is `false`, the default).
+    fn forward_train_shared<'t, const B: usize>(
+        &self,
+        x: &SMatrix<T, IN, B>,
+        tape: &'t mut Self::Tape<B>,
+        rng: &mut Rng,
+    ) -> Option<&'t SMatrix<T, OUT, B>> {
+        let _ = (x, tape, rng);
+        None
+    }
 
     /// Backward pass: given the input and tape of the last `forward_train` and
     /// `d_out = dL/d(output)`, adds `dL/d(parameters)` to `grads`. The input gradient is

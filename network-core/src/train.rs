@@ -82,6 +82,9 @@ impl core::error::Error for NumericError {}
 fn first_non_finite_column<T: Scalar, const R: usize, const C: usize>(
     m: &SMatrix<T, R, C>,
 ) -> Option<usize> {
+    if crate::kernels::all_finite(m.as_slice()) {
+        return None;
+    }
     m.column_iter()
         .position(|c| c.iter().any(|v| !v.is_finite()))
 }
@@ -129,6 +132,81 @@ where
     L: Loss,
     F: FnOnce(&SMatrix<T, OUT, B>),
 {
+    gradients(
+        Access::Owned(net),
+        x,
+        target,
+        loss,
+        tape,
+        grads,
+        rng,
+        inspect,
+    )
+}
+
+/// As [`compute_gradients_inspect`], through a shared reference: for a network whose
+/// training pass changes nothing in it ([`Network::SHARED_TRAINING`]; every network
+/// `network!` generates without batch normalization), so that several threads can
+/// compute gradients of their own batches with one copy of the weights
+/// (`network::parallel` does). Does not compile for other networks.
+#[allow(clippy::too_many_arguments)] // the training step's inputs, each needed
+pub fn compute_gradients_shared<N, T, L, F, const IN: usize, const OUT: usize, const B: usize>(
+    net: &N,
+    x: &SMatrix<T, IN, B>,
+    target: &SMatrix<T, OUT, B>,
+    loss: &L,
+    tape: &mut N::Tape<B>,
+    grads: &mut N,
+    rng: &mut Rng,
+    inspect: F,
+) -> Result<T, NumericError>
+where
+    N: Network<T, IN, OUT>,
+    T: Scalar,
+    L: Loss,
+    F: FnOnce(&SMatrix<T, OUT, B>),
+{
+    const {
+        assert!(
+            N::SHARED_TRAINING,
+            "training changes this network (batch normalization's running statistics), so threads cannot share it: train it on one thread (`compute_gradients`, `Trainer::fit`)"
+        )
+    };
+    gradients(
+        Access::Shared(net),
+        x,
+        target,
+        loss,
+        tape,
+        grads,
+        rng,
+        inspect,
+    )
+}
+
+/// How a training step reaches the network.
+enum Access<'n, N> {
+    Owned(&'n mut N),
+    Shared(&'n N),
+}
+
+#[allow(clippy::too_many_arguments)] // the training step's inputs, each needed
+fn gradients<N, T, L, F, const IN: usize, const OUT: usize, const B: usize>(
+    net: Access<'_, N>,
+    x: &SMatrix<T, IN, B>,
+    target: &SMatrix<T, OUT, B>,
+    loss: &L,
+    tape: &mut N::Tape<B>,
+    grads: &mut N,
+    rng: &mut Rng,
+    inspect: F,
+) -> Result<T, NumericError>
+where
+    N: Network<T, IN, OUT>,
+    T: Scalar,
+    L: Loss,
+    F: FnOnce(&SMatrix<T, OUT, B>),
+{
     if let Some(sample) = first_non_finite_column(x) {
         return Err(NumericError::NonFiniteInput { sample });
     }
@@ -136,8 +214,20 @@ where
         return Err(NumericError::NonFiniteTarget { sample });
     }
     let mut d_out = SMatrix::<T, OUT, B>::zeros();
+    let shared: &N;
     let value = {
-        let output = net.forward_train(x, tape, rng);
+        let output = match net {
+            Access::Owned(owned) => {
+                let output = owned.forward_train(x, tape, rng);
+                shared = owned;
+                output
+            }
+            Access::Shared(net) => {
+                shared = net;
+                net.forward_train_shared(x, tape, rng)
+                    .expect("SHARED_TRAINING is true, so forward_train_shared gives Some")
+            }
+        };
         inspect(output);
         loss.loss_and_grad(output, target, &mut d_out)
     };
@@ -153,10 +243,10 @@ where
         }));
     }
     grads.set_zero();
-    net.backward(x, tape, &d_out, grads);
+    shared.backward(x, tape, &d_out, grads);
     let mut bad = None;
     grads.for_each_param(|info, values| {
-        if bad.is_none() && values.iter().any(|v| !v.is_finite()) {
+        if bad.is_none() && !crate::kernels::all_finite(values) {
             bad = Some(info.name);
         }
     });

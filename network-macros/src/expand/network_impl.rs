@@ -7,6 +7,13 @@ use super::backward::{self, Mode};
 use super::{forward, has_dropout, input, io, output, private, tape, tape_ident, walk};
 use crate::ast::{InitKind, Network, NodeKind};
 
+/// Whether training uses the batch's statistics (batch normalization).
+fn batch_dependent(net: &Network) -> bool {
+    walk(&net.nodes)
+        .iter()
+        .any(|(n, _)| matches!(n.kind, NodeKind::BatchNorm { .. }))
+}
+
 pub fn inherent_impl(net: &Network) -> TokenStream {
     let scalar = super::scalar();
 
@@ -19,20 +26,45 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
     let backward_sgd = backward::backward_body(net, Mode::Sgd);
     // Without dropout nothing in training is random: a training forward pass that needs
     // no `Rng` (40 bytes a microcontroller does not have to spend).
+    // Without batch normalization, training changes nothing in the network: its pass
+    // takes `&self` (threads can share the weights, `Network::forward_train_shared`).
+    let receiver = if batch_dependent(net) {
+        quote!(&mut self)
+    } else {
+        quote!(&self)
+    };
     let deterministic = (!has_dropout(&net.nodes)).then(|| {
         let training = forward::training_body(net);
         quote! {
             /// The training forward pass (`Network::forward_train`) of a network without
             /// dropout: nothing in it is random, so it takes no `Rng`. Generated only for
-            /// networks without dropout.
+            /// networks without dropout; it takes `&self` when the network has no batch
+            /// normalization (nothing in it changes).
             #[inline]
             #[allow(non_snake_case)] // locals named after layers
             #vis fn forward_train_deterministic<'__t, const #batch: usize>(
-                &mut self,
+                #receiver,
                 __x: &#p::SMatrix<#scalar, #inputs, #batch>,
                 __tape: &'__t mut <Self as #p::Network<#scalar, #inputs, #outputs>>::Tape<#batch>,
             ) -> &'__t #p::SMatrix<#scalar, #outputs, #batch> {
                 let __rng = ();
+                #training
+            }
+        }
+    });
+    let shared_random = (has_dropout(&net.nodes) && !batch_dependent(net)).then(|| {
+        let training = forward::training_body(net);
+        quote! {
+            /// `Network::forward_train` and `forward_train_shared`: one body for both.
+            #[doc(hidden)]
+            #[inline]
+            #[allow(non_snake_case)] // locals named after layers
+            #vis fn __forward_train_shared<'__t, const #batch: usize>(
+                &self,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &'__t mut <Self as #p::Network<#scalar, #inputs, #outputs>>::Tape<#batch>,
+                __rng: &mut #p::Rng,
+            ) -> &'__t #p::SMatrix<#scalar, #outputs, #batch> {
                 #training
             }
         }
@@ -87,6 +119,7 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
             }
 
             #deterministic
+            #shared_random
 
             #[doc(hidden)]
             #[inline]
@@ -224,21 +257,39 @@ pub fn network_impl(net: &Network) -> TokenStream {
             .any(|(f, ..)| f == field)
             .then(|| quote!(__f(&Self::LAYERS[#k], __tape.#field.as_slice());))
     });
-    let batch_dependent = nodes
-        .iter()
-        .any(|(n, _)| matches!(n.kind, NodeKind::BatchNorm { .. }));
+    let batch_dependent = batch_dependent(net);
     let stochastic = has_dropout(&net.nodes);
     let inference = forward::inference_body(net);
-    // Without dropout the pass is the inherent `forward_train_deterministic`: generated
-    // once, not twice.
-    let training = if has_dropout(&net.nodes) {
-        forward::training_body(net)
+    // Without dropout the pass is the inherent `forward_train_deterministic`, without
+    // batch normalization the inherent `__forward_train_shared`: generated once, not
+    // twice.
+    let delegate = if has_dropout(&net.nodes) {
+        quote!(self.__forward_train_shared(__x, __tape, __rng))
     } else {
         quote! {
             let _ = __rng;
             self.forward_train_deterministic(__x, __tape)
         }
     };
+    let training = if has_dropout(&net.nodes) && batch_dependent {
+        forward::training_body(net)
+    } else {
+        delegate.clone()
+    };
+    let shared = (!batch_dependent).then(|| {
+        quote! {
+            const SHARED_TRAINING: bool = true;
+
+            fn forward_train_shared<'__t, const #batch: usize>(
+                &self,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &'__t mut Self::Tape<#batch>,
+                __rng: &mut #p::Rng,
+            ) -> ::core::option::Option<&'__t #p::SMatrix<#scalar, #outputs, #batch>> {
+                ::core::option::Option::Some({ #delegate })
+            }
+        }
+    });
     quote! {
         #[automatically_derived]
         impl<#scalar: #p::Scalar> #p::Network<#scalar, #inputs, #outputs> for #ident<#scalar> {
@@ -284,6 +335,8 @@ pub fn network_impl(net: &Network) -> TokenStream {
             ) -> &'__t #p::SMatrix<#scalar, #outputs, #batch> {
                 #training
             }
+
+            #shared
 
             fn backward<const #batch: usize>(
                 &self,

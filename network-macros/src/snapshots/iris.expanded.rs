@@ -139,11 +139,12 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     }
     /// The training forward pass (`Network::forward_train`) of a network without
     /// dropout: nothing in it is random, so it takes no `Rng`. Generated only for
-    /// networks without dropout.
+    /// networks without dropout; it takes `&self` when the network has no batch
+    /// normalization (nothing in it changes).
     #[inline]
     #[allow(non_snake_case)]
     pub fn forward_train_deterministic<'__t, const B: usize>(
-        &mut self,
+        &self,
         __x: &::network::__private::SMatrix<T, 4, B>,
         __tape: &'__t mut <Self as ::network::__private::Network<T, 4, 3>>::Tape<B>,
     ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
@@ -527,6 +528,18 @@ for Iris<T> {
     ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
         let _ = __rng;
         self.forward_train_deterministic(__x, __tape)
+    }
+    const SHARED_TRAINING: bool = true;
+    fn forward_train_shared<'__t, const B: usize>(
+        &self,
+        __x: &::network::__private::SMatrix<T, 4, B>,
+        __tape: &'__t mut Self::Tape<B>,
+        __rng: &mut ::network::__private::Rng,
+    ) -> ::core::option::Option<&'__t ::network::__private::SMatrix<T, 3, B>> {
+        ::core::option::Option::Some({
+            let _ = __rng;
+            self.forward_train_deterministic(__x, __tape)
+        })
     }
     fn backward<const B: usize>(
         &self,
