@@ -48,9 +48,10 @@
 //! networks or batches the hand-over still costs more than it saves (below 64 samples
 //! per step one thread is usually faster). `benches/parallel.rs` measures it.
 //!
-//! Workers are `std` threads named `network-worker-<k>` with 16 MiB stacks (generated
-//! code keeps a batch's temporaries on the stack). Dropping the `DataParallel` stops and
-//! joins them.
+//! Workers are `std` threads named `network-worker-<k>` with 16 MiB stacks (reserved,
+//! not touched: a training step needs far less, but convolutions keep bounded scratch
+//! buffers on the stack and the main thread's 8 MiB is what users have tested with).
+//! Dropping the `DataParallel` stops and joins them.
 
 use std::boxed::Box;
 use std::io;
