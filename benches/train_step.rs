@@ -119,6 +119,70 @@ impl HandTiny {
     }
 }
 
+impl HandTiny {
+    /// The same step written in place, as a user tuning nalgebra would: products into
+    /// preallocated vectors (`gemv`, `gemv_tr`), rank-one updates of the weights (`ger`),
+    /// no temporaries.
+    #[inline(always)]
+    fn step_in_place(&mut self, x: &SVector<f32, 4>, y: &SVector<f32, 3>) -> f32 {
+        let relu = |v: &mut f32| *v = v.max(0.0);
+        let mut a1 = self.b1;
+        a1.gemv(1.0, &self.w1, x, 1.0);
+        a1.apply(relu);
+        let mut a2 = self.b2;
+        a2.gemv(1.0, &self.w2, &a1, 1.0);
+        a2.apply(relu);
+        let mut z3 = self.b3;
+        z3.gemv(1.0, &self.w3, &a2, 1.0);
+        let max = z3.max();
+        let mut sum = 0.0;
+        let mut d3 = z3;
+        d3.apply(|v| {
+            *v = (*v - max).exp();
+            sum += *v;
+        });
+        let loss = (max + sum.ln()) - z3.dot(y);
+        d3.apply(|v| *v /= sum);
+        d3 -= y;
+        let mut d2 = SVector::<f32, 16>::zeros();
+        d2.gemv_tr(1.0, &self.w3, &d3, 0.0);
+        d2.zip_apply(&a2, |d, a| {
+            if a <= 0.0 {
+                *d = 0.0
+            }
+        });
+        let mut d1 = SVector::<f32, 16>::zeros();
+        d1.gemv_tr(1.0, &self.w2, &d2, 0.0);
+        d1.zip_apply(&a1, |d, a| {
+            if a <= 0.0 {
+                *d = 0.0
+            }
+        });
+        self.w3.ger(-LR, &d3, &a2, 1.0);
+        self.b3.axpy(-LR, &d3, 1.0);
+        self.w2.ger(-LR, &d2, &a1, 1.0);
+        self.b2.axpy(-LR, &d2, 1.0);
+        self.w1.ger(-LR, &d1, x, 1.0);
+        self.b1.axpy(-LR, &d1, 1.0);
+        loss
+    }
+}
+
+/// [`HandTiny::step_in_place`] compiled for AVX2 + FMA: what `-C target-cpu=native`
+/// gives a hand-written program on this machine (the caller checks the CPU).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn hand_tiny_avx2(hand: &mut HandTiny, x: &SVector<f32, 4>, y: &SVector<f32, 3>) -> f32 {
+    hand.step_in_place(x, y)
+}
+
+/// [`HandTiny::step_in_place`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn hand_tiny_avx512(hand: &mut HandTiny, x: &SVector<f32, 4>, y: &SVector<f32, 3>) -> f32 {
+    hand.step_in_place(x, y)
+}
+
 /// Hand-written nalgebra 784-128-10 on a batch of 32 columns.
 struct HandMnist {
     w1: SMatrix<f32, 128, 784>,
@@ -193,6 +257,12 @@ fn tiny(c: &mut Criterion) {
         "generated loss {a} vs hand-written {b}"
     );
 
+    let c_loss = HandTiny::from(&net).step_in_place(&x, &y);
+    assert!(
+        (a - c_loss).abs() < 1e-5,
+        "generated loss {a} vs hand-written in place {c_loss}"
+    );
+
     let mut group = c.benchmark_group("sgd_step_4-16-16-3_batch1");
     group.bench_function("generated", |bench| {
         bench.iter(|| {
@@ -211,6 +281,24 @@ fn tiny(c: &mut Criterion) {
     group.bench_function("hand_written_nalgebra", |bench| {
         bench.iter(|| hand.step(black_box(&x), black_box(&y)))
     });
+    group.bench_function("hand_written_nalgebra_in_place", |bench| {
+        bench.iter(|| hand.step_in_place(black_box(&x), black_box(&y)))
+    });
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            group.bench_function("hand_written_nalgebra_in_place_avx2_fma", |bench| {
+                // SAFETY: the CPU has AVX2 and FMA (checked above).
+                bench.iter(|| unsafe { hand_tiny_avx2(&mut hand, black_box(&x), black_box(&y)) })
+            });
+        }
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            group.bench_function("hand_written_nalgebra_in_place_avx512", |bench| {
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked above).
+                bench.iter(|| unsafe { hand_tiny_avx512(&mut hand, black_box(&x), black_box(&y)) })
+            });
+        }
+    }
     group.finish();
 }
 

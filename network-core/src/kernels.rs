@@ -119,6 +119,26 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     }
 }
 
+/// `exp(x)` for `x <= 0` without branches or calls, as softmax needs it (every logit
+/// minus the largest): 0 below -87 (where the exact value is under the smallest normal
+/// `f32`, 1.2e-38, and `-inf` included), exactly 1 at 0, `NaN` stays `NaN`, and within
+/// 1 ulp elsewhere (0.96 measured over every 97th `f32` in `[-87, 0]`, as libm's
+/// `expf`). One SGD step of the 4-16-16-3 network spent a sixth of its time in libm's
+/// `expf`.
+/// Plain `f32` arithmetic: the same bits on every target. Positive `x` is outside its
+/// contract (the result is then `exp(x)` up to 88 and garbage above).
+#[inline(always)]
+pub fn exp_nonpositive_f32(x: f32) -> f32 {
+    // Not `max`: it would turn NaN into a number.
+    let clamped = if x < -87.0 { -87.0 } else { x };
+    let e = exp_f32(clamped);
+    if x < -87.0 {
+        0.0
+    } else {
+        e
+    }
+}
+
 /// `exp(x)` for `x` in `[-87, 88]` without branches (Cephes' `expf`): `x = n ln 2 + r`
 /// with `n` rounded to nearest (a magic-number addition, exact in IEEE arithmetic),
 /// a degree-7 polynomial in `r`, and `2^n` built in the exponent bits.
@@ -201,6 +221,18 @@ mod tests {
         assert!(sigmoid_f32(f32::NAN).is_nan());
         // Past -87 the exact value is below 1.2e-38.
         assert!(exact(-87.5) < 1.2e-38 && sigmoid_f32(-87.5) == 0.0);
+    }
+
+    #[test]
+    fn softmax_exp_is_within_one_ulp_down_to_the_smallest_normal() {
+        let exact = |x: f32| libm::exp(f64::from(x));
+        let worst = worst_ulps(exp_nonpositive_f32, exact, -87.0, 0.0);
+        assert!(worst.0 <= 1.0, "{} ulp at {}", worst.0, worst.1);
+        assert_eq!(exp_nonpositive_f32(0.0), 1.0);
+        assert_eq!(exp_nonpositive_f32(-0.0), 1.0);
+        assert_eq!(exp_nonpositive_f32(-87.5), 0.0);
+        assert_eq!(exp_nonpositive_f32(f32::NEG_INFINITY), 0.0);
+        assert!(exp_nonpositive_f32(f32::NAN).is_nan());
     }
 
     #[test]

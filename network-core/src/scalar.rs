@@ -97,6 +97,14 @@ pub trait Scalar: nalgebra::RealField + Copy + Default + Debug + Display + 'stat
         self.tanh()
     }
 
+    /// `exp(self)` for `self <= 0`, as softmax computes it (every logit minus the
+    /// largest): for `f32` [`kernels::exp_nonpositive_f32`](crate::kernels::exp_nonpositive_f32),
+    /// branch-free; otherwise `libm`'s `exp`.
+    #[inline(always)]
+    fn branchless_exp_nonpositive(self) -> Self {
+        self.exp()
+    }
+
     /// The logistic sigmoid as the [`Sigmoid`](crate::activation::Sigmoid) activation
     /// computes it: for `f32` [`kernels::sigmoid_f32`](crate::kernels::sigmoid_f32),
     /// branch-free; otherwise `1 / (1 + e^-x)`, or `e^x / (1 + e^x)` for negative `x`,
@@ -204,6 +212,11 @@ impl Scalar for f32 {
     #[inline(always)]
     fn branchless_sigmoid(self) -> Self {
         crate::kernels::sigmoid_f32(self)
+    }
+
+    #[inline(always)]
+    fn branchless_exp_nonpositive(self) -> Self {
+        crate::kernels::exp_nonpositive_f32(self)
     }
 }
 

@@ -39,7 +39,7 @@ pub(crate) fn softmax_column<T: Scalar>(column: &mut [T]) -> T {
     }
     let mut sum = T::zero();
     for v in column.iter_mut() {
-        *v = (*v - max).exp();
+        *v = (*v - max).branchless_exp_nonpositive();
         sum += *v;
     }
     let inv = T::one() / sum;
