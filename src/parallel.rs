@@ -43,8 +43,10 @@
 //! a step allocates nothing and copies neither the weights nor the batch: each thread
 //! reads its parts of the caller's batch and the caller's weights in place. The caller
 //! then adds the workers' gradients into its own (one pass over the parameters per
-//! worker). A thread that waits spins for up to half a millisecond before it parks, so
-//! that back-to-back steps do not pay the operating system's wake-up; for small
+//! worker). A thread that waits spins for about a microsecond, then yields its core
+//! (in case the scheduler put both threads on one) until half a millisecond has passed,
+//! and only then parks, so that back-to-back steps do not pay the operating system's
+//! wake-up; for small
 //! networks or batches the hand-over still costs more than it saves (below 64 samples
 //! per step one thread is usually faster). `benches/parallel.rs` measures it.
 //!
@@ -74,6 +76,10 @@ const WORKER_STACK: usize = 16 << 20;
 /// (more in a virtual machine).
 const SPIN: Duration = Duration::from_micros(500);
 
+/// Checks of the state before the spinning thread starts yielding its core (about a
+/// microsecond of `spin_loop` hints).
+const SPIN_HARD: u32 = 256;
+
 // What a worker is asked to do, or has done (`Link::state`).
 /// Nothing to do.
 const IDLE: u8 = 0;
@@ -102,11 +108,16 @@ impl<X> Link<X> {
         let start = Instant::now();
         let mut spins = 0u32;
         while from.contains(&self.state.load(Ordering::Acquire)) {
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(64) && start.elapsed() > SPIN {
+            spins = spins.saturating_add(1);
+            if spins < SPIN_HARD {
+                std::hint::spin_loop();
+            } else if start.elapsed() > SPIN {
                 break;
+            } else {
+                // If the other thread waits for this core (the scheduler put both on
+                // one), spinning would keep it off until the time slice ends.
+                thread::yield_now();
             }
-            std::hint::spin_loop();
         }
         let mut guard = lock(&self.share);
         loop {
