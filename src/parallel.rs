@@ -171,13 +171,14 @@ unsafe fn part_ptr<T: Scalar, const R: usize, const S: usize>(
 }
 
 /// What a worker reads during one step: the caller's network, and where its parts of
-/// the batch come from (the parts from `first` on that `reserve` counted).
+/// the batch (those `Share::reserve` counted) come from.
 struct Job<N, T, const IN: usize, const OUT: usize, const S: usize> {
     net: *const N,
     source: Source<T, IN, OUT, S>,
 }
 
 /// Where a step's parts come from.
+#[derive(Clone, Copy)]
 enum Source<T, const IN: usize, const OUT: usize, const S: usize> {
     /// The storage of the caller's batch of inputs and targets: read in place.
     Batch { x: *const T, y: *const T },
@@ -580,10 +581,7 @@ where
             share.reserve(first, end - first, filled);
             share.job = Some(Job {
                 net,
-                source: match *source {
-                    Source::Batch { x, y } => Source::Batch { x, y },
-                    Source::Fill { data, call } => Source::Fill { data, call },
-                },
+                source: *source,
             });
             link.set(GO);
         }

@@ -1448,7 +1448,6 @@ where
     }
 }
 
-/// The [`TrainConfig`] in a checkpoint: every field, options as a flag and a value.
 /// How [`Trainer::fit_with`] computes the gradient of a full batch of `B` (the samples
 /// `indices` of `data`, checked), scoring the predictions of its first `counted`
 /// samples into `score`.
@@ -1560,6 +1559,7 @@ where
     }
 }
 
+/// The [`TrainConfig`] in a checkpoint: every field, options as a flag and a value.
 fn write_config(w: &mut Writer, c: &TrainConfig) {
     let option = |w: &mut Writer, v: Option<f64>| {
         w.u64(u64::from(v.is_some()));

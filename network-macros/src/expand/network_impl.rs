@@ -24,8 +24,6 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
     let tape_bytes = tape::tape_bytes(net);
     let backward = backward::backward_body(net, Mode::Accumulate);
     let backward_sgd = backward::backward_body(net, Mode::Sgd);
-    // Without dropout nothing in training is random: a training forward pass that needs
-    // no `Rng` (40 bytes a microcontroller does not have to spend).
     // Without batch normalization, training changes nothing in the network: its pass
     // takes `&self` (threads can share the weights, `Network::forward_train_shared`).
     let receiver = if batch_dependent(net) {
@@ -33,6 +31,8 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
     } else {
         quote!(&self)
     };
+    // Without dropout nothing in training is random: a training forward pass that needs
+    // no `Rng` (40 bytes a microcontroller does not have to spend).
     let deterministic = (!has_dropout(&net.nodes)).then(|| {
         let training = forward::training_body(net);
         quote! {
