@@ -236,6 +236,30 @@ mod tests {
     }
 
     #[test]
+    fn sum_squares_and_all_finite_see_every_element() {
+        let values: [f32; 150] = core::array::from_fn(|i| (i as f32 * 0.37).sin() * 3.0);
+        for n in [0usize, 1, 7, 8, 9, 63, 64, 65, 150] {
+            let naive: f64 = values[..n]
+                .iter()
+                .map(|v| f64::from(*v) * f64::from(*v))
+                .sum();
+            approx::assert_relative_eq!(sum_squares(&values[..n]), naive, max_relative = 1e-12);
+            assert!(all_finite(&values[..n]));
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for at in [0, n / 2, n.saturating_sub(1)]
+                    .into_iter()
+                    .filter(|&at| at < n)
+                {
+                    let mut v = values;
+                    v[at] = bad;
+                    assert!(!all_finite(&v[..n]), "{bad} at {at} of {n}");
+                    assert!(!sum_squares(&v[..n]).is_finite(), "{bad} at {at} of {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn dot_and_axpy_match_naive_loops_for_odd_lengths() {
         for n in [0usize, 1, 3, 7, 8, 17, 33, 129] {
             let a: [f64; 129] = core::array::from_fn(|i| (i as f64 * 0.37).sin());

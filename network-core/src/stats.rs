@@ -254,6 +254,9 @@ mod tests {
         let mut norm = 0.0;
         layer_grad_norms(&grads, |_, n| norm = n);
         assert_eq!(norm, 5.0f64.sqrt());
+        // A NaN gradient: the norm of the finite values, as `layer_stats` gives it.
+        layer_grad_norms(&Toy::new([f64::NAN, 1.0], -2.0), |_, n| norm = n);
+        assert_eq!(norm, 5.0f64.sqrt());
         let after = Toy::new([3.0, 4.0], 0.05);
         let mut ratio = 0.0;
         update_ratios(&params, &after, |_, r| ratio = r);
