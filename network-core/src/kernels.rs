@@ -54,12 +54,22 @@ pub fn sum_squares<T: Scalar>(values: &[T]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
-/// Whether every value is finite (no NaN, no infinity). Tests blocks of 64 values
-/// without stopping inside a block, so that the test vectorizes.
+/// Whether every value is finite (no NaN, no infinity). `v * 0` is `±0` for a finite `v`
+/// and NaN for NaN or an infinity, so sums of them stay exactly zero while every value is
+/// finite: eight sums over blocks of 256 values, one multiply and one add per value
+/// that vectorize, checked between blocks.
 pub fn all_finite<T: Scalar>(values: &[T]) -> bool {
-    values
-        .chunks(64)
-        .all(|block| block.iter().fold(true, |ok, v| ok & v.is_finite()))
+    let mut blocks = values.chunks_exact(256);
+    let finite = blocks.all(|block| {
+        let mut sums = [T::zero(); 8];
+        for group in block.chunks_exact(8) {
+            for (sum, &v) in sums.iter_mut().zip(group) {
+                *sum += v * T::zero();
+            }
+        }
+        sums.iter().all(|s| *s == T::zero())
+    });
+    finite && blocks.remainder().iter().all(|v| v.is_finite())
 }
 
 /// `y[k] += alpha * x[k]` over the shorter of the two slices.
@@ -237,8 +247,13 @@ mod tests {
 
     #[test]
     fn sum_squares_and_all_finite_see_every_element() {
-        let values: [f32; 150] = core::array::from_fn(|i| (i as f32 * 0.37).sin() * 3.0);
-        for n in [0usize, 1, 7, 8, 9, 63, 64, 65, 150] {
+        let values: [f32; 600] = core::array::from_fn(|i| (i as f32 * 0.37).sin() * 3.0);
+        // The largest finite values must not overflow the finiteness test.
+        let mut extremes = [f32::MAX; 600];
+        extremes[1] = -f32::MAX;
+        extremes[300] = f32::MIN_POSITIVE;
+        assert!(all_finite(&extremes));
+        for n in [0usize, 1, 7, 8, 9, 63, 64, 65, 150, 255, 256, 257, 513, 600] {
             let naive: f64 = values[..n]
                 .iter()
                 .map(|v| f64::from(*v) * f64::from(*v))

@@ -254,6 +254,23 @@ pub trait Network<T: Scalar, const IN: usize, const OUT: usize>: Params<T> {
         grads: &mut Self,
     );
 
+    /// As [`backward`](Self::backward), but writes `dL/d(parameters)` into `grads`
+    /// instead of adding: what `grads` held is never read, so it needs no clearing
+    /// before each step (one pass less over a gradient the size of the network, and
+    /// the batch products store their results without loading the old ones). The bits
+    /// are those of `backward` into zeroed gradients. The default clears and calls
+    /// `backward`; `network!` generates a pass that writes each gradient directly.
+    fn backward_overwrite<const B: usize>(
+        &self,
+        x: &SMatrix<T, IN, B>,
+        tape: &Self::Tape<B>,
+        d_out: &SMatrix<T, OUT, B>,
+        grads: &mut Self,
+    ) {
+        grads.set_zero();
+        self.backward(x, tape, d_out, grads);
+    }
+
     /// As [`backward`](Self::backward), and also writes `dL/dx` into `d_x` (for a network
     /// that feeds on another one, or for saliency).
     fn backward_with_input_grad<const B: usize>(

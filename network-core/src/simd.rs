@@ -37,26 +37,15 @@ pub fn gemm<T: Scalar>(
     c: &mut [T],
     ldc: usize,
 ) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match x86::Choice::detect() {
-            Some(isa) => gemm_with(isa, m, n, k, alpha, a, a_strides, b, b_strides, c, ldc),
-            None => false,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (m, n, k, alpha, a, a_strides, b, b_strides, c, ldc);
-        false
-    }
+    let product = (m, n, k, alpha, a, a_strides, b, b_strides);
+    gemm_dispatch(product, c, ldc, false)
 }
 
-/// [`gemm`] with the instruction set chosen by the caller, who has checked that the CPU
-/// supports it.
-#[cfg(target_arch = "x86_64")]
+/// As [`gemm`], but `C = alpha A B`: what `c` held is never read, so it needs no
+/// clearing first. The results are the bits [`gemm`] gives into a zeroed `c`. Also
+/// returns `false` when `k` is 0 (`c` is then left as it was).
 #[allow(clippy::too_many_arguments)] // a GEMM's shape and strides
-fn gemm_with<T: Scalar>(
-    isa: x86::Choice,
+pub fn gemm_overwrite<T: Scalar>(
     m: usize,
     n: usize,
     k: usize,
@@ -67,6 +56,52 @@ fn gemm_with<T: Scalar>(
     b_strides: (usize, usize),
     c: &mut [T],
     ldc: usize,
+) -> bool {
+    let product = (m, n, k, alpha, a, a_strides, b, b_strides);
+    gemm_dispatch(product, c, ldc, true)
+}
+
+/// A product's shape, `alpha` and operands, as [`gemm`] takes them.
+type Operands<'a, T> = (
+    usize,
+    usize,
+    usize,
+    T,
+    &'a [T],
+    (usize, usize),
+    &'a [T],
+    (usize, usize),
+);
+
+fn gemm_dispatch<T: Scalar>(
+    product: Operands<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+    overwrite: bool,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match x86::Choice::detect() {
+            Some(isa) => gemm_with(isa, product, c, ldc, overwrite),
+            None => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (product, c, ldc, overwrite);
+        false
+    }
+}
+
+/// [`gemm`] with the instruction set chosen by the caller, who has checked that the CPU
+/// supports it.
+#[cfg(target_arch = "x86_64")]
+fn gemm_with<T: Scalar>(
+    isa: x86::Choice,
+    (m, n, k, alpha, a, a_strides, b, b_strides): Operands<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+    overwrite: bool,
 ) -> bool {
     if TypeId::of::<T>() != TypeId::of::<f32>()
         || m == 0
@@ -103,6 +138,7 @@ fn gemm_with<T: Scalar>(
         b_strides,
         c: c.as_mut_ptr() as *mut f32,
         ldc,
+        overwrite,
     };
     // SAFETY: T is f32 (checked above), so the slices are slices of f32; every index the
     // kernels touch was bounds-checked above (masked lanes are not accessed); the caller
@@ -379,6 +415,8 @@ mod x86 {
         pub b_strides: (usize, usize),
         pub c: *mut f32,
         pub ldc: usize,
+        /// `C = alpha A B` instead of `C += alpha A B`.
+        pub overwrite: bool,
     }
 
     /// See [`super::gemm`], with AVX-512F.
@@ -448,6 +486,7 @@ mod x86 {
             b_strides: (bsk, bsn),
             c,
             ldc,
+            overwrite,
         } = product;
         let mr = I::MV * I::LANES;
         // Row panels of a transposed A, copied column after column; only the values
@@ -476,6 +515,8 @@ mod x86 {
                         bs: if ROWS { bsk } else { bsn },
                         c: unsafe { c.add(i + j * ldc) },
                         ldc,
+                        // Only the first block overwrites; the others add to it.
+                        overwrite: overwrite && p0 == 0,
                     };
                     unsafe { tile.run::<I, ROWS>() }
                 }};
@@ -511,7 +552,8 @@ mod x86 {
         }
     }
 
-    /// One tile's product: `C[rows x cols] += alpha A[rows x k] B[k x cols]`, with
+    /// One tile's product: `C[rows x cols] += alpha A[rows x k] B[k x cols]` (or `=` when
+    /// `overwrite`), with
     /// `rows <= MV * LANES` and `cols <= NR`. `B` is read at `b[p * bs + j]` when its rows
     /// are contiguous, else at `b[p + j * bs]`.
     struct Tile {
@@ -525,6 +567,7 @@ mod x86 {
         bs: usize,
         c: *mut f32,
         ldc: usize,
+        overwrite: bool,
     }
 
     impl Tile {
@@ -606,13 +649,22 @@ mod x86 {
                     }
                 }
                 let alpha = I::splat(self.alpha);
+                // Overwriting adds to +0 instead of to `C`: the bits of a zeroed `C`
+                // (a product rounding to -0 gives +0 either way).
+                let overwrite = self.overwrite;
                 for (j, sums) in acc.iter().enumerate() {
                     for (v, s) in sums.iter().enumerate() {
                         let p = self.c.add(j * self.ldc + v * I::LANES);
                         if MASKED && v == MV - 1 {
-                            I::store_masked(p, mask, I::fma(*s, alpha, I::load_masked(p, mask)));
+                            let old = if overwrite {
+                                I::zero()
+                            } else {
+                                I::load_masked(p, mask)
+                            };
+                            I::store_masked(p, mask, I::fma(*s, alpha, old));
                         } else {
-                            I::store(p, I::fma(*s, alpha, I::load(p)));
+                            let old = if overwrite { I::zero() } else { I::load(p) };
+                            I::store(p, I::fma(*s, alpha, old));
                         }
                     }
                 }
@@ -993,9 +1045,8 @@ mod tests {
                     let b = random(k * n);
                     let c0 = random(ldc * n);
                     let (mut c, mut expected) = (c0.clone(), c0.clone());
-                    assert!(gemm_with(
-                        isa, m, n, k, -0.5f32, &a, a_strides, &b, b_strides, &mut c, ldc
-                    ));
+                    let operands = (m, n, k, -0.5f32, &a[..], a_strides, &b[..], b_strides);
+                    assert!(gemm_with(isa, operands, &mut c, ldc, false));
                     reference(
                         (m, n, k),
                         -0.5,
@@ -1020,6 +1071,22 @@ mod tests {
                             c0[m + j * ldc..(j + 1) * ldc]
                         );
                     }
+                    // Overwriting never reads C (NaN there stays out of the result) and
+                    // gives the bits of adding into zeros; the padding is still untouched.
+                    let mut zeroed = c0.clone();
+                    let mut garbage = c0.clone();
+                    for j in 0..n {
+                        zeroed[j * ldc..j * ldc + m].fill(0.0);
+                        garbage[j * ldc..j * ldc + m].fill(f32::NAN);
+                    }
+                    assert!(gemm_with(isa, operands, &mut zeroed, ldc, false));
+                    assert!(gemm_with(isa, operands, &mut garbage, ldc, true));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&garbage),
+                        bits(&zeroed),
+                        "{isa:?} {m}x{n}x{k} {layout}"
+                    );
                 }
             }
         }

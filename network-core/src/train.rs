@@ -242,8 +242,7 @@ where
             NumericError::NonFiniteForward { layer }
         }));
     }
-    grads.set_zero();
-    shared.backward(x, tape, &d_out, grads);
+    shared.backward_overwrite(x, tape, &d_out, grads);
     let mut bad = None;
     grads.for_each_param(|info, values| {
         if bad.is_none() && !crate::kernels::all_finite(values) {

@@ -120,7 +120,21 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         dy: &SMatrix<T, O, B>,
         grad: &mut Self,
     ) {
-        grad.add_outer_product(T::one(), x, dy);
+        grad.add_outer_product(T::one(), x, dy, false);
+    }
+
+    /// As [`backward_params`](Self::backward_params), but writes the gradients
+    /// (`dW = dy x^T`, `db = sum dy`) instead of adding them: `grad` needs no clearing
+    /// first, and the batch product never reads it. The bits are those of
+    /// `backward_params` into a zeroed `grad`.
+    #[inline]
+    pub fn backward_params_overwrite<const B: usize>(
+        &self,
+        x: &SMatrix<T, I, B>,
+        dy: &SMatrix<T, O, B>,
+        grad: &mut Self,
+    ) {
+        grad.add_outer_product(T::one(), x, dy, true);
     }
 
     /// Plain SGD fused with the gradient: `W -= lr dy x^T`, `b -= lr sum dy`, without a
@@ -133,17 +147,19 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         dy: &SMatrix<T, O, B>,
         lr: T,
     ) {
-        self.add_outer_product(-lr, x, dy);
+        self.add_outer_product(-lr, x, dy, false);
     }
 
     /// `W += alpha dy x^T`, `b += alpha sum dy`: column `i` of `W` gains
-    /// `alpha x[i, b] dy[:, b]` for each sample, a contiguous update.
+    /// `alpha x[i, b] dy[:, b]` for each sample, a contiguous update. With `overwrite`,
+    /// `=` instead of `+=` (as if `W` and `b` were zero).
     #[inline]
     fn add_outer_product<const B: usize>(
         &mut self,
         alpha: T,
         x: &SMatrix<T, I, B>,
         dy: &SMatrix<T, O, B>,
+        overwrite: bool,
     ) {
         let () = Self::NON_EMPTY;
         let xs = x.as_slice();
@@ -152,8 +168,16 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         let done = {
             let w = self.weight.as_mut_slice();
             if B >= SIMD_BATCH {
-                crate::simd::gemm(O, I, B, alpha, dys, (1, O), xs, (I, 1), w, O)
+                let gemm = if overwrite {
+                    crate::simd::gemm_overwrite
+                } else {
+                    crate::simd::gemm
+                };
+                gemm(O, I, B, alpha, dys, (1, O), xs, (I, 1), w, O)
             } else {
+                if overwrite {
+                    w.fill(T::zero());
+                }
                 let mut samples = xs.chunks_exact(I).zip(dys.chunks_exact(O));
                 samples.all(|(xc, dyc)| crate::simd::ger::<T, O, I>(alpha, dyc, xc, w))
             }
@@ -162,6 +186,9 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         let done = false;
         if !done {
             let w = self.weight.as_mut_slice();
+            if overwrite {
+                w.fill(T::zero());
+            }
             for b in 0..B {
                 // Column i of W gains x[i] alpha dy: index loops over constant bounds,
                 // which LLVM unrolls and vectorizes best for small layers.
@@ -176,6 +203,9 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
             }
         }
         let bias = self.bias.as_mut_slice();
+        if overwrite {
+            bias.fill(T::zero());
+        }
         for b in 0..B {
             kernels::axpy(alpha, &dys[b * O..(b + 1) * O], bias);
         }
@@ -264,6 +294,47 @@ mod tests {
         let mut dx = SMatrix::<f64, 3, 2>::zeros();
         l.backward_input(&dy, &mut dx);
         assert_relative_eq!(dx, l.weight.transpose() * dy, epsilon = 1e-12);
+    }
+
+    /// Overwriting ignores what the gradient held (NaN here) and gives the bits of
+    /// accumulating into zeros, on the batch product's path and on the per-sample one.
+    fn check_overwrite<T: Scalar, const B: usize>() {
+        let mut rng = Rng::seed_from_u64(3);
+        let mut layer = Dense::<T, 24, 40>::zeros();
+        layer.initialize(Init::Xavier, &mut rng);
+        let x = SMatrix::<T, 24, B>::from_fn(|_, _| T::of(rng.uniform(-1.0, 1.0)));
+        let dy = SMatrix::<T, 40, B>::from_fn(|_, _| T::of(rng.uniform(-1.0, 1.0)));
+        let mut zeroed = Dense::zeros();
+        layer.backward_params(&x, &dy, &mut zeroed);
+        let mut garbage = Dense::<T, 24, 40>::zeros();
+        garbage.weight.fill(T::of(f64::NAN));
+        garbage.bias.fill(T::of(f64::NAN));
+        layer.backward_params_overwrite(&x, &dy, &mut garbage);
+        let bits = |d: &Dense<T, 24, 40>| {
+            let all = d.weight.iter().chain(d.bias.iter());
+            all.map(|v| v.as_f64().to_bits())
+                .collect::<std::vec::Vec<_>>()
+        };
+        assert_eq!(bits(&garbage), bits(&zeroed));
+    }
+
+    #[test]
+    fn overwriting_gradients_equals_accumulating_into_zeros() {
+        check_overwrite::<f32, 1>();
+        check_overwrite::<f32, 64>();
+        check_overwrite::<f64, 3>();
+        check_overwrite::<f64, 64>();
+        let mut rng = Rng::seed_from_u64(4);
+        let steps = DenseSteps::<f64, 3, 2>::zeros();
+        let x = SMatrix::<f64, 12, 2>::from_fn(|_, _| rng.uniform(-1.0, 1.0));
+        let dy = SMatrix::<f64, 8, 2>::from_fn(|_, _| rng.uniform(-1.0, 1.0));
+        let mut zeroed = DenseSteps::<f64, 3, 2>::zeros();
+        let mut garbage = DenseSteps::<f64, 3, 2>::zeros();
+        garbage.weight.fill(f64::NAN);
+        garbage.bias.fill(f64::NAN);
+        steps.backward_params(&x, &dy, &mut zeroed);
+        steps.backward_params_overwrite(&x, &dy, &mut garbage);
+        assert_eq!(garbage, zeroed);
     }
 
     #[test]
@@ -495,6 +566,19 @@ impl<T: Scalar, const I: usize, const O: usize> DenseSteps<T, I, O> {
             );
             grad.bias += d;
         });
+    }
+
+    /// As [`backward_params`](Self::backward_params) into a zeroed `grad`: writes the
+    /// gradients whatever `grad` held.
+    pub fn backward_params_overwrite<const XI: usize, const XO: usize, const B: usize>(
+        &self,
+        x: &SMatrix<T, XI, B>,
+        dy: &SMatrix<T, XO, B>,
+        grad: &mut Self,
+    ) {
+        grad.weight.fill(T::zero());
+        grad.bias.fill(T::zero());
+        self.backward_params(x, dy, grad);
     }
 
     /// Plain SGD fused with the gradient (call it after

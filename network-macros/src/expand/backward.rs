@@ -15,13 +15,26 @@ use crate::ast::{ActivationKind, Network, Node, NodeKind};
 /// What backward does with each parameter gradient.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Add it to `__grads` (in scope: `__x`, `__tape`, `__dout`, `__grads` and
-    /// `__dx: Option<&mut SMatrix<T, IN, B>>`).
+    /// Add it to `__grads`, or write it there when `__overwrite` (in scope: `__x`,
+    /// `__tape`, `__dout`, `__grads`, `__dx: Option<&mut SMatrix<T, IN, B>>` and
+    /// `__overwrite: bool`, a constant at each call).
     Accumulate,
     /// Apply plain SGD with `__lr` at once, with no gradient buffer (in scope: `__x`,
     /// `__tape`, `__dout`, `__lr`). Each node's input gradient is computed before its
     /// parameters change.
     Sgd,
+}
+
+/// For a layer whose backward only adds to its gradient: clears the gradient first when
+/// `__overwrite` (each layer's backward runs once, so this writes every gradient).
+fn clear_when_overwriting(node: &Node) -> TokenStream {
+    let (name, scalar) = (&node.name, super::scalar());
+    let fields = super::params::tensor_fields(node);
+    quote! {
+        if __overwrite {
+            #(__grads.#name.#fields.fill(<#scalar as ::core::default::Default>::default());)*
+        }
+    }
 }
 
 /// The output size of a block's body: its last node's.
@@ -161,9 +174,13 @@ fn backward_node(
     match &node.kind {
         NodeKind::Dense { .. } => {
             let update = match mode {
-                Mode::Accumulate => {
-                    quote!(self.#name.backward_params(#node_input, &#d, &mut __grads.#name);)
-                }
+                Mode::Accumulate => quote! {
+                    if __overwrite {
+                        self.#name.backward_params_overwrite(#node_input, &#d, &mut __grads.#name);
+                    } else {
+                        self.#name.backward_params(#node_input, &#d, &mut __grads.#name);
+                    }
+                },
                 Mode::Sgd => quote!(self.#name.sgd_update(#node_input, &#d, __lr);),
             };
             let input_gradient = match (d_input, first_of_network, mode) {
@@ -207,7 +224,8 @@ fn backward_node(
             };
             let call = match mode {
                 Mode::Accumulate => {
-                    quote!(self.#name.backward(#inputs, &#d, &mut __grads.#name, #dx);)
+                    let clear = clear_when_overwriting(node);
+                    quote!(#clear self.#name.backward(#inputs, &#d, &mut __grads.#name, #dx);)
                 }
                 Mode::Sgd => {
                     let grad = format_ident!("__g_{}", node.label);
@@ -254,7 +272,8 @@ fn backward_node(
             let (xhat, inv) = (read(node, inside, "xhat"), read(node, inside, "invstd"));
             let call = match mode {
                 Mode::Accumulate => {
-                    quote!(self.#name.backward_channels(&#xhat, &#inv, &#d, &mut __grads.#name, &mut #target);)
+                    let clear = clear_when_overwriting(node);
+                    quote!(#clear self.#name.backward_channels(&#xhat, &#inv, &#d, &mut __grads.#name, &mut #target);)
                 }
                 Mode::Sgd => {
                     let g = format_ident!("__g_{}", node.label);
@@ -271,7 +290,8 @@ fn backward_node(
             let (xhat, inv) = (read(node, inside, "xhat"), read(node, inside, "invstd"));
             let call = match mode {
                 Mode::Accumulate => {
-                    quote!(self.#name.backward(&#xhat, &#inv, &#d, &mut __grads.#name, &mut #target);)
+                    let clear = clear_when_overwriting(node);
+                    quote!(#clear self.#name.backward(&#xhat, &#inv, &#d, &mut __grads.#name, &mut #target);)
                 }
                 Mode::Sgd => {
                     let g = format_ident!("__g_{}", node.label);

@@ -114,6 +114,7 @@ pub fn inherent_impl(net: &Network) -> TokenStream {
                 __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
                 __grads: &mut Self,
                 __dx: ::core::option::Option<&mut #p::SMatrix<#scalar, #inputs, #batch>>,
+                __overwrite: bool,
             ) {
                 #backward
             }
@@ -345,7 +346,17 @@ pub fn network_impl(net: &Network) -> TokenStream {
                 __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
                 __grads: &mut Self,
             ) {
-                self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::None);
+                self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::None, false);
+            }
+
+            fn backward_overwrite<const #batch: usize>(
+                &self,
+                __x: &#p::SMatrix<#scalar, #inputs, #batch>,
+                __tape: &Self::Tape<#batch>,
+                __dout: &#p::SMatrix<#scalar, #outputs, #batch>,
+                __grads: &mut Self,
+            ) {
+                self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::None, true);
             }
 
             fn backward_with_input_grad<const #batch: usize>(
@@ -356,7 +367,7 @@ pub fn network_impl(net: &Network) -> TokenStream {
                 __grads: &mut Self,
                 __dx: &mut #p::SMatrix<#scalar, #inputs, #batch>,
             ) {
-                self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::Some(__dx));
+                self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::Some(__dx), false);
             }
 
             fn backward_sgd<const #batch: usize>(

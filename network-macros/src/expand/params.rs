@@ -125,6 +125,14 @@ fn tensors(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream, TokenStr
     }
 }
 
+/// The struct fields of a node's trainable tensors.
+pub fn tensor_fields(node: &Node) -> Vec<syn::Ident> {
+    tensors(node)
+        .into_iter()
+        .map(|(field, ..)| syn::Ident::new(field, proc_macro2::Span::call_site()))
+        .collect()
+}
+
 /// `(field, shape, len)` of each buffer of a node.
 fn node_buffers(node: &Node) -> Vec<(&'static str, TokenStream, TokenStream)> {
     let outputs = norm_features(node);

@@ -112,9 +112,20 @@ impl<T: ::network::__private::Scalar> Iris<T> {
         __dout: &::network::__private::SMatrix<T, 3, B>,
         __grads: &mut Self,
         __dx: ::core::option::Option<&mut ::network::__private::SMatrix<T, 4, B>>,
+        __overwrite: bool,
     ) {
         let __d_logits = __dout;
-        self.logits.backward_params(&__tape.deeper, &__d_logits, &mut __grads.logits);
+        if __overwrite {
+            self.logits
+                .backward_params_overwrite(
+                    &__tape.deeper,
+                    &__d_logits,
+                    &mut __grads.logits,
+                );
+        } else {
+            self.logits
+                .backward_params(&__tape.deeper, &__d_logits, &mut __grads.logits);
+        }
         let mut __d_deeper = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.logits.backward_input(&__d_logits, &mut __d_deeper);
         ::network::__private::Activation::backward(
@@ -124,7 +135,17 @@ impl<T: ::network::__private::Scalar> Iris<T> {
             &__tape.deeper,
             &mut __d_deeper,
         );
-        self.deeper.backward_params(&__tape.hidden, &__d_deeper, &mut __grads.deeper);
+        if __overwrite {
+            self.deeper
+                .backward_params_overwrite(
+                    &__tape.hidden,
+                    &__d_deeper,
+                    &mut __grads.deeper,
+                );
+        } else {
+            self.deeper
+                .backward_params(&__tape.hidden, &__d_deeper, &mut __grads.deeper);
+        }
         let mut __d_hidden = ::network::__private::SMatrix::<T, 16, B>::zeros();
         self.deeper.backward_input(&__d_deeper, &mut __d_hidden);
         ::network::__private::Activation::backward(
@@ -132,7 +153,11 @@ impl<T: ::network::__private::Scalar> Iris<T> {
             &__tape.hidden,
             &mut __d_hidden,
         );
-        self.hidden.backward_params(__x, &__d_hidden, &mut __grads.hidden);
+        if __overwrite {
+            self.hidden.backward_params_overwrite(__x, &__d_hidden, &mut __grads.hidden);
+        } else {
+            self.hidden.backward_params(__x, &__d_hidden, &mut __grads.hidden);
+        }
         if let ::core::option::Option::Some(__dx) = __dx {
             self.hidden.backward_input(&__d_hidden, __dx);
         }
@@ -548,7 +573,30 @@ for Iris<T> {
         __dout: &::network::__private::SMatrix<T, 3, B>,
         __grads: &mut Self,
     ) {
-        self.__backward(__x, __tape, __dout, __grads, ::core::option::Option::None);
+        self.__backward(
+            __x,
+            __tape,
+            __dout,
+            __grads,
+            ::core::option::Option::None,
+            false,
+        );
+    }
+    fn backward_overwrite<const B: usize>(
+        &self,
+        __x: &::network::__private::SMatrix<T, 4, B>,
+        __tape: &Self::Tape<B>,
+        __dout: &::network::__private::SMatrix<T, 3, B>,
+        __grads: &mut Self,
+    ) {
+        self.__backward(
+            __x,
+            __tape,
+            __dout,
+            __grads,
+            ::core::option::Option::None,
+            true,
+        );
     }
     fn backward_with_input_grad<const B: usize>(
         &self,
@@ -564,6 +612,7 @@ for Iris<T> {
             __dout,
             __grads,
             ::core::option::Option::Some(__dx),
+            false,
         );
     }
     fn backward_sgd<const B: usize>(
