@@ -66,7 +66,8 @@ use std::vec::Vec;
 
 use crate::loss::Loss;
 use crate::nalgebra::SMatrix;
-use crate::{compute_gradients_shared, Network, NumericError, Rng, Scalar, Zeroable};
+use crate::{Network, NumericError, Rng, Scalar, Zeroable};
+use network_core::compute_part_gradients;
 
 /// Stack of each worker thread.
 const WORKER_STACK: usize = 16 << 20;
@@ -330,7 +331,8 @@ where
             };
             let output = &mut self.outputs[k];
             let (x, y) = parts(k);
-            let loss = compute_gradients_shared(
+            // The sum's finiteness is tested as `step` makes it: one pass, not one per part.
+            let loss = compute_part_gradients(
                 net,
                 x,
                 y,
@@ -359,6 +361,41 @@ where
 /// `g += p`.
 fn add<T: Scalar>(g: &mut [T], p: &[T]) {
     crate::kernels::axpy(T::one(), p, g);
+}
+
+/// `out = (a + b) * scale` (`a * scale` without `b`), and whether every result is
+/// finite: eight sums of `v * 0` in the same pass, as in `kernels::all_finite`.
+fn sum_scaled<T: Scalar>(out: &mut [T], a: &[T], b: Option<&[T]>, scale: T) -> bool {
+    let mut sums = [T::zero(); 8];
+    let mut finite = true;
+    // Blocks of 8 (one sum each) and the remainder, for a value per index.
+    macro_rules! pass {
+        ($value:expr) => {{
+            let n = out.len();
+            let whole = n - n % 8;
+            for (k, block) in out[..whole].chunks_exact_mut(8).enumerate() {
+                for (j, (o, sum)) in block.iter_mut().zip(&mut sums).enumerate() {
+                    *o = $value(k * 8 + j) * scale;
+                    *sum += *o * T::zero();
+                }
+            }
+            for (i, o) in out.iter_mut().enumerate().skip(whole) {
+                *o = $value(i) * scale;
+                finite &= o.is_finite();
+            }
+        }};
+    }
+    match b {
+        Some(b) => {
+            let (a, b) = (&a[..out.len()], &b[..out.len()]);
+            pass!(|i: usize| a[i] + b[i]);
+        }
+        None => {
+            let a = &a[..out.len()];
+            pass!(|i: usize| a[i]);
+        }
+    }
+    finite && sums.iter().all(|s| *s == T::zero())
 }
 
 /// A part's error with its sample numbered within the whole batch.
@@ -596,6 +633,8 @@ where
         let mut result = self.own.result;
         let mut panic = own.err();
         let own_grads = &mut *self.own.grads;
+        // The first tensor of the sum holding NaN or an infinity.
+        let mut non_finite = None;
         for (k, link) in helpers.iter().enumerate() {
             let (share, state) = link.wait_while(&[GO]);
             link.set(IDLE);
@@ -605,12 +644,12 @@ where
             }
             match (&mut result, share.result) {
                 (Ok(total), Ok(loss)) if k + 1 == helpers.len() => {
-                    // The last sum also scales and writes the result: one pass.
+                    // The last sum also scales, writes the result and tests it: one pass.
                     *total += loss;
                     for i in 0..N::PARAM_INFO.len() {
                         let (mine, theirs) = (own_grads.tensor(i), share.grads.tensor(i));
-                        for ((g, a), b) in grads.tensor_mut(i).iter_mut().zip(mine).zip(theirs) {
-                            *g = (*a + *b) * inv_parts;
+                        if !sum_scaled(grads.tensor_mut(i), mine, Some(theirs), inv_parts) {
+                            non_finite.get_or_insert(i);
                         }
                     }
                 }
@@ -628,11 +667,15 @@ where
         }
         let total = result?;
         if helpers.is_empty() {
-            grads.zip_params_mut(own_grads, |_, g, sum| {
-                for (g, s) in g.iter_mut().zip(sum) {
-                    *g = *s * inv_parts;
+            for i in 0..N::PARAM_INFO.len() {
+                if !sum_scaled(grads.tensor_mut(i), own_grads.tensor(i), None, inv_parts) {
+                    non_finite.get_or_insert(i);
                 }
-            });
+            }
+        }
+        if let Some(i) = non_finite {
+            let param = N::PARAM_INFO[i].name;
+            return Err(NumericError::NonFiniteGradient { param });
         }
         let mut report = |share: &Share<T, N, L, IN, OUT, S>| {
             for k in 0..share.parts {
@@ -727,6 +770,35 @@ mod tests {
         let mut all = Vec::new();
         p.for_each_param(|_, v| all.extend_from_slice(v));
         all
+    }
+
+    #[test]
+    fn the_reduction_scales_sums_and_finds_every_non_finite_value() {
+        let a: Vec<f64> = (0..37).map(|i| i as f64 - 18.0).collect();
+        let b: Vec<f64> = (0..37).map(|i| (i as f64).sqrt()).collect();
+        let mut out = std::vec![f64::NAN; 37];
+        assert!(sum_scaled(&mut out, &a, Some(&b), 0.5));
+        for i in 0..37 {
+            assert_eq!(out[i], (a[i] + b[i]) * 0.5);
+        }
+        assert!(sum_scaled(&mut out, &a, None, 0.25));
+        assert_eq!(out, a.iter().map(|v| v * 0.25).collect::<Vec<_>>());
+        // NaN and infinities in the blocks of 8 and in the remainder, and a finite sum
+        // that overflows.
+        for at in [0, 7, 8, 20, 31, 32, 36] {
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut b = b.clone();
+                b[at] = bad;
+                assert!(!sum_scaled(&mut out, &a, Some(&b), 0.5), "{bad} at {at}");
+                assert!(!sum_scaled(&mut out, &b, None, 0.5), "{bad} at {at}");
+            }
+            let (mut big_a, mut big_b) = (a.clone(), b.clone());
+            (big_a[at], big_b[at]) = (f64::MAX, f64::MAX);
+            assert!(
+                !sum_scaled(&mut out, &big_a, Some(&big_b), 0.5),
+                "overflow at {at}"
+            );
+        }
     }
 
     #[test]

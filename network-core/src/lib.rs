@@ -47,6 +47,8 @@ pub use nalgebra;
 pub use network::{LayerInfo, Network, ParamInfo, ParamKind, Params};
 pub use rng::Rng;
 pub use scalar::Scalar;
+#[doc(hidden)]
+pub use train::compute_part_gradients;
 pub use train::{
     compute_gradients, compute_gradients_inspect, compute_gradients_shared, NumericError,
 };

@@ -141,6 +141,7 @@ where
         grads,
         rng,
         inspect,
+        true,
     )
 }
 
@@ -181,6 +182,48 @@ where
         grads,
         rng,
         inspect,
+        true,
+    )
+}
+
+/// [`compute_gradients_shared`] without its last pass, the test that the gradient is
+/// finite: for a caller that sums the gradients of several parts of a batch and tests
+/// the sum as it makes it (`network::parallel`), which finds the same NaN and infinities
+/// (they survive a sum) in one pass instead of one per part. Not part of the API.
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)] // the training step's inputs, each needed
+pub fn compute_part_gradients<N, T, L, F, const IN: usize, const OUT: usize, const B: usize>(
+    net: &N,
+    x: &SMatrix<T, IN, B>,
+    target: &SMatrix<T, OUT, B>,
+    loss: &L,
+    tape: &mut N::Tape<B>,
+    grads: &mut N,
+    rng: &mut Rng,
+    inspect: F,
+) -> Result<T, NumericError>
+where
+    N: Network<T, IN, OUT>,
+    T: Scalar,
+    L: Loss,
+    F: FnOnce(&SMatrix<T, OUT, B>),
+{
+    const {
+        assert!(
+            N::SHARED_TRAINING,
+            "training changes this network (batch normalization's running statistics), so threads cannot share it: train it on one thread (`compute_gradients`, `Trainer::fit`)"
+        )
+    };
+    gradients(
+        Access::Shared(net),
+        x,
+        target,
+        loss,
+        tape,
+        grads,
+        rng,
+        inspect,
+        false,
     )
 }
 
@@ -200,6 +243,7 @@ fn gradients<N, T, L, F, const IN: usize, const OUT: usize, const B: usize>(
     grads: &mut N,
     rng: &mut Rng,
     inspect: F,
+    check_gradients: bool,
 ) -> Result<T, NumericError>
 where
     N: Network<T, IN, OUT>,
@@ -243,6 +287,9 @@ where
         }));
     }
     shared.backward_overwrite(x, tape, &d_out, grads);
+    if !check_gradients {
+        return Ok(value);
+    }
     let mut bad = None;
     grads.for_each_param(|info, values| {
         if bad.is_none() && !crate::kernels::all_finite(values) {

@@ -679,15 +679,20 @@ mod gemm {
             let samples = per.min(batch - first);
             let m = samples * positions;
             let block = (UNFOLD / m).clamp(1, K);
-            // prod[p + o * m] = sum_k col[p + k * m] w[k + o * K], a block of taps at a time.
+            // prod[p + o * m] = sum_k col[p + k * m] w[k + o * K], a block of taps at a time
+            // (the first block writes `prod`, the others add to it).
             let prod = &mut prod[..m * O];
-            prod.fill(T::zero());
             let mut k0 = 0;
             while k0 < K {
                 let kn = block.min(K - k0);
                 unfold(g, &x[first * inputs..], samples, k0, kn, &mut col);
+                let gemm = if k0 == 0 {
+                    crate::simd::gemm_overwrite
+                } else {
+                    crate::simd::gemm
+                };
                 // Declines before anything was written (by type and CPU, never midway).
-                if !crate::simd::gemm(
+                if !gemm(
                     m,
                     O,
                     kn,
@@ -794,8 +799,7 @@ mod gemm {
                 if let Some(dx) = dx.as_deref_mut() {
                     // dcol[p + j * m] = sum_o dys[p + o * m] w[k0 + j + o * K], folded back.
                     let dcol = &mut col[..m * kn];
-                    dcol.fill(T::zero());
-                    if !crate::simd::gemm(
+                    if !crate::simd::gemm_overwrite(
                         m,
                         kn,
                         O,
