@@ -202,8 +202,7 @@ fn batch(c: &mut Criterion) {
                 &y,
                 &mut d,
             );
-            grads.set_zero();
-            net.backward(&x, &tape, &d, &mut grads);
+            net.backward_overwrite(&x, &tape, &d, &mut grads);
             Sgd::new(0.01).step(&mut *net, &*grads);
             loss
         })

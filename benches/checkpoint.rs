@@ -42,8 +42,7 @@ fn step<N: Network<f32, 64, 10>>(
 ) -> f32 {
     let mut d_out = SMatrix::<f32, 10, 32>::zeros();
     let loss = SoftmaxCrossEntropy.loss_and_grad(net.forward_train(x, tape, rng), y, &mut d_out);
-    grads.set_zero();
-    net.backward(x, tape, &d_out, grads);
+    net.backward_overwrite(x, tape, &d_out, grads);
     loss
 }
 

@@ -13,7 +13,7 @@ root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
 if not root.is_dir():
     sys.exit("no criterion results: run `cargo bench --bench train_step` first")
 
-print("| one SGD step | hand-written nalgebra | generated (`backward` + `Sgd::step`) | ratio | generated fused (`backward_sgd`) | ratio | best hand-written nalgebra (in place; AVX2/AVX-512 functions) | fused / best |")
+print("| one SGD step | hand-written nalgebra | generated (`backward_overwrite` + `Sgd::step`) | ratio | generated fused (`backward_sgd`) | ratio | best hand-written nalgebra (in place; AVX2/AVX-512 functions) | fused / best |")
 print("|---|---|---|---|---|---|---|---|")
 def median(group, name):
     data = json.loads((group / name / "new" / "estimates.json").read_text())

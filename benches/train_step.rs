@@ -47,8 +47,7 @@ where
         y,
         &mut d_out,
     );
-    grads.set_zero();
-    net.backward(x, tape, &d_out, grads);
+    net.backward_overwrite(x, tape, &d_out, grads);
     Sgd::new(LR).step(net, grads);
     loss
 }
