@@ -41,9 +41,11 @@
 //!
 //! **Costs.** The threads start in [`DataParallel::new`] and stay parked between steps;
 //! a step allocates nothing and copies neither the weights nor the batch: each thread
-//! reads its parts of the caller's batch and the caller's weights in place. The caller
-//! then adds the workers' gradients into its own (one pass over the parameters per
-//! worker). A thread that waits spins for about a microsecond, then yields its core
+//! reads its parts of the caller's batch and the caller's weights in place, and
+//! overwrites its gradient buffer (no clearing). The caller then adds the workers'
+//! gradients into its own (one pass over the parameters per worker; the last pass also
+//! scales the sum into `grads` and tests it for NaN and infinities, once for the whole
+//! batch instead of once per part). A thread that waits spins for about a microsecond, then yields its core
 //! (in case the scheduler put both threads on one) until half a millisecond has passed,
 //! and only then parks, so that back-to-back steps do not pay the operating system's
 //! wake-up; for small
