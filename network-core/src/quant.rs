@@ -619,6 +619,27 @@ impl<const I: usize, const O: usize> DenseInt8<I, O> {
         )
     }
 
+    /// Quantizes a float [`Dense`](crate::Dense) layer with the batch norm that follows
+    /// it, if any, folded in (its running statistics, as in inference): what
+    /// `Net::quantize` does for each dense layer. Without `norm`, the same as
+    /// [`from_float`](Self::from_float).
+    pub fn from_dense<T: crate::Scalar>(
+        layer: &crate::Dense<T, I, O>,
+        norm: Option<&crate::BatchNorm<T, O>>,
+        input: ActivationQuant,
+        output: ActivationQuant,
+        relu: bool,
+    ) -> Self {
+        let fold = |o: usize| norm.map_or((1.0, 0.0), |b| b.folded(o));
+        Self::from_fn(
+            |o, i| layer.weight[(o, i)].as_f64() * fold(o).0,
+            |o| layer.bias[o].as_f64() * fold(o).0 + fold(o).1,
+            input,
+            output,
+            relu,
+        )
+    }
+
     /// Quantizes the real weights `weight(o, i)` and biases `bias(o)` (a batch norm
     /// after the layer already folded in, if any).
     pub fn from_fn(

@@ -30,6 +30,26 @@ pub struct ConvInt8<const O: usize, const K: usize> {
 }
 
 impl<const O: usize, const K: usize> ConvInt8<O, K> {
+    /// Quantizes a float [`Conv`](crate::layers::conv::Conv) (with or without biases)
+    /// with the batch norm that follows it, if any, folded in (its running statistics,
+    /// as in inference): what `Net::quantize` does for each convolution.
+    pub fn from_conv<T: crate::Scalar, const NB: usize>(
+        layer: &crate::layers::conv::Conv<T, O, K, NB>,
+        norm: Option<&crate::BatchNorm<T, O>>,
+        input: ActivationQuant,
+        output: ActivationQuant,
+        relu: bool,
+    ) -> Self {
+        let fold = |o: usize| norm.map_or((1.0, 0.0), |b| b.folded(o));
+        Self::from_fn(
+            |o, k| layer.weight[(k, o)].as_f64() * fold(o).0,
+            |o| layer.bias.get(o).map_or(0.0, |b| b.as_f64()) * fold(o).0 + fold(o).1,
+            input,
+            output,
+            relu,
+        )
+    }
+
     /// Quantizes the real filters `weight(o, k)` and biases `bias(o)` (a batch norm
     /// after the convolution already folded in, if any).
     pub fn from_fn(

@@ -187,35 +187,22 @@ pub fn quant(net: &Network) -> TokenStream {
             let previous = k - 1;
             quote!(__ranges[#previous].quant())
         };
-        let fold = match norm {
+        // One call per layer into the runtime (no closures here: they made the type
+        // checking of a deep network's `quantize` grow faster than its layers).
+        let norm = match norm {
             Some(b) => {
                 let b = &b.name;
-                quote!(let __fold = |__o: usize| self.#b.folded(__o);)
+                quote!(::core::option::Option::Some(&self.#b))
             }
-            None => quote!(let __fold = |_: usize| (1.0f64, 0.0f64);),
-        };
-        let (weight, bias) = match node.kind {
-            NodeKind::Conv { .. } => (
-                quote!(#p::Scalar::as_f64(self.#name.weight[(__k, __o)])),
-                quote!(self.#name.bias.get(__o).map_or(0.0, |__b| #p::Scalar::as_f64(*__b))),
-            ),
-            _ => (
-                quote!(#p::Scalar::as_f64(self.#name.weight[(__o, __k)])),
-                quote!(#p::Scalar::as_f64(self.#name.bias[__o])),
-            ),
+            None => quote!(::core::option::Option::None),
         };
         let ty = layer_type(node);
+        let from = match node.kind {
+            NodeKind::Conv { .. } => quote!(from_conv),
+            _ => quote!(from_dense),
+        };
         quote! {
-            #name: {
-                #fold
-                <#ty>::from_fn(
-                    |__o, __k| #weight * __fold(__o).0,
-                    |__o| #bias * __fold(__o).0 + __fold(__o).1,
-                    #input_quant,
-                    __ranges[#k].quant(),
-                    #relu,
-                )
-            }
+            #name: <#ty>::#from(&self.#name, #norm, #input_quant, __ranges[#k].quant(), #relu)
         }
     });
 
