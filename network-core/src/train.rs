@@ -167,14 +167,8 @@ where
     L: Loss,
     F: FnOnce(&SMatrix<T, OUT, B>),
 {
-    const {
-        assert!(
-            N::SHARED_TRAINING,
-            "training changes this network (batch normalization's running statistics), so threads cannot share it: train it on one thread (`compute_gradients`, `Trainer::fit`)"
-        )
-    };
     gradients(
-        Access::Shared(net),
+        shared(net),
         x,
         target,
         loss,
@@ -208,14 +202,8 @@ where
     L: Loss,
     F: FnOnce(&SMatrix<T, OUT, B>),
 {
-    const {
-        assert!(
-            N::SHARED_TRAINING,
-            "training changes this network (batch normalization's running statistics), so threads cannot share it: train it on one thread (`compute_gradients`, `Trainer::fit`)"
-        )
-    };
     gradients(
-        Access::Shared(net),
+        shared(net),
         x,
         target,
         loss,
@@ -225,6 +213,22 @@ where
         inspect,
         false,
     )
+}
+
+/// A shared training pass, refused at compile time for a network whose training pass
+/// changes it.
+fn shared<N, T, const IN: usize, const OUT: usize>(net: &N) -> Access<'_, N>
+where
+    N: Network<T, IN, OUT>,
+    T: Scalar,
+{
+    const {
+        assert!(
+            N::SHARED_TRAINING,
+            "training changes this network (batch normalization's running statistics), so threads cannot share it: train it on one thread (`compute_gradients`, `Trainer::fit`)"
+        )
+    };
+    Access::Shared(net)
 }
 
 /// How a training step reaches the network.
