@@ -45,12 +45,12 @@
 //! overwrites its gradient buffer (no clearing). The caller then adds the workers'
 //! gradients into its own (one pass over the parameters per worker; the last pass also
 //! scales the sum into `grads` and tests it for NaN and infinities, once for the whole
-//! batch instead of once per part). A thread that waits spins for about a microsecond, then yields its core
-//! (in case the scheduler put both threads on one) until half a millisecond has passed,
-//! and only then parks, so that back-to-back steps do not pay the operating system's
-//! wake-up; for small
-//! networks or batches the hand-over still costs more than it saves (below 64 samples
-//! per step one thread is usually faster). `benches/parallel.rs` measures it.
+//! batch instead of once per part). A thread that waits spins for about a microsecond,
+//! then yields its core (in case the scheduler put both threads on one) until half a
+//! millisecond has passed, and only then parks, so that back-to-back steps do not pay
+//! the operating system's wake-up; for small networks or batches the hand-over still
+//! costs more than it saves (below 64 samples per step one thread is usually faster).
+//! `benches/parallel.rs` measures it.
 //!
 //! Workers are `std` threads named `network-worker-<k>` with 16 MiB stacks (reserved,
 //! not touched: a training step needs far less, but convolutions keep bounded scratch
