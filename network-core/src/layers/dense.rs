@@ -164,6 +164,15 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         let () = Self::NON_EMPTY;
         let xs = x.as_slice();
         let dys = dy.as_slice();
+        // The batch product overwrites by itself; every other path adds into zeros,
+        // cleared once here (or below, if the batch product declines).
+        #[cfg(feature = "simd")]
+        let batch_product = B >= SIMD_BATCH;
+        #[cfg(not(feature = "simd"))]
+        let batch_product = false;
+        if overwrite && !batch_product {
+            self.weight.fill(T::zero());
+        }
         #[cfg(feature = "simd")]
         let done = {
             let w = self.weight.as_mut_slice();
@@ -175,9 +184,6 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
                 };
                 gemm(O, I, B, alpha, dys, (1, O), xs, (I, 1), w, O)
             } else {
-                if overwrite {
-                    w.fill(T::zero());
-                }
                 let mut samples = xs.chunks_exact(I).zip(dys.chunks_exact(O));
                 samples.all(|(xc, dyc)| crate::simd::ger::<T, O, I>(alpha, dyc, xc, w))
             }
@@ -186,7 +192,8 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         let done = false;
         if !done {
             let w = self.weight.as_mut_slice();
-            if overwrite {
+            if overwrite && batch_product {
+                // Declined before writing anything.
                 w.fill(T::zero());
             }
             for b in 0..B {
