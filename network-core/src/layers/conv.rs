@@ -510,8 +510,18 @@ pub(crate) fn direct_backward<T: Scalar>(
 pub const UNFOLD: usize = 16 * 1024;
 
 /// The most outputs (or output gradients) the matrix-product path gathers at once: its
-/// second buffer holds this many `f32` (128 KiB).
-pub const GATHER: usize = 32 * 1024;
+/// second buffer holds this many `f32` (64 KiB).
+pub const GATHER: usize = 16 * 1024;
+
+/// The largest weight gradient (`out_channels * filter_len` values) the matrix-product
+/// path makes transposed in a buffer of its own (128 KiB of `f32`); larger ones are
+/// made in place from transposed patches.
+pub const GRADIENT: usize = 32 * 1024;
+
+/// The filter taps a chunk of samples should be unfolded for at once: fewer samples
+/// per chunk, longer products (the product's output is read and written once per block).
+#[cfg(feature = "simd")]
+const TAPS: usize = 128;
 
 /// Convolutions as matrix products (`simd` feature): a chunk of samples is multiplied
 /// with the filters a block of filter taps at a time, the block unfolded (im2col) into a
@@ -520,14 +530,24 @@ pub const GATHER: usize = 32 * 1024;
 /// [`GATHER`] holds outputs for, so the products are wide even for small images.
 #[cfg(feature = "simd")]
 mod gemm {
-    use super::{Conv, ConvGeometry, GATHER, UNFOLD};
+    use super::{Conv, ConvGeometry, GATHER, GRADIENT, TAPS, UNFOLD};
     use crate::Scalar;
+    use core::ops::Range;
 
     /// Samples per chunk: their outputs fit [`GATHER`] and one tap of them [`UNFOLD`];
     /// 0 when one sample does not fit (then the direct loops run).
     fn chunk(g: &ConvGeometry, o: usize) -> usize {
         let positions = (g.out_height() * g.out_width()).max(1);
-        (GATHER / (o * positions).max(1)).min(UNFOLD / positions)
+        let taps = g.filter_len().clamp(1, TAPS);
+        (GATHER / (o * positions).max(1))
+            .min((UNFOLD / (positions * taps)).max(1))
+            .min(UNFOLD / positions)
+    }
+
+    /// Filter taps per block: equal blocks, as many as [`UNFOLD`] holds for `m` positions.
+    fn block(m: usize, k: usize) -> usize {
+        let most = (UNFOLD / m).clamp(1, k);
+        k.div_ceil(k.div_ceil(most))
     }
 
     /// Calls `f(k, c, kh, kw)` for the filter taps `k0..k0 + kn`.
@@ -570,6 +590,71 @@ mod gemm {
         });
     }
 
+    /// Whether each tap's window over a sample's plane is one contiguous stretch of the
+    /// input: stride 1 both ways and an output as wide as the input (a "same" padding),
+    /// so that output row `oh + 1` starts `width` values after row `oh` on both sides.
+    fn planar(g: &ConvGeometry) -> bool {
+        g.stride == (1, 1) && g.out_width() == g.width
+    }
+
+    /// For a [`planar`] geometry: calls `f(plane, start, x_start, len, rows, cols)` for
+    /// every tap `k0 + j` and sample `s` of the chunk, whose outputs are
+    /// `col[plane..plane + positions]`: `col[plane + start + i]` is `x[x_start + i]`
+    /// for `i < len`, except at the output columns outside `cols` of the output rows
+    /// `rows`, which lie in the stretch but read another row's values (the caller
+    /// clears them); the positions outside the stretch see the padding (all of them
+    /// when `len` is 0).
+    fn planes(
+        g: &ConvGeometry,
+        samples: usize,
+        k0: usize,
+        kn: usize,
+        mut f: impl FnMut(usize, usize, usize, usize, Range<usize>, Range<usize>),
+    ) {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let positions = ho * wo;
+        let m = samples * positions;
+        let plane = g.height * g.width;
+        taps(g, k0, kn, |j, c, kh, kw| {
+            let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
+            let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, 1, tap_h, g.pad_h.0);
+            let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, 1, tap_w, g.pad_w.0);
+            // Output position `q` reads input position `q + tap - pad` (rows, then columns).
+            let (start, len, from) = if h_lo == h_hi || w_lo == w_hi {
+                (0, 0, 0)
+            } else {
+                let start = h_lo * wo + w_lo;
+                let from = (h_lo + tap_h - g.pad_h.0) * g.width + w_lo + tap_w - g.pad_w.0;
+                (start, (h_hi - 1) * wo + w_hi - start, from)
+            };
+            for s in 0..samples {
+                let col_plane = j * m + s * positions;
+                let x_start = (s * g.in_channels + c) * plane + from;
+                f(col_plane, start, x_start, len, h_lo..h_hi, w_lo..w_hi);
+            }
+        });
+    }
+
+    /// The positions of a [`planes`] stretch that read another row: output columns
+    /// outside `cols` in rows `rows`, as offsets from the stretch's start.
+    fn strays(wo: usize, rows: Range<usize>, cols: Range<usize>, mut f: impl FnMut(usize)) {
+        if (cols.start == 0 && cols.end == wo) || rows.is_empty() || cols.is_empty() {
+            return;
+        }
+        let start = rows.start * wo + cols.start;
+        for oh in rows.start..rows.end {
+            let row = oh * wo;
+            // Left of `cols` (not in the first row: before the stretch), right of it (not
+            // in the last row: after it).
+            if oh > rows.start {
+                (row..row + cols.start).for_each(|q| f(q - start));
+            }
+            if oh + 1 < rows.end {
+                (row + cols.end..row + wo).for_each(|q| f(q - start));
+            }
+        }
+    }
+
     /// `col[p + j * m]`: the input value each output position sees through tap `k0 + j`,
     /// or 0 in the padding.
     fn unfold<T: Scalar>(
@@ -580,7 +665,20 @@ mod gemm {
         kn: usize,
         col: &mut [T],
     ) {
-        let m = samples * g.out_height() * g.out_width();
+        let positions = g.out_height() * g.out_width();
+        if planar(g) {
+            // Every position written: the stretch, the stray values in it, the padding
+            // before and after it.
+            planes(g, samples, k0, kn, |plane, start, from, len, rows, cols| {
+                let out = &mut col[plane..plane + positions];
+                out[..start].fill(T::zero());
+                copy_short(&mut out[start..start + len], &x[from..from + len]);
+                out[start + len..].fill(T::zero());
+                strays(g.out_width(), rows, cols, |q| out[start + q] = T::zero());
+            });
+            return;
+        }
+        let m = samples * positions;
         // Without padding every position of every tap is written below.
         if g.pad_h != (0, 0) || g.pad_w != (0, 0) {
             col[..m * kn].fill(T::zero());
@@ -620,14 +718,28 @@ mod gemm {
 
     /// Adds `dcol[p + j * m]` (taps `k0..k0 + kn`, the layout [`unfold`] writes) back
     /// into the input gradient.
+    ///
+    /// `dcol` is scratch: with a [`planar`] geometry the values of positions that see
+    /// the padding are set to 0 first, so that each tap's stretch is added in one pass
+    /// (they then add 0 to values of other rows).
     fn fold<T: Scalar>(
         g: &ConvGeometry,
-        dcol: &[T],
+        dcol: &mut [T],
         samples: usize,
         k0: usize,
         kn: usize,
         dx: &mut [T],
     ) {
+        if planar(g) {
+            planes(g, samples, k0, kn, |plane, start, to, len, rows, cols| {
+                let at = plane + start;
+                strays(g.out_width(), rows, cols, |q| dcol[at + q] = T::zero());
+                for (x, &v) in dx[to..to + len].iter_mut().zip(&dcol[at..at + len]) {
+                    *x += v;
+                }
+            });
+            return;
+        }
         let (stride, pad) = (g.stride.1, g.pad_w.0);
         stretches(g, samples, k0, kn, |col_row, x_row, ows, tap_w| {
             let (src, dst) = (&dcol[col_row..], &mut dx[x_row..][..g.width]);
@@ -678,7 +790,7 @@ mod gemm {
         while first < batch {
             let samples = per.min(batch - first);
             let m = samples * positions;
-            let block = (UNFOLD / m).clamp(1, K);
+            let block = block(m, K);
             // prod[p + o * m] = sum_k col[p + k * m] w[k + o * K], a block of taps at a time
             // (the first block writes `prod`, the others add to it).
             let prod = &mut prod[..m * O];
@@ -741,6 +853,12 @@ mod gemm {
     }
 
     /// [`backward`] once it is known to apply (see [`forward_chunks`]).
+    ///
+    /// The weight gradient is made transposed, `dWt[o + k * O]`, in a buffer of its own
+    /// when it fits [`GRADIENT`]: its product then reads the output gradient gathered
+    /// channel-fastest (`dyt`, one pass over it per chunk) and the unfolded patches as
+    /// they are, where `dW[k + o * K]` directly would need the patches transposed (a
+    /// scalar copy of every unfolded value). It is added into `grad` once, at the end.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)] // a layer's backward pass
     fn backward_chunks<T: Scalar, const O: usize, const K: usize, const NB: usize>(
@@ -757,21 +875,37 @@ mod gemm {
         let (inputs, outputs) = (g.inputs(), O * positions);
         let mut col = [T::zero(); UNFOLD];
         let mut dys = [T::zero(); GATHER];
+        let transposed = O * K <= GRADIENT;
+        let mut dyt = [T::zero(); GATHER];
+        let mut dwt = [T::zero(); GRADIENT];
         let w = conv.weight.as_slice();
         let mut first = 0;
         while first < batch {
             let samples = per.min(batch - first);
             let m = samples * positions;
-            let block = (UNFOLD / m).clamp(1, K);
-            // dys[p + o * m]: the chunk's output gradient, sample-major per channel.
-            for s in 0..samples {
-                let d_s = &dy[(first + s) * outputs..][..outputs];
-                for o in 0..O {
-                    let src = &d_s[o * positions..][..positions];
-                    dys[o * m + s * positions..][..positions].copy_from_slice(src);
+            let block = block(m, K);
+            let dy = &dy[first * outputs..(first + samples) * outputs];
+            // dys[p + o * m]: the chunk's output gradient, sample-major per channel (what
+            // the input gradient's product reads, and the weight gradient's when it is
+            // not transposed).
+            if dx.is_some() || !transposed {
+                for (s, d_s) in dy.chunks_exact(outputs).enumerate() {
+                    for (o, src) in d_s.chunks_exact(positions).enumerate() {
+                        dys[o * m + s * positions..][..positions].copy_from_slice(src);
+                    }
                 }
             }
             let dys = &dys[..m * O];
+            // dyt[o + p * O]: the same, channel-fastest, written in order.
+            if transposed {
+                for (d_s, t_s) in dy.chunks_exact(outputs).zip(dyt.chunks_exact_mut(outputs)) {
+                    for (q, t) in t_s.chunks_exact_mut(O).enumerate() {
+                        for (o, v) in t.iter_mut().enumerate() {
+                            *v = d_s[o * positions + q];
+                        }
+                    }
+                }
+            }
             if let Some(dx) = dx.as_deref_mut() {
                 dx[first * inputs..(first + samples) * inputs].fill(T::zero());
             }
@@ -779,21 +913,35 @@ mod gemm {
             while k0 < K {
                 let kn = block.min(K - k0);
                 unfold(g, &x[first * inputs..], samples, k0, kn, &mut col);
-                // dW[k0 + j + o * K] += sum_p col[p + j * m] dys[p + o * m]. The first
-                // product declines before anything changed (by type and CPU).
-                let dw = &mut grad.weight.as_mut_slice()[k0..];
-                if !crate::simd::gemm(
-                    kn,
-                    O,
-                    m,
-                    T::one(),
-                    &col[..m * kn],
-                    (m, 1),
-                    dys,
-                    (1, m),
-                    dw,
-                    K,
-                ) {
+                let patches = &col[..m * kn];
+                // The first product declines before anything changed (by type and CPU).
+                let done = if transposed {
+                    // dWt[o + (k0 + j) * O] (+)= sum_p dyt[o + p * O] col[p + j * m]; the
+                    // first chunk writes it.
+                    let gemm = if first == 0 {
+                        crate::simd::gemm_overwrite
+                    } else {
+                        crate::simd::gemm
+                    };
+                    let dwt = &mut dwt[k0 * O..][..kn * O];
+                    gemm(
+                        O,
+                        kn,
+                        m,
+                        T::one(),
+                        &dyt[..m * O],
+                        (1, O),
+                        patches,
+                        (1, m),
+                        dwt,
+                        O,
+                    )
+                } else {
+                    // dW[k0 + j + o * K] += sum_p col[p + j * m] dys[p + o * m].
+                    let dw = &mut grad.weight.as_mut_slice()[k0..];
+                    crate::simd::gemm(kn, O, m, T::one(), patches, (m, 1), dys, (1, m), dw, K)
+                };
+                if !done {
                     return false;
                 }
                 if let Some(dx) = dx.as_deref_mut() {
@@ -817,16 +965,38 @@ mod gemm {
                 }
                 k0 += kn;
             }
-            if NB == O {
+            if NB == O && transposed {
+                // Position after position, a vector of channels at a time: each channel's
+                // sum in the same order as below, without a chain of dependent additions.
+                let mut sums = [T::zero(); O];
+                for t in dyt[..m * O].chunks_exact(O) {
+                    for (sum, &v) in sums.iter_mut().zip(t) {
+                        *sum += v;
+                    }
+                }
+                for (b, sum) in grad.bias.as_mut_slice().iter_mut().zip(sums) {
+                    *b += sum;
+                }
+            } else if NB == O {
+                // Sample after sample, position after position.
                 for o in 0..O {
                     let mut sum = T::zero();
-                    for &v in &dys[o * m..(o + 1) * m] {
-                        sum += v;
+                    for d_s in dy.chunks_exact(outputs) {
+                        for &v in &d_s[o * positions..][..positions] {
+                            sum += v;
+                        }
                     }
                     grad.bias[o] += sum;
                 }
             }
             first += samples;
+        }
+        if transposed {
+            for (o, dw) in grad.weight.as_mut_slice().chunks_exact_mut(K).enumerate() {
+                for (k, d) in dw.iter_mut().enumerate() {
+                    *d += dwt[o + k * O];
+                }
+            }
         }
         true
     }
