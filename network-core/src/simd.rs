@@ -61,6 +61,19 @@ pub fn gemm_overwrite<T: Scalar>(
     gemm_dispatch(product, c, ldc, true)
 }
 
+/// Whether [`gemm`] runs for `f32` on this CPU rather than declining: what a caller
+/// checks before it sets up buffers for the products.
+pub(crate) fn gemm_runs() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::Choice::detect().is_some()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// A product's shape, `alpha` and operands, as [`gemm`] takes them.
 type Operands<'a, T> = (
     usize,

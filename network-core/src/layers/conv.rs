@@ -162,6 +162,8 @@ impl ConvGeometry {
         } else {
             0
         };
+        // A tap that sees only padding (`lo` may pass the last output): an empty range.
+        let lo = lo.min(outs);
         (lo, hi.max(lo))
     }
 }
@@ -406,6 +408,10 @@ pub(crate) fn direct_forward<T: Scalar>(
                     let tap_w = kw * g.dilation.1;
                     let (w_lo, w_hi) =
                         ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+                    if w_lo == w_hi {
+                        // This tap sees only padding.
+                        continue;
+                    }
                     for oh in h_lo..h_hi {
                         let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
                         let row = &xc[ih * g.width..][..g.width];
@@ -470,6 +476,10 @@ pub(crate) fn direct_backward<T: Scalar>(
                     let tap_w = kw * g.dilation.1;
                     let (w_lo, w_hi) =
                         ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+                    if w_lo == w_hi {
+                        // This tap sees only padding.
+                        continue;
+                    }
                     let mut dw = T::zero();
                     for oh in h_lo..h_hi {
                         let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
@@ -579,6 +589,10 @@ mod gemm {
             let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
             let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, g.stride.0, tap_h, g.pad_h.0);
             let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, g.stride.1, tap_w, g.pad_w.0);
+            if w_lo == w_hi {
+                // This tap sees only padding.
+                return;
+            }
             for s in 0..samples {
                 for oh in h_lo..h_hi {
                     let ih = oh * g.stride.0 + tap_h - g.pad_h.0;
@@ -763,15 +777,19 @@ mod gemm {
         out: &mut [T],
         batch: usize,
     ) -> bool {
-        if g.groups != 1 || T::BYTES != 4 {
+        if g.groups != 1 || T::BYTES != 4 || !crate::simd::gemm_runs() {
             return false;
         }
         let per = chunk(g, O);
-        per > 0 && forward_chunks(conv, g, x, out, batch, per)
+        if per == 0 {
+            return false;
+        }
+        forward_chunks(conv, g, x, out, batch, per)
     }
 
     /// [`forward`] once it is known to apply: the stack buffers live in this frame only
-    /// (an `f64` network never calls it, so never reserves them).
+    /// (an `f64` network, or a CPU without the products, never calls it, so never
+    /// reserves them).
     #[inline(never)]
     fn forward_chunks<T: Scalar, const O: usize, const K: usize, const NB: usize>(
         conv: &Conv<T, O, K, NB>,
@@ -845,11 +863,14 @@ mod gemm {
         dx: Option<&mut [T]>,
         batch: usize,
     ) -> bool {
-        if g.groups != 1 || T::BYTES != 4 {
+        if g.groups != 1 || T::BYTES != 4 || !crate::simd::gemm_runs() {
             return false;
         }
         let per = chunk(g, O);
-        per > 0 && backward_chunks(conv, g, x, dy, grad, dx, batch, per)
+        if per == 0 {
+            return false;
+        }
+        backward_chunks(conv, g, x, dy, grad, dx, batch, per)
     }
 
     /// [`backward`] once it is known to apply (see [`forward_chunks`]).
@@ -1131,6 +1152,13 @@ mod tests {
         close(grad_fast.weight.as_slice(), grad_slow.weight.as_slice());
         close(grad_fast.bias.as_slice(), grad_slow.bias.as_slice());
         close(dx_fast.as_slice(), dx_slow.as_slice());
+        // Gradients accumulate: a second pass adds as much again.
+        conv.backward(&g, &x, &dy, &mut grad_fast, None);
+        close(
+            grad_fast.weight.as_slice(),
+            (grad_slow.weight * 2.0).as_slice(),
+        );
+        close(grad_fast.bias.as_slice(), (grad_slow.bias * 2.0).as_slice());
     }
 
     #[cfg(feature = "simd")]
@@ -1174,6 +1202,35 @@ mod tests {
             groups: 1,
         });
         compare::<5, 12, 60, 45>(ConvGeometry::one_d(3, 20, 5, 4, 2, (3, 0), 2, 1));
+        // Planar (stride 1, outputs as wide as the inputs): causal and dilated; one tap
+        // that sees only padding; 2-d dilated.
+        compare::<5, 12, 60, 100>(ConvGeometry::one_d(3, 20, 5, 4, 1, (6, 0), 2, 1));
+        compare::<3, 10, 4, 6>(ConvGeometry::one_d(2, 2, 3, 5, 1, (4, 0), 1, 1));
+        compare::<4, 18, 72, 144>(ConvGeometry {
+            in_channels: 2,
+            height: 6,
+            width: 6,
+            out_channels: 4,
+            kernel: (3, 3),
+            stride: (1, 1),
+            pad_h: (2, 2),
+            pad_w: (2, 2),
+            dilation: (2, 2),
+            groups: 1,
+        });
+        // A weight gradient too large for its transposed buffer (64 * 576 > GRADIENT).
+        compare::<64, 576, 1024, 1024>(ConvGeometry {
+            in_channels: 64,
+            height: 4,
+            width: 4,
+            out_channels: 64,
+            kernel: (3, 3),
+            stride: (1, 1),
+            pad_h: (1, 1),
+            pad_w: (1, 1),
+            dilation: (1, 1),
+            groups: 1,
+        });
         // Without padding (the unfolded buffer is then not cleared first).
         compare::<5, 12, 60, 35>(ConvGeometry::one_d(3, 20, 5, 4, 2, (0, 0), 2, 1));
         compare::<3, 12, 60, 48>(ConvGeometry {
@@ -1213,6 +1270,8 @@ mod tests {
         check::<2, 3, 2, 10, 20>(ConvGeometry::one_d(1, 10, 2, 3, 1, (6, 0), 3, 1));
         check::<4, 6, 0, 16, 16>(ConvGeometry::one_d(4, 4, 4, 3, 1, (1, 1), 1, 2));
         check::<3, 3, 3, 15, 15>(ConvGeometry::one_d(3, 5, 3, 3, 1, (1, 1), 1, 3));
+        // Causal over a sequence shorter than the kernel: the first tap sees only padding.
+        check::<3, 10, 3, 4, 6>(ConvGeometry::one_d(2, 2, 3, 5, 1, (4, 0), 1, 1));
         let g = ConvGeometry {
             in_channels: 2,
             height: 5,
