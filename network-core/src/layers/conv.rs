@@ -542,7 +542,6 @@ const TAPS: usize = 128;
 mod gemm {
     use super::{Conv, ConvGeometry, GATHER, GRADIENT, TAPS, UNFOLD};
     use crate::Scalar;
-    use core::ops::Range;
 
     /// Samples per chunk: their outputs fit [`GATHER`] and one tap of them [`UNFOLD`];
     /// 0 when one sample does not fit (then the direct loops run).
@@ -611,62 +610,60 @@ mod gemm {
         g.stride == (1, 1) && g.out_width() == g.width
     }
 
-    /// For a [`planar`] geometry: calls `f(plane, start, x_start, len, rows, cols)` for
-    /// every tap `k0 + j` and sample `s` of the chunk, whose outputs are
-    /// `col[plane..plane + positions]`: `col[plane + start + i]` is `x[x_start + i]`
-    /// for `i < len`, except at the output columns outside `cols` of the output rows
-    /// `rows`, which lie in the stretch but read another row's values (the caller
-    /// clears them); the positions outside the stretch see the padding (all of them
-    /// when `len` is 0).
-    fn planes(
+    /// `start` as an index when `start..start + len` lies in `0..total`.
+    fn within(start: isize, len: usize, total: usize) -> Option<usize> {
+        usize::try_from(start)
+            .ok()
+            .filter(|&start| start + len <= total)
+    }
+
+    /// The most `kernel area x output positions` for which [`masked`] keeps a mask of
+    /// valid positions per kernel tap on the stack (4 KiB).
+    const MASKS: usize = 4096;
+
+    /// For a [`planar`] geometry whose masks fit [`MASKS`]: calls
+    /// `f(col_plane, x_plane, mask)` for every tap `k0 + j` and sample `s` of the chunk.
+    /// Output position `q` of the tap (`col[col_plane + q]`) sees input
+    /// `x[x_plane + q]` where `mask[q]` holds and the padding elsewhere; `x_plane` may lie
+    /// before the input's start or its plane run past the end (the padding of the first
+    /// or last plane). Returns `false` (calling nothing) when the masks do not fit.
+    fn masked(
         g: &ConvGeometry,
         samples: usize,
         k0: usize,
         kn: usize,
-        mut f: impl FnMut(usize, usize, usize, usize, Range<usize>, Range<usize>),
-    ) {
+        mut f: impl FnMut(usize, isize, &[bool]),
+    ) -> bool {
         let (ho, wo) = (g.out_height(), g.out_width());
         let positions = ho * wo;
+        let area = g.kernel.0 * g.kernel.1;
+        if area * positions > MASKS {
+            return false;
+        }
+        let mut masks = [false; MASKS];
+        for (tap, mask) in masks.chunks_exact_mut(positions).take(area).enumerate() {
+            let (kh, kw) = (tap / g.kernel.1, tap % g.kernel.1);
+            let rows = ConvGeometry::valid(g.height, ho, 1, kh * g.dilation.0, g.pad_h.0);
+            let cols = ConvGeometry::valid(g.width, wo, 1, kw * g.dilation.1, g.pad_w.0);
+            for (q, valid) in mask.iter_mut().enumerate() {
+                let (oh, ow) = (q / wo, q % wo);
+                *valid = (rows.0..rows.1).contains(&oh) && (cols.0..cols.1).contains(&ow);
+            }
+        }
         let m = samples * positions;
         let plane = g.height * g.width;
         taps(g, k0, kn, |j, c, kh, kw| {
-            let (tap_h, tap_w) = (kh * g.dilation.0, kw * g.dilation.1);
-            let (h_lo, h_hi) = ConvGeometry::valid(g.height, ho, 1, tap_h, g.pad_h.0);
-            let (w_lo, w_hi) = ConvGeometry::valid(g.width, wo, 1, tap_w, g.pad_w.0);
-            // Output position `q` reads input position `q + tap - pad` (rows, then columns).
-            let (start, len, from) = if h_lo == h_hi || w_lo == w_hi {
-                (0, 0, 0)
-            } else {
-                let start = h_lo * wo + w_lo;
-                let from = (h_lo + tap_h - g.pad_h.0) * g.width + w_lo + tap_w - g.pad_w.0;
-                (start, (h_hi - 1) * wo + w_hi - start, from)
-            };
+            let mask = &masks[(kh * g.kernel.1 + kw) * positions..][..positions];
+            // Output position `q` reads input position `q + delta` (rows, then columns).
+            let dh = (kh * g.dilation.0) as isize - g.pad_h.0 as isize;
+            let dw = (kw * g.dilation.1) as isize - g.pad_w.0 as isize;
+            let delta = dh * g.width as isize + dw;
             for s in 0..samples {
-                let col_plane = j * m + s * positions;
-                let x_start = (s * g.in_channels + c) * plane + from;
-                f(col_plane, start, x_start, len, h_lo..h_hi, w_lo..w_hi);
+                let x_plane = ((s * g.in_channels + c) * plane) as isize + delta;
+                f(j * m + s * positions, x_plane, mask);
             }
         });
-    }
-
-    /// The positions of a [`planes`] stretch that read another row: output columns
-    /// outside `cols` in rows `rows`, as offsets from the stretch's start.
-    fn strays(wo: usize, rows: Range<usize>, cols: Range<usize>, mut f: impl FnMut(usize)) {
-        if (cols.start == 0 && cols.end == wo) || rows.is_empty() || cols.is_empty() {
-            return;
-        }
-        let start = rows.start * wo + cols.start;
-        for oh in rows.start..rows.end {
-            let row = oh * wo;
-            // Left of `cols` (not in the first row: before the stretch), right of it (not
-            // in the last row: after it).
-            if oh > rows.start {
-                (row..row + cols.start).for_each(|q| f(q - start));
-            }
-            if oh + 1 < rows.end {
-                (row + cols.end..row + wo).for_each(|q| f(q - start));
-            }
-        }
+        true
     }
 
     /// `col[p + j * m]`: the input value each output position sees through tap `k0 + j`,
@@ -680,16 +677,28 @@ mod gemm {
         col: &mut [T],
     ) {
         let positions = g.out_height() * g.out_width();
-        if planar(g) {
-            // Every position written: the stretch, the stray values in it, the padding
-            // before and after it.
-            planes(g, samples, k0, kn, |plane, start, from, len, rows, cols| {
-                let out = &mut col[plane..plane + positions];
-                out[..start].fill(T::zero());
-                copy_short(&mut out[start..start + len], &x[from..from + len]);
-                out[start + len..].fill(T::zero());
-                strays(g.out_width(), rows, cols, |q| out[start + q] = T::zero());
-            });
+        // Every position written: a select per value, no row-by-row copies.
+        if planar(g)
+            && masked(g, samples, k0, kn, |at, from, mask| {
+                let out = &mut col[at..at + positions];
+                match within(from, positions, x.len()) {
+                    Some(from) => {
+                        for ((o, &v), &keep) in out.iter_mut().zip(&x[from..]).zip(mask) {
+                            *o = if keep { v } else { T::zero() };
+                        }
+                    }
+                    None => {
+                        for (q, (o, &keep)) in out.iter_mut().zip(mask).enumerate() {
+                            *o = if keep {
+                                x[(from + q as isize) as usize]
+                            } else {
+                                T::zero()
+                            };
+                        }
+                    }
+                }
+            })
+        {
             return;
         }
         let m = samples * positions;
@@ -733,25 +742,38 @@ mod gemm {
     /// Adds `dcol[p + j * m]` (taps `k0..k0 + kn`, the layout [`unfold`] writes) back
     /// into the input gradient.
     ///
-    /// `dcol` is scratch: with a [`planar`] geometry the values of positions that see
-    /// the padding are set to 0 first, so that each tap's stretch is added in one pass
-    /// (they then add 0 to values of other rows).
+    /// With a [`planar`] geometry each tap's plane is added in one pass: the positions
+    /// that see the padding add 0 to values of other rows (or leave them, at the
+    /// input's edges), which changes nothing but the sign of a zero.
     fn fold<T: Scalar>(
         g: &ConvGeometry,
-        dcol: &mut [T],
+        dcol: &[T],
         samples: usize,
         k0: usize,
         kn: usize,
         dx: &mut [T],
     ) {
-        if planar(g) {
-            planes(g, samples, k0, kn, |plane, start, to, len, rows, cols| {
-                let at = plane + start;
-                strays(g.out_width(), rows, cols, |q| dcol[at + q] = T::zero());
-                for (x, &v) in dx[to..to + len].iter_mut().zip(&dcol[at..at + len]) {
-                    *x += v;
+        let positions = g.out_height() * g.out_width();
+        let len = dx.len();
+        if planar(g)
+            && masked(g, samples, k0, kn, |at, to, mask| {
+                let src = &dcol[at..at + positions];
+                match within(to, positions, len) {
+                    Some(to) => {
+                        for ((d, &v), &keep) in dx[to..].iter_mut().zip(src).zip(mask) {
+                            *d += if keep { v } else { T::zero() };
+                        }
+                    }
+                    None => {
+                        for (q, (&v, &keep)) in src.iter().zip(mask).enumerate() {
+                            if keep {
+                                dx[(to + q as isize) as usize] += v;
+                            }
+                        }
+                    }
                 }
-            });
+            })
+        {
             return;
         }
         let (stride, pad) = (g.stride.1, g.pad_w.0);
