@@ -611,6 +611,7 @@ mod gemm {
     }
 
     /// `start` as an index when `start..start + len` lies in `0..total`.
+    #[inline(always)]
     fn within(start: isize, len: usize, total: usize) -> Option<usize> {
         usize::try_from(start)
             .ok()
