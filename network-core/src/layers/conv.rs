@@ -622,35 +622,44 @@ mod gemm {
     /// valid positions per kernel tap on the stack (4 KiB).
     const MASKS: usize = 4096;
 
-    /// For a [`planar`] geometry whose masks fit [`MASKS`]: calls
-    /// `f(col_plane, x_plane, mask)` for every tap `k0 + j` and sample `s` of the chunk.
-    /// Output position `q` of the tap (`col[col_plane + q]`) sees input
-    /// `x[x_plane + q]` where `mask[q]` holds and the padding elsewhere; `x_plane` may lie
-    /// before the input's start or its plane run past the end (the padding of the first
-    /// or last plane). Returns `false` (calling nothing) when the masks do not fit.
+    /// For a [`planar`] geometry whose masks fit [`MASKS`]: for each kernel tap
+    /// `(kh, kw)`, from `(kh * kernel.1 + kw) * positions`, whether each output position
+    /// sees the input through it (rather than the padding). Made once per layer call.
+    fn masks(g: &ConvGeometry) -> Option<[bool; MASKS]> {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let positions = ho * wo;
+        if !planar(g) || positions == 0 || g.kernel.0 * g.kernel.1 * positions > MASKS {
+            return None;
+        }
+        let mut masks = [false; MASKS];
+        let mut taps = masks.chunks_exact_mut(positions);
+        for kh in 0..g.kernel.0 {
+            let rows = ConvGeometry::valid(g.height, ho, 1, kh * g.dilation.0, g.pad_h.0);
+            for kw in 0..g.kernel.1 {
+                let cols = ConvGeometry::valid(g.width, wo, 1, kw * g.dilation.1, g.pad_w.0);
+                let mask = taps.next()?;
+                for oh in rows.0..rows.1 {
+                    mask[oh * wo + cols.0..oh * wo + cols.1].fill(true);
+                }
+            }
+        }
+        Some(masks)
+    }
+
+    /// With the [`masks`] of a [`planar`] geometry: calls `f(col_plane, x_plane, mask)`
+    /// for every tap `k0 + j` and sample `s` of the chunk. Output position `q` of the
+    /// tap (`col[col_plane + q]`) sees input `x[x_plane + q]` where `mask[q]` holds and
+    /// the padding elsewhere; `x_plane` may lie before the input's start or its plane
+    /// run past the end (the padding of the first or last plane).
     fn masked(
         g: &ConvGeometry,
+        masks: &[bool; MASKS],
         samples: usize,
         k0: usize,
         kn: usize,
         mut f: impl FnMut(usize, isize, &[bool]),
-    ) -> bool {
-        let (ho, wo) = (g.out_height(), g.out_width());
-        let positions = ho * wo;
-        let area = g.kernel.0 * g.kernel.1;
-        if area * positions > MASKS {
-            return false;
-        }
-        let mut masks = [false; MASKS];
-        for (tap, mask) in masks.chunks_exact_mut(positions).take(area).enumerate() {
-            let (kh, kw) = (tap / g.kernel.1, tap % g.kernel.1);
-            let rows = ConvGeometry::valid(g.height, ho, 1, kh * g.dilation.0, g.pad_h.0);
-            let cols = ConvGeometry::valid(g.width, wo, 1, kw * g.dilation.1, g.pad_w.0);
-            for (q, valid) in mask.iter_mut().enumerate() {
-                let (oh, ow) = (q / wo, q % wo);
-                *valid = (rows.0..rows.1).contains(&oh) && (cols.0..cols.1).contains(&ow);
-            }
-        }
+    ) {
+        let positions = g.out_height() * g.out_width();
         let m = samples * positions;
         let plane = g.height * g.width;
         taps(g, k0, kn, |j, c, kh, kw| {
@@ -664,13 +673,13 @@ mod gemm {
                 f(j * m + s * positions, x_plane, mask);
             }
         });
-        true
     }
 
     /// `col[p + j * m]`: the input value each output position sees through tap `k0 + j`,
     /// or 0 in the padding.
     fn unfold<T: Scalar>(
         g: &ConvGeometry,
+        masks: Option<&[bool; MASKS]>,
         x: &[T],
         samples: usize,
         k0: usize,
@@ -679,8 +688,8 @@ mod gemm {
     ) {
         let positions = g.out_height() * g.out_width();
         // Every position written: a select per value, no row-by-row copies.
-        if planar(g)
-            && masked(g, samples, k0, kn, |at, from, mask| {
+        if let Some(masks) = masks {
+            masked(g, masks, samples, k0, kn, |at, from, mask| {
                 let out = &mut col[at..at + positions];
                 match within(from, positions, x.len()) {
                     Some(from) => {
@@ -698,8 +707,7 @@ mod gemm {
                         }
                     }
                 }
-            })
-        {
+            });
             return;
         }
         let m = samples * positions;
@@ -748,6 +756,7 @@ mod gemm {
     /// input's edges), which changes nothing but the sign of a zero.
     fn fold<T: Scalar>(
         g: &ConvGeometry,
+        masks: Option<&[bool; MASKS]>,
         dcol: &[T],
         samples: usize,
         k0: usize,
@@ -756,8 +765,8 @@ mod gemm {
     ) {
         let positions = g.out_height() * g.out_width();
         let len = dx.len();
-        if planar(g)
-            && masked(g, samples, k0, kn, |at, to, mask| {
+        if let Some(masks) = masks {
+            masked(g, masks, samples, k0, kn, |at, to, mask| {
                 let src = &dcol[at..at + positions];
                 match within(to, positions, len) {
                     Some(to) => {
@@ -773,8 +782,7 @@ mod gemm {
                         }
                     }
                 }
-            })
-        {
+            });
             return;
         }
         let (stride, pad) = (g.stride.1, g.pad_w.0);
@@ -824,6 +832,7 @@ mod gemm {
     ) -> bool {
         let positions = g.out_height() * g.out_width();
         let (inputs, outputs) = (g.inputs(), O * positions);
+        let masks = masks(g);
         let mut col = [T::zero(); UNFOLD];
         let mut prod = [T::zero(); GATHER];
         let w = conv.weight.as_slice();
@@ -838,7 +847,15 @@ mod gemm {
             let mut k0 = 0;
             while k0 < K {
                 let kn = block.min(K - k0);
-                unfold(g, &x[first * inputs..], samples, k0, kn, &mut col);
+                unfold(
+                    g,
+                    masks.as_ref(),
+                    &x[first * inputs..],
+                    samples,
+                    k0,
+                    kn,
+                    &mut col,
+                );
                 let gemm = if k0 == 0 {
                     crate::simd::gemm_overwrite
                 } else {
@@ -917,6 +934,7 @@ mod gemm {
     ) -> bool {
         let positions = g.out_height() * g.out_width();
         let (inputs, outputs) = (g.inputs(), O * positions);
+        let masks = masks(g);
         let mut col = [T::zero(); UNFOLD];
         let mut dys = [T::zero(); GATHER];
         let transposed = O * K <= GRADIENT;
@@ -956,7 +974,15 @@ mod gemm {
             let mut k0 = 0;
             while k0 < K {
                 let kn = block.min(K - k0);
-                unfold(g, &x[first * inputs..], samples, k0, kn, &mut col);
+                unfold(
+                    g,
+                    masks.as_ref(),
+                    &x[first * inputs..],
+                    samples,
+                    k0,
+                    kn,
+                    &mut col,
+                );
                 let patches = &col[..m * kn];
                 // The first product declines before anything changed (by type and CPU).
                 let done = if transposed {
@@ -1005,7 +1031,15 @@ mod gemm {
                     ) {
                         return false;
                     }
-                    fold(g, dcol, samples, k0, kn, &mut dx[first * inputs..]);
+                    fold(
+                        g,
+                        masks.as_ref(),
+                        dcol,
+                        samples,
+                        k0,
+                        kn,
+                        &mut dx[first * inputs..],
+                    );
                 }
                 k0 += kn;
             }
