@@ -1234,63 +1234,37 @@ mod tests {
             .unwrap();
     }
 
+    /// An ungrouped 2-d geometry at stride 1: `in_channels x side x side`, a square
+    /// kernel, the same padding on every side, the same dilation both ways.
+    #[cfg(feature = "simd")]
+    fn square(c: usize, side: usize, o: usize, k: usize, pad: usize, d: usize) -> ConvGeometry {
+        ConvGeometry {
+            in_channels: c,
+            height: side,
+            width: side,
+            out_channels: o,
+            kernel: (k, k),
+            stride: (1, 1),
+            pad_h: (pad, pad),
+            pad_w: (pad, pad),
+            dilation: (d, d),
+            groups: 1,
+        }
+    }
+
     #[cfg(feature = "simd")]
     fn every_shape() {
         // The digits CNN's two layers, a strided dilated 1-d one, an asymmetric 2-d one.
-        compare::<16, 9, 64, 1024>(ConvGeometry {
-            in_channels: 1,
-            height: 8,
-            width: 8,
-            out_channels: 16,
-            kernel: (3, 3),
-            stride: (1, 1),
-            pad_h: (1, 1),
-            pad_w: (1, 1),
-            dilation: (1, 1),
-            groups: 1,
-        });
-        compare::<32, 144, 256, 512>(ConvGeometry {
-            in_channels: 16,
-            height: 4,
-            width: 4,
-            out_channels: 32,
-            kernel: (3, 3),
-            stride: (1, 1),
-            pad_h: (1, 1),
-            pad_w: (1, 1),
-            dilation: (1, 1),
-            groups: 1,
-        });
+        compare::<16, 9, 64, 1024>(square(1, 8, 16, 3, 1, 1));
+        compare::<32, 144, 256, 512>(square(16, 4, 32, 3, 1, 1));
         compare::<5, 12, 60, 45>(ConvGeometry::one_d(3, 20, 5, 4, 2, (3, 0), 2, 1));
         // Planar (stride 1, outputs as wide as the inputs): causal and dilated; one tap
         // that sees only padding; 2-d dilated.
         compare::<5, 12, 60, 100>(ConvGeometry::one_d(3, 20, 5, 4, 1, (6, 0), 2, 1));
         compare::<3, 10, 4, 6>(ConvGeometry::one_d(2, 2, 3, 5, 1, (4, 0), 1, 1));
-        compare::<4, 18, 72, 144>(ConvGeometry {
-            in_channels: 2,
-            height: 6,
-            width: 6,
-            out_channels: 4,
-            kernel: (3, 3),
-            stride: (1, 1),
-            pad_h: (2, 2),
-            pad_w: (2, 2),
-            dilation: (2, 2),
-            groups: 1,
-        });
+        compare::<4, 18, 72, 144>(square(2, 6, 4, 3, 2, 2));
         // A weight gradient too large for its transposed buffer (64 * 576 > GRADIENT).
-        compare::<64, 576, 1024, 1024>(ConvGeometry {
-            in_channels: 64,
-            height: 4,
-            width: 4,
-            out_channels: 64,
-            kernel: (3, 3),
-            stride: (1, 1),
-            pad_h: (1, 1),
-            pad_w: (1, 1),
-            dilation: (1, 1),
-            groups: 1,
-        });
+        compare::<64, 576, 1024, 1024>(square(64, 4, 64, 3, 1, 1));
         // Without padding (the unfolded buffer is then not cleared first).
         compare::<5, 12, 60, 35>(ConvGeometry::one_d(3, 20, 5, 4, 2, (0, 0), 2, 1));
         compare::<3, 12, 60, 48>(ConvGeometry {
