@@ -173,7 +173,7 @@ fn gemm_with<T: Scalar>(
 ///
 /// The one-sample products use 8-lane AVX2 even where AVX-512 is available: a tiny
 /// network's training step is a chain of short dependent steps, most of them scalar or
-/// SSE code (activations, the loss), and on the Xeon we measure, mixing 512-bit
+/// SSE code (activations, the loss), and on the Intel Xeon we measured, mixing 512-bit
 /// instructions into that chain made the 4-16-16-3 step 27% slower than AVX2 did. The
 /// sizes are constants, so that a small layer's product is straight-line code; columns
 /// shorter than a vector are left to the portable kernels, which LLVM unrolls for the
