@@ -171,7 +171,10 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
         #[cfg(not(feature = "simd"))]
         let batch_product = false;
         if overwrite && !batch_product {
-            self.weight.fill(T::zero());
+            // The slice's `fill` (a `memset`): nalgebra's `Matrix::fill` walks the
+            // elements one by one through its strided iterator, which made the 4-16-16-3
+            // step 2.7x slower (536 against 200 ns).
+            self.weight.as_mut_slice().fill(T::zero());
         }
         #[cfg(feature = "simd")]
         let done = {
@@ -583,8 +586,8 @@ impl<T: Scalar, const I: usize, const O: usize> DenseSteps<T, I, O> {
         dy: &SMatrix<T, XO, B>,
         grad: &mut Self,
     ) {
-        grad.weight.fill(T::zero());
-        grad.bias.fill(T::zero());
+        grad.weight.as_mut_slice().fill(T::zero());
+        grad.bias.as_mut_slice().fill(T::zero());
         self.backward_params(x, dy, grad);
     }
 

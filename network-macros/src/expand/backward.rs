@@ -26,13 +26,14 @@ pub enum Mode {
 }
 
 /// For a layer whose backward only adds to its gradient: clears the gradient first when
-/// `__overwrite` (each layer's backward runs once, so this writes every gradient).
+/// `__overwrite` (each layer's backward runs once, so this writes every gradient). The
+/// slice's `fill`, a `memset`: nalgebra's `Matrix::fill` goes element by element.
 fn clear_when_overwriting(node: &Node) -> TokenStream {
     let (name, scalar) = (&node.name, super::scalar());
     let fields = super::params::tensor_fields(node);
     quote! {
         if __overwrite {
-            #(__grads.#name.#fields.fill(<#scalar as ::core::default::Default>::default());)*
+            #(__grads.#name.#fields.as_mut_slice().fill(<#scalar as ::core::default::Default>::default());)*
         }
     }
 }
