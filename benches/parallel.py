@@ -101,7 +101,8 @@ def main():
     one = median_ns(GROUP, "one_thread")
     rows = [
         ("ours, one thread (`compute_gradients` + `Sgd::step`)", one),
-        ("ours, 2 threads, parts of 128 (`DataParallel`)", median_ns(GROUP, "threads_2_parts_128")),
+        ("ours, 2 threads, parts of 128 (`DataParallel::step`: the update on the threads too)", median_ns(GROUP, "threads_2_parts_128_step")),
+        ("ours, 2 threads, parts of 128 (`compute_gradients` + `Sgd::step` on one thread)", median_ns(GROUP, "threads_2_parts_128")),
         ("ours, 2 threads, parts of 64", median_ns(GROUP, "threads_2_parts_64")),
         (f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads (default)", torch_step_ns()),
         (f"NumPy {np.__version__}, {numpy_threads()}", numpy_step_ns()),

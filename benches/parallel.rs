@@ -7,8 +7,10 @@
 //! ```
 //!
 //! A step is the gradient of the batch's mean softmax cross-entropy and an SGD update.
-//! `threads_2_parts_128` is two threads of one part each; `threads_2_parts_64` cuts the
-//! batch into four parts of 64, two per thread.
+//! `threads_2_parts_128` is two threads of one part each (`compute_gradients`, then the
+//! optimizer on the calling thread); `threads_2_parts_128_step` the same with
+//! `DataParallel::step`, each thread updating the weights whose gradient sum it made;
+//! `threads_2_parts_64` cuts the batch into four parts of 64, two per thread.
 
 use std::hint::black_box;
 
@@ -66,6 +68,13 @@ fn step(c: &mut Criterion) {
                 .unwrap();
             sgd.step(&mut *net, &grads);
             loss
+        })
+    });
+    group.bench_function("threads_2_parts_128_step", |b| {
+        b.iter(|| {
+            two_128
+                .step(&mut *net, black_box(&*x), &*y, &mut grads, &mut sgd)
+                .unwrap()
         })
     });
     drop(two_128);

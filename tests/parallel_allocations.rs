@@ -57,20 +57,26 @@ fn a_parallel_step_allocates_nothing_on_any_thread() {
         .unwrap();
 
     let before = ALLOCATIONS.load(Ordering::SeqCst);
-    let mut losses = [0.0f32; 20];
+    // Four kinds of step in turn: the gradient then the optimizer on this thread, read
+    // in place or filled, and `step` (the update on the threads too), in place or filled.
+    let mut losses = [0.0f32; 24];
     for (step, loss) in losses.iter_mut().enumerate() {
-        *loss = if step % 2 == 0 {
-            parallel.compute_gradients(&net, &x, &y, &mut grads)
-        } else {
-            parallel.compute_gradients_filled(&net, 4, fill, &mut grads, |_, _, _| {})
+        *loss = match step % 4 {
+            0 => parallel.compute_gradients(&net, &x, &y, &mut grads),
+            1 => parallel.compute_gradients_filled(&net, 4, fill, &mut grads, |_, _, _| {}),
+            2 => parallel.step(&mut net, &x, &y, &mut grads, &mut sgd),
+            _ => parallel.step_filled(&mut net, 4, fill, &mut grads, &mut sgd, |_, _, _| {}),
         }
         .unwrap();
-        sgd.step(&mut net, &grads);
+        if step % 4 < 2 {
+            sgd.step(&mut net, &grads);
+        }
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
-    assert_eq!(after - before, 0, "allocations during 20 parallel steps");
+    assert_eq!(after - before, 0, "allocations during 24 parallel steps");
+    assert_eq!(Optimizer::<f32, Mlp<f32>>::steps(&sgd), 24);
     assert!(
-        losses[19] < losses[0],
+        losses[23] < losses[0],
         "training lowers the loss: {losses:?}"
     );
 }

@@ -1,4 +1,4 @@
-use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
+use super::{decay_for, visit_buffers, visit_buffers_mut, Elementwise, Optimizer};
 use crate::{Params, Scalar, Zeroable};
 
 /// AdaGrad, as PyTorch's `Adagrad(lr, lr_decay, weight_decay,
@@ -73,22 +73,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for AdaGrad<T, P> {
     }
 
     fn step(&mut self, params: &mut P, grads: &P) {
-        let clr = self.lr / (T::one() + T::of(self.steps as f64) * self.lr_decay);
-        for k in 0..P::PARAM_INFO.len() {
-            let decay = decay_for::<T, P>(k, self.weight_decay, self.decay_bias);
-            let sum = self.sum.tensor_mut(k);
-            for ((p, &g), s) in params
-                .tensor_mut(k)
-                .iter_mut()
-                .zip(grads.tensor(k))
-                .zip(sum)
-            {
-                let g = g + decay * *p;
-                *s += g * g;
-                *p -= clr * g / (s.sqrt() + self.eps);
-            }
-        }
-        self.steps = self.steps.saturating_add(1);
+        super::step_elementwise(self, params, grads);
     }
 
     fn steps(&self) -> u64 {
@@ -105,6 +90,36 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for AdaGrad<T, P> {
 
     fn for_each_state_mut<F: FnMut(&mut [T])>(&mut self, f: F) {
         visit_buffers_mut(&mut [&mut self.sum], f);
+    }
+}
+
+impl<T: Scalar, P: Params<T>> Elementwise<T, P> for AdaGrad<T, P> {
+    /// The decayed learning rate, the weight decay, whether biases decay, and `eps`.
+    type Values = (T, T, bool, T);
+
+    fn step_values(&self) -> Self::Values {
+        let clr = self.lr / (T::one() + T::of(self.steps as f64) * self.lr_decay);
+        (clr, self.weight_decay, self.decay_bias, self.eps)
+    }
+
+    fn states_mut(&mut self) -> [Option<&mut P>; 3] {
+        [Some(&mut self.sum), None, None]
+    }
+
+    #[inline]
+    fn update(
+        &(clr, weight_decay, decay_bias, eps): &Self::Values,
+        index: usize,
+        params: &mut [T],
+        grads: &[T],
+        [sum, _, _]: [&mut [T]; 3],
+    ) {
+        let decay = decay_for::<T, P>(index, weight_decay, decay_bias);
+        for ((p, &g), s) in params.iter_mut().zip(grads).zip(sum) {
+            let g = g + decay * *p;
+            *s += g * g;
+            *p -= clr * g / (s.sqrt() + eps);
+        }
     }
 }
 

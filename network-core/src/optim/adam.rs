@@ -1,4 +1,4 @@
-use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
+use super::{decay_for, visit_buffers, visit_buffers_mut, Elementwise, Optimizer};
 use crate::{Params, Scalar, Zeroable};
 
 /// Hyper-parameters of [`Adam`], with PyTorch's defaults.
@@ -123,45 +123,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Adam<T, P> {
     }
 
     fn step(&mut self, params: &mut P, grads: &P) {
-        let c = self.config;
-        // The step number of the bias corrections, saturated at `i32::MAX` (`powi` takes
-        // an `i32`; a wrapped, negative `t` would turn every weight into NaN at step
-        // 2^31). By then `beta^t` is 0 for any `beta < 1`, as it is at every larger `t`.
-        let t = i32::try_from(self.steps.saturating_add(1)).unwrap_or(i32::MAX);
-        let correction1 = T::one() - c.beta1.powi(t);
-        let correction2_sqrt = (T::one() - c.beta2.powi(t)).sqrt();
-        let step_size = c.lr / correction1;
-        let (rest1, rest2) = (T::one() - c.beta1, T::one() - c.beta2);
-        for k in 0..P::PARAM_INFO.len() {
-            let decay = decay_for::<T, P>(k, c.weight_decay, c.decay_bias);
-            let shrink = T::one() - c.lr * decay;
-            let p = params.tensor_mut(k);
-            let (m, v, v_max) = (
-                self.m.tensor_mut(k),
-                self.v.tensor_mut(k),
-                self.v_max.tensor_mut(k),
-            );
-            for (i, (p, &g)) in p.iter_mut().zip(grads.tensor(k)).enumerate() {
-                let g = if c.decoupled {
-                    *p *= shrink;
-                    g
-                } else {
-                    g + decay * *p
-                };
-                m[i] = c.beta1 * m[i] + rest1 * g;
-                v[i] = c.beta2 * v[i] + rest2 * g * g;
-                let second = if c.amsgrad {
-                    if v[i] > v_max[i] {
-                        v_max[i] = v[i];
-                    }
-                    v_max[i]
-                } else {
-                    v[i]
-                };
-                *p -= step_size * m[i] / (second.sqrt() / correction2_sqrt + c.eps);
-            }
-        }
-        self.steps = self.steps.saturating_add(1);
+        super::step_elementwise(self, params, grads);
     }
 
     fn steps(&self) -> u64 {
@@ -178,6 +140,63 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Adam<T, P> {
 
     fn for_each_state_mut<F: FnMut(&mut [T])>(&mut self, f: F) {
         visit_buffers_mut(&mut [&mut self.m, &mut self.v, &mut self.v_max], f);
+    }
+}
+
+impl<T: Scalar, P: Params<T>> Elementwise<T, P> for Adam<T, P> {
+    /// The configuration, `lr / (1 - beta1^t)` and `sqrt(1 - beta2^t)`.
+    type Values = (AdamConfig<T>, T, T);
+
+    fn step_values(&self) -> Self::Values {
+        let c = self.config;
+        // The step number of the bias corrections, saturated at `i32::MAX` (`powi` takes
+        // an `i32`; a wrapped, negative `t` would turn every weight into NaN at step
+        // 2^31). By then `beta^t` is 0 for any `beta < 1`, as it is at every larger `t`.
+        let t = i32::try_from(self.steps.saturating_add(1)).unwrap_or(i32::MAX);
+        let correction1 = T::one() - c.beta1.powi(t);
+        let correction2_sqrt = (T::one() - c.beta2.powi(t)).sqrt();
+        (c, c.lr / correction1, correction2_sqrt)
+    }
+
+    fn states_mut(&mut self) -> [Option<&mut P>; 3] {
+        [Some(&mut self.m), Some(&mut self.v), Some(&mut self.v_max)]
+    }
+
+    #[inline]
+    fn update(
+        &(c, step_size, correction2_sqrt): &Self::Values,
+        index: usize,
+        params: &mut [T],
+        grads: &[T],
+        [m, v, v_max]: [&mut [T]; 3],
+    ) {
+        let (rest1, rest2) = (T::one() - c.beta1, T::one() - c.beta2);
+        let decay = decay_for::<T, P>(index, c.weight_decay, c.decay_bias);
+        let shrink = T::one() - c.lr * decay;
+        let (m, v, v_max) = (
+            &mut m[..params.len()],
+            &mut v[..params.len()],
+            &mut v_max[..params.len()],
+        );
+        for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
+            let g = if c.decoupled {
+                *p *= shrink;
+                g
+            } else {
+                g + decay * *p
+            };
+            m[i] = c.beta1 * m[i] + rest1 * g;
+            v[i] = c.beta2 * v[i] + rest2 * g * g;
+            let second = if c.amsgrad {
+                if v[i] > v_max[i] {
+                    v_max[i] = v[i];
+                }
+                v_max[i]
+            } else {
+                v[i]
+            };
+            *p -= step_size * m[i] / (second.sqrt() / correction2_sqrt + c.eps);
+        }
     }
 }
 

@@ -51,6 +51,55 @@ pub trait Optimizer<T: Scalar, P: Params<T>> {
     fn for_each_state_mut<F: FnMut(&mut [T])>(&mut self, f: F);
 }
 
+/// An optimizer whose update of a value reads only that value, its gradient and its own
+/// entries of the optimizer's state buffers: a step can be cut into ranges of values
+/// updated in any order or on several threads at once, with the same results
+/// (`network::parallel::DataParallel::step` does this). Every optimizer of this crate is
+/// one, and its [`Optimizer::step`] is [`step_elementwise`]: the same code either way.
+pub trait Elementwise<T: Scalar, P: Params<T>>: Optimizer<T, P> {
+    /// What the updates of one step share: the learning rate, bias corrections.
+    type Values: Copy + Send + Sync;
+
+    /// The values the next step's updates share (computed once per step).
+    fn step_values(&self) -> Self::Values;
+
+    /// The state buffers, each shaped like the parameters (`None` past the last).
+    fn states_mut(&mut self) -> [Option<&mut P>; 3];
+
+    /// Updates `params`, values of tensor `index` (in [`Params::PARAM_INFO`] order), from
+    /// `grads` and `states`: the same values of the gradient and of the state buffers
+    /// (empty slices for buffers the optimizer does not have).
+    fn update(
+        values: &Self::Values,
+        index: usize,
+        params: &mut [T],
+        grads: &[T],
+        states: [&mut [T]; 3],
+    );
+}
+
+/// One step of an [`Elementwise`] optimizer over every tensor, counted in its
+/// [`steps`](Optimizer::steps).
+pub fn step_elementwise<T, P, O>(optimizer: &mut O, params: &mut P, grads: &P)
+where
+    T: Scalar,
+    P: Params<T>,
+    O: Elementwise<T, P>,
+{
+    let values = optimizer.step_values();
+    let [mut a, mut b, mut c] = optimizer.states_mut();
+    for k in 0..P::PARAM_INFO.len() {
+        let states: [&mut [T]; 3] = [
+            a.as_deref_mut().map_or(&mut [], |s| s.tensor_mut(k)),
+            b.as_deref_mut().map_or(&mut [], |s| s.tensor_mut(k)),
+            c.as_deref_mut().map_or(&mut [], |s| s.tensor_mut(k)),
+        ];
+        O::update(&values, k, params.tensor_mut(k), grads.tensor(k), states);
+    }
+    let steps = optimizer.steps().saturating_add(1);
+    optimizer.set_steps(steps);
+}
+
 /// The weight-decay factor for tensor `index`: `weight_decay`, or 0 for a bias unless
 /// `decay_bias`.
 #[inline]

@@ -1,4 +1,4 @@
-use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
+use super::{decay_for, visit_buffers, visit_buffers_mut, Elementwise, Optimizer};
 use crate::{Params, Scalar, Zeroable};
 
 /// SGD with momentum, optional dampening and Nesterov momentum, as PyTorch's
@@ -78,32 +78,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Momentum<T, P> {
     }
 
     fn step(&mut self, params: &mut P, grads: &P) {
-        let first = self.steps == 0;
-        let keep = T::one() - self.dampening;
-        for k in 0..P::PARAM_INFO.len() {
-            let decay = decay_for::<T, P>(k, self.weight_decay, self.decay_bias);
-            let buffer = self.buffer.tensor_mut(k);
-            for ((p, &g), b) in params
-                .tensor_mut(k)
-                .iter_mut()
-                .zip(grads.tensor(k))
-                .zip(buffer)
-            {
-                let g = g + decay * *p;
-                *b = if first {
-                    g
-                } else {
-                    self.momentum * *b + keep * g
-                };
-                let direction = if self.nesterov {
-                    g + self.momentum * *b
-                } else {
-                    *b
-                };
-                *p -= self.lr * direction;
-            }
-        }
-        self.steps = self.steps.saturating_add(1);
+        super::step_elementwise(self, params, grads);
     }
 
     fn steps(&self) -> u64 {
@@ -120,6 +95,45 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Momentum<T, P> {
 
     fn for_each_state_mut<F: FnMut(&mut [T])>(&mut self, f: F) {
         visit_buffers_mut(&mut [&mut self.buffer], f);
+    }
+}
+
+impl<T: Scalar, P: Params<T>> Elementwise<T, P> for Momentum<T, P> {
+    /// The learning rate, momentum, `1 - dampening`, Nesterov or not, the weight decay,
+    /// whether biases decay, and whether this is the first step.
+    type Values = (T, T, T, bool, T, bool, bool);
+
+    fn step_values(&self) -> Self::Values {
+        (
+            self.lr,
+            self.momentum,
+            T::one() - self.dampening,
+            self.nesterov,
+            self.weight_decay,
+            self.decay_bias,
+            self.steps == 0,
+        )
+    }
+
+    fn states_mut(&mut self) -> [Option<&mut P>; 3] {
+        [Some(&mut self.buffer), None, None]
+    }
+
+    #[inline]
+    fn update(
+        &(lr, momentum, keep, nesterov, weight_decay, decay_bias, first): &Self::Values,
+        index: usize,
+        params: &mut [T],
+        grads: &[T],
+        [buffer, _, _]: [&mut [T]; 3],
+    ) {
+        let decay = decay_for::<T, P>(index, weight_decay, decay_bias);
+        for ((p, &g), b) in params.iter_mut().zip(grads).zip(buffer) {
+            let g = g + decay * *p;
+            *b = if first { g } else { momentum * *b + keep * g };
+            let direction = if nesterov { g + momentum * *b } else { *b };
+            *p -= lr * direction;
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-use super::{decay_for, visit_buffers, visit_buffers_mut, Optimizer};
+use super::{decay_for, visit_buffers, visit_buffers_mut, Elementwise, Optimizer};
 use crate::{Params, Scalar, Zeroable};
 
 /// Hyper-parameters of [`RmsProp`], with PyTorch's defaults.
@@ -97,32 +97,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for RmsProp<T, P> {
     }
 
     fn step(&mut self, params: &mut P, grads: &P) {
-        let c = self.config;
-        let rest = T::one() - c.alpha;
-        for k in 0..P::PARAM_INFO.len() {
-            let decay = decay_for::<T, P>(k, c.weight_decay, c.decay_bias);
-            let p = params.tensor_mut(k);
-            let v = self.square_avg.tensor_mut(k);
-            let ga = self.grad_avg.tensor_mut(k);
-            let b = self.buffer.tensor_mut(k);
-            for (i, (p, &g)) in p.iter_mut().zip(grads.tensor(k)).enumerate() {
-                let g = g + decay * *p;
-                v[i] = c.alpha * v[i] + rest * g * g;
-                let mut variance = v[i];
-                if c.centered {
-                    ga[i] = c.alpha * ga[i] + rest * g;
-                    variance -= ga[i] * ga[i];
-                }
-                let scaled = g / (variance.sqrt() + c.eps);
-                if c.momentum > T::zero() {
-                    b[i] = c.momentum * b[i] + scaled;
-                    *p -= c.lr * b[i];
-                } else {
-                    *p -= c.lr * scaled;
-                }
-            }
-        }
-        self.steps = self.steps.saturating_add(1);
+        super::step_elementwise(self, params, grads);
     }
 
     fn steps(&self) -> u64 {
@@ -142,6 +117,56 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for RmsProp<T, P> {
             &mut [&mut self.square_avg, &mut self.grad_avg, &mut self.buffer],
             f,
         );
+    }
+}
+
+impl<T: Scalar, P: Params<T>> Elementwise<T, P> for RmsProp<T, P> {
+    /// The configuration.
+    type Values = RmsPropConfig<T>;
+
+    fn step_values(&self) -> Self::Values {
+        self.config
+    }
+
+    fn states_mut(&mut self) -> [Option<&mut P>; 3] {
+        [
+            Some(&mut self.square_avg),
+            Some(&mut self.grad_avg),
+            Some(&mut self.buffer),
+        ]
+    }
+
+    #[inline]
+    fn update(
+        c: &Self::Values,
+        index: usize,
+        params: &mut [T],
+        grads: &[T],
+        [v, ga, b]: [&mut [T]; 3],
+    ) {
+        let rest = T::one() - c.alpha;
+        let decay = decay_for::<T, P>(index, c.weight_decay, c.decay_bias);
+        let (v, ga, b) = (
+            &mut v[..params.len()],
+            &mut ga[..params.len()],
+            &mut b[..params.len()],
+        );
+        for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
+            let g = g + decay * *p;
+            v[i] = c.alpha * v[i] + rest * g * g;
+            let mut variance = v[i];
+            if c.centered {
+                ga[i] = c.alpha * ga[i] + rest * g;
+                variance -= ga[i] * ga[i];
+            }
+            let scaled = g / (variance.sqrt() + c.eps);
+            if c.momentum > T::zero() {
+                b[i] = c.momentum * b[i] + scaled;
+                *p -= c.lr * b[i];
+            } else {
+                *p -= c.lr * scaled;
+            }
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-use super::{decay_for, Optimizer};
+use super::{decay_for, Elementwise, Optimizer};
 use crate::{kernels, Params, Scalar, Zeroable};
 
 /// Plain stochastic gradient descent: `p -= lr * (g + weight_decay * p)` (PyTorch's
@@ -54,19 +54,7 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Sgd<T> {
     }
 
     fn step(&mut self, params: &mut P, grads: &P) {
-        let rate = -self.lr;
-        for k in 0..P::PARAM_INFO.len() {
-            let decay = decay_for::<T, P>(k, self.weight_decay, self.decay_bias);
-            let p = params.tensor_mut(k);
-            if decay != T::zero() {
-                for (p, &g) in p.iter_mut().zip(grads.tensor(k)) {
-                    *p += rate * (g + decay * *p);
-                }
-            } else {
-                kernels::axpy(rate, grads.tensor(k), p);
-            }
-        }
-        self.steps = self.steps.saturating_add(1);
+        super::step_elementwise(self, params, grads);
     }
 
     fn steps(&self) -> u64 {
@@ -80,6 +68,37 @@ impl<T: Scalar, P: Params<T>> Optimizer<T, P> for Sgd<T> {
     fn for_each_state<F: FnMut(&[T])>(&self, _: F) {}
 
     fn for_each_state_mut<F: FnMut(&mut [T])>(&mut self, _: F) {}
+}
+
+impl<T: Scalar, P: Params<T>> Elementwise<T, P> for Sgd<T> {
+    /// `-lr`, the weight decay and whether biases decay.
+    type Values = (T, T, bool);
+
+    fn step_values(&self) -> Self::Values {
+        (-self.lr, self.weight_decay, self.decay_bias)
+    }
+
+    fn states_mut(&mut self) -> [Option<&mut P>; 3] {
+        [None, None, None]
+    }
+
+    #[inline]
+    fn update(
+        &(rate, weight_decay, decay_bias): &Self::Values,
+        index: usize,
+        params: &mut [T],
+        grads: &[T],
+        _: [&mut [T]; 3],
+    ) {
+        let decay = decay_for::<T, P>(index, weight_decay, decay_bias);
+        if decay != T::zero() {
+            for (p, &g) in params.iter_mut().zip(grads) {
+                *p += rate * (g + decay * *p);
+            }
+        } else {
+            kernels::axpy(rate, grads, params);
+        }
+    }
 }
 
 #[cfg(test)]
