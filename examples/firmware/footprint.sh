@@ -81,10 +81,22 @@ trap 'rm -f "$tables"' EXIT
     printf '| to train | 1,008 bytes | %d bytes (parameters + tape, `backward_sgd`) | %d bytes (+ %d of stack) |\n' \
         $((params + tape)) $((params + tape + tinymind_train)) "$tinymind_train"
 } >"$tables"
+# A firmware's flash size moves by a few bytes of alignment padding with the directory it
+# is built in (cargo hashes a path dependency's path into its symbol names, which orders
+# the functions): the check takes a README row that differs only by up to 64 bytes of flash.
+near() {
+    local line=$1 other a b
+    case "$line" in "| inference |"* | "| training |"*) ;; *) return 1 ;; esac
+    other=$(grep -F -- "$(cut -d'|' -f1-3 <<<"$line")|" "$check" | head -1)
+    [ -n "$other" ] && [ "$(cut -d'|' -f5- <<<"$line")" = "$(cut -d'|' -f5- <<<"$other")" ] || return 1
+    a=$(cut -d'|' -f4 <<<"$line" | tr -dc 0-9)
+    b=$(cut -d'|' -f4 <<<"$other" | tr -dc 0-9)
+    [ -n "$a" ] && [ -n "$b" ] && [ $((a > b ? a - b : b - a)) -le 64 ]
+}
 if [ -n "$check" ]; then
     missing=0
     while IFS= read -r line; do
-        if [ -n "$line" ] && ! grep -qxF -- "$line" "$check"; then
+        if [ -n "$line" ] && ! grep -qxF -- "$line" "$check" && ! near "$line"; then
             echo "not in $check: $line"
             missing=1
         fi
