@@ -266,12 +266,12 @@ struct Share<
     parts: usize,
     /// Sum of its parts' mean losses, or the first error.
     result: Result<T, NumericError>,
-    /// Its share of the batch's sum, given with `SUM`.
+    /// Its share of the batch's sum, given with `SUM` (and read again with `UPDATE`).
     reduce: Option<Reduce<T>>,
     /// The first tensor whose sum in that share holds NaN or an infinity.
     non_finite: Option<usize>,
-    /// The optimizer's update of that share, given with `UPDATE`.
-    update: Option<Ranged<T>>,
+    /// The optimizer's update of that share (of `reduce`'s range), given with `UPDATE`.
+    update: Option<Update<T>>,
 }
 
 impl<T, N, L, const IN: usize, const OUT: usize, const S: usize> Share<T, N, L, IN, OUT, S>
@@ -643,18 +643,15 @@ where
     });
 }
 
-/// One thread's part of an optimizer's step: `call(data, grads, start, end)`.
+/// An optimizer's step, made on a range with `call(data, grads, start, end)`.
 #[derive(Clone, Copy)]
-struct Ranged<T> {
+struct Update<T> {
     data: *const (),
     call: UpdateFn<T>,
-    grads: *const T,
-    start: usize,
-    end: usize,
 }
 
 // SAFETY: as for `Ptr`.
-unsafe impl<T: Sync> Send for Ranged<T> {}
+unsafe impl<T: Sync> Send for Update<T> {}
 
 /// A part's error with its sample numbered within the whole batch.
 fn in_batch(error: NumericError, offset: usize) -> NumericError {
@@ -701,8 +698,6 @@ where
     handles: Vec<JoinHandle<()>>,
     /// Where `N`'s tensors lie, if the threads can share the final sum out.
     layout: Option<Layout>,
-    /// Its values: the sum of the tensors' lengths.
-    values: usize,
     /// Each thread's gradient during a step, in thread order.
     bases: Vec<Ptr<T>>,
 }
@@ -737,7 +732,6 @@ where
             own,
             links: Vec::with_capacity(threads - 1),
             handles: Vec::with_capacity(threads - 1),
-            values: layout.iter().flatten().map(|t| t.1).sum(),
             layout,
             bases: Vec::with_capacity(threads),
         };
@@ -975,11 +969,9 @@ where
             layout: layout.as_ptr(),
             tensors: layout.len(),
         });
-        let update = job.as_ref().map(|job| {
-            (
-                core::ptr::from_ref(job).cast::<()>(),
-                call_update::<T, N, O> as UpdateFn<T>,
-            )
+        let update = job.as_ref().map(|job| Update {
+            data: core::ptr::from_ref(job).cast(),
+            call: call_update::<T, N, O>,
         });
         // SAFETY: by this function's contract; `params` and `states` point to `net` and
         // the optimizer's buffers, borrowed and untouched but through them until `run`
@@ -1009,7 +1001,7 @@ where
         parts: usize,
         source: &Source<T, IN, OUT, S>,
         grads: &mut N,
-        update: Option<(*const (), UpdateFn<T>)>,
+        update: Option<Update<T>>,
         mut inspect: F,
     ) -> Result<(T, bool), NumericError>
     where
@@ -1076,7 +1068,7 @@ where
                 // Each thread sums its range of the values (cut at multiples of 16, a
                 // cache line of `f32`) from every thread's gradient into `grads`.
                 let threads = helpers.len() + 1;
-                let values = self.values;
+                let values: usize = layout.iter().map(|t| t.1).sum();
                 let cut = |t: usize| match t {
                     _ if t >= threads => values,
                     _ => (t * values / threads) & !15,
@@ -1113,23 +1105,17 @@ where
                     };
                 }
                 // The update once every sum is finite: each thread the values it summed.
-                if let Some((data, call)) =
-                    update.filter(|_| non_finite.is_none() && panic.is_none())
-                {
-                    for (t, link) in helpers.iter().enumerate() {
+                // Each on the range it summed (`Share::reduce`, kept).
+                if let Some(update) = update.filter(|_| non_finite.is_none() && panic.is_none()) {
+                    for link in helpers {
                         let mut share = lock(&link.share);
-                        share.update = Some(Ranged {
-                            data,
-                            call,
-                            grads: out,
-                            start: cut(t + 1),
-                            end: cut(t + 2),
-                        });
+                        share.update = Some(update);
                         link.set(UPDATE);
                     }
+                    let own = reduce(0);
                     // SAFETY: the update's buffers are laid out as `layout` (checked by
                     // `run_step`), as `grads` is; the ranges are disjoint.
-                    unsafe { call(data, out, cut(0), cut(1)) };
+                    unsafe { (update.call)(update.data, out, own.start, own.end) };
                     for link in helpers {
                         let (_share, state) = link.wait_while(&[UPDATE]);
                         if state == PANICKED {
@@ -1231,7 +1217,7 @@ fn work<T, N, L, const IN: usize, const OUT: usize, const S: usize>(
         match state {
             SUM => {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    if let Some(reduce) = share.reduce.take() {
+                    if let Some(reduce) = share.reduce {
                         // SAFETY: the caller made `reduce` for this thread's range
                         // alone, from networks it keeps borrowed and unchanged until
                         // this worker reports (`Wait`).
@@ -1253,13 +1239,11 @@ fn work<T, N, L, const IN: usize, const OUT: usize, const S: usize>(
         match state {
             UPDATE => {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    if let Some(update) = share.update.take() {
-                        // SAFETY: the caller made `update` for this thread's range alone,
-                        // from buffers it keeps borrowed and untouched until this worker
-                        // reports (`Wait`).
-                        unsafe {
-                            (update.call)(update.data, update.grads, update.start, update.end)
-                        };
+                    if let (Some(update), Some(r)) = (share.update.take(), share.reduce) {
+                        // SAFETY: the caller gave `update` for the range this thread
+                        // summed, alone, from buffers it keeps borrowed and untouched
+                        // until this worker reports (`Wait`).
+                        unsafe { (update.call)(update.data, r.out, r.start, r.end) };
                     }
                 }));
                 link.set(if outcome.is_ok() { DONE } else { PANICKED });
