@@ -1,9 +1,10 @@
-//! The 4-16-16-3 one-sample SGD step, generated (fused `backward_sgd`) against the
-//! hand-written nalgebra step in place (default flags, and compiled for AVX2 + FMA and for
-//! AVX-512), measured interleaved: every round times a block of steps of each variant in
-//! turn (rotating which goes first), and the ratio is taken within the round. On a shared
-//! machine whose speed drifts by 10% between criterion's back-to-back measurements, the
-//! median of those per-round ratios is what stays put.
+//! The 4-16-16-3 one-sample SGD step, generated (fused `backward_sgd`, and
+//! `backward_overwrite` into a gradient buffer + `Sgd::step`) against hand-written Rust of
+//! the same math (plain loops; nalgebra; nalgebra in place, with default flags and compiled
+//! for AVX2 + FMA and for AVX-512), measured interleaved: every round times a block of
+//! steps of each form in turn (rotating which goes first), and each ratio is taken within
+//! the round. On a shared machine whose speed drifts by 10% between criterion's
+//! back-to-back measurements, the median of those per-round ratios is what stays put.
 //!
 //! ```text
 //! cargo bench --bench interleaved
@@ -17,14 +18,20 @@ use std::time::Instant;
 use network::nalgebra::SVector;
 use network::prelude::*;
 
+#[path = "common/plain.rs"]
+#[allow(dead_code)] // `PlainMlp::forward` is measured by `tiny` only
+mod plain;
 #[path = "common/tiny.rs"]
-#[allow(dead_code)] // the allocating `HandTiny::step` is measured by `train_step` only
 mod tiny_step;
-use tiny_step::{generated_fused_step, HandTiny, Tiny};
+use plain::{PlainLayer, PlainMlp};
+use tiny_step::{generated_fused_step, generated_step, HandTiny, Tiny};
 
 /// Steps per timed block (about 0.3 ms: well above the timer's resolution, well below
 /// the time scale of the machine's drift).
 const BLOCK: usize = 2000;
+
+/// The generated forms come first in the list of forms, the hand-written ones after.
+const OURS: usize = 2;
 
 type Step<'a> = Box<dyn FnMut() -> f32 + 'a>;
 
@@ -44,18 +51,49 @@ fn main() {
     let mut y = SVector::<f32, 3>::zeros();
     y[rng.below(3)] = 1.0;
 
-    let mut net = Tiny::<f32>::zeros();
-    net.zip_params_mut(&start, |_, d, s| d.copy_from_slice(s));
+    let copy = || {
+        let mut net = Tiny::<f32>::zeros();
+        net.zip_params_mut(&start, |_, d, s| d.copy_from_slice(s));
+        net
+    };
+    let (mut fused, mut buffered, mut grads) = (copy(), copy(), Tiny::<f32>::zeros());
     let mut tape = Tiny::<f32>::new_tape::<1>();
-    let mut hand = HandTiny::from(&start);
+    let mut tape_buffered = Tiny::<f32>::new_tape::<1>();
+    let mut plain = PlainMlp(
+        PlainLayer::from(&start.hidden),
+        PlainLayer::from(&start.deeper),
+        PlainLayer::from(&start.logits),
+    );
+    let (xa, ya): ([f32; 4], [f32; 3]) = (x.into(), y.into());
+    let (mut hand, mut hand_in_place) = (HandTiny::from(&start), HandTiny::from(&start));
     let mut variants: Vec<(&str, Step)> = vec![
         (
-            "generated_fused_sgd",
-            Box::new(|| generated_fused_step(&mut net, &mut tape, black_box(&x), black_box(&y))),
+            "generated fused (`backward_sgd`)",
+            Box::new(|| generated_fused_step(&mut fused, &mut tape, black_box(&x), black_box(&y))),
         ),
         (
-            "hand_written_nalgebra_in_place",
-            Box::new(|| hand.step_in_place(black_box(&x), black_box(&y))),
+            "generated (`backward_overwrite` + `Sgd::step`)",
+            Box::new(|| {
+                generated_step(
+                    &mut buffered,
+                    &mut grads,
+                    &mut tape_buffered,
+                    black_box(&x),
+                    black_box(&y),
+                )
+            }),
+        ),
+        (
+            "plain loops",
+            Box::new(|| plain.step(black_box(&xa), black_box(&ya))),
+        ),
+        (
+            "nalgebra",
+            Box::new(|| hand.step(black_box(&x), black_box(&y))),
+        ),
+        (
+            "nalgebra in place",
+            Box::new(|| hand_in_place.step_in_place(black_box(&x), black_box(&y))),
         ),
     ];
     #[cfg(target_arch = "x86_64")]
@@ -64,7 +102,7 @@ fn main() {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             let mut hand = HandTiny::from(&start);
             variants.push((
-                "hand_written_nalgebra_in_place_avx2_fma",
+                "nalgebra in place, AVX2 + FMA function",
                 // SAFETY: the CPU has AVX2 and FMA (checked above).
                 Box::new(move || unsafe {
                     hand_tiny_avx2(&mut hand, black_box(&x), black_box(&y))
@@ -74,7 +112,7 @@ fn main() {
         if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
             let mut hand = HandTiny::from(&start);
             variants.push((
-                "hand_written_nalgebra_in_place_avx512",
+                "nalgebra in place, AVX-512 function",
                 // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked above).
                 Box::new(move || unsafe {
                     hand_tiny_avx512(&mut hand, black_box(&x), black_box(&y))
@@ -109,22 +147,35 @@ fn main() {
     }
 
     println!(
-        "4-16-16-3 one-sample SGD step, {rounds} interleaved rounds of {BLOCK} steps per variant"
+        "4-16-16-3 one-sample SGD step, {rounds} interleaved rounds of {BLOCK} steps per form"
     );
     println!();
-    println!("| variant | median time | generated fused / variant (median of rounds) | 25%-75% of rounds |");
-    println!("|---|---|---|---|");
+    println!("| form | median time |");
+    println!("|---|---|");
     for (v, (name, _)) in variants.iter().enumerate() {
         let mut own: Vec<f64> = times.iter().map(|row| row[v]).collect();
         own.sort_by(f64::total_cmp);
-        let mut ratios: Vec<f64> = times.iter().map(|row| row[0] / row[v]).collect();
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "| {name} | {:.1} ns | {:.3}x | {:.3}x-{:.3}x |",
-            quantile(&own, 0.5),
-            quantile(&ratios, 0.5),
-            quantile(&ratios, 0.25),
-            quantile(&ratios, 0.75)
-        );
+        println!("| {name} | {:.1} ns |", quantile(&own, 0.5));
+    }
+    println!();
+    println!("Generated / hand-written: the median of the per-round ratios (25%-75% of rounds).");
+    println!();
+    let header: Vec<&str> = variants[OURS..].iter().map(|(name, _)| *name).collect();
+    println!("| generated / | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(header.len()));
+    for (g, (name, _)) in variants[..OURS].iter().enumerate() {
+        let cells: Vec<String> = (OURS..count)
+            .map(|h| {
+                let mut ratios: Vec<f64> = times.iter().map(|row| row[g] / row[h]).collect();
+                ratios.sort_by(f64::total_cmp);
+                format!(
+                    "{:.3}x ({:.3}-{:.3})",
+                    quantile(&ratios, 0.5),
+                    quantile(&ratios, 0.25),
+                    quantile(&ratios, 0.75)
+                )
+            })
+            .collect();
+        println!("| {name} | {} |", cells.join(" | "));
     }
 }

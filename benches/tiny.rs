@@ -26,85 +26,9 @@ network! {
     struct Small { a: Dense<2, 8>, Tanh, b: Dense<8, 1> }
 }
 
-const LR: f32 = 0.01;
-
-/// Plain loops over fixed-size arrays, weights stored by input (`w[i][o]`) so that the
-/// inner loops run over contiguous outputs and LLVM vectorizes them: the fastest simple
-/// hand-written MLP we know how to write.
-#[derive(Clone)]
-struct PlainLayer<const I: usize, const O: usize> {
-    w: [[f32; O]; I],
-    b: [f32; O],
-}
-
-impl<const I: usize, const O: usize> PlainLayer<I, O> {
-    fn from(d: &Dense<f32, I, O>) -> Self {
-        PlainLayer {
-            w: core::array::from_fn(|i| core::array::from_fn(|o| d.weight[(o, i)])),
-            b: core::array::from_fn(|o| d.bias[o]),
-        }
-    }
-
-    #[inline(always)]
-    fn forward(&self, x: &[f32; I]) -> [f32; O] {
-        let mut out = self.b;
-        for i in 0..I {
-            for o in 0..O {
-                out[o] += self.w[i][o] * x[i];
-            }
-        }
-        out
-    }
-
-    /// dx = W^T d (before the update), then W -= lr d x^T, b -= lr d.
-    #[inline(always)]
-    fn backward_sgd(&mut self, x: &[f32; I], d: &[f32; O]) -> [f32; I] {
-        let mut dx = [0.0; I];
-        for i in 0..I {
-            let mut s = 0.0;
-            for o in 0..O {
-                s += self.w[i][o] * d[o];
-            }
-            dx[i] = s;
-        }
-        for i in 0..I {
-            for o in 0..O {
-                self.w[i][o] -= LR * d[o] * x[i];
-            }
-        }
-        for o in 0..O {
-            self.b[o] -= LR * d[o];
-        }
-        dx
-    }
-}
-
-struct PlainMlp(PlainLayer<4, 16>, PlainLayer<16, 16>, PlainLayer<16, 3>);
-
-impl PlainMlp {
-    fn forward(&self, x: &[f32; 4]) -> [f32; 3] {
-        let h1 = self.0.forward(x).map(|v| v.max(0.0));
-        let h2 = self.1.forward(&h1).map(|v| v.max(0.0));
-        self.2.forward(&h2)
-    }
-
-    fn step(&mut self, x: &[f32; 4], y: &[f32; 3]) -> f32 {
-        let h1 = self.0.forward(x).map(|v| v.max(0.0));
-        let h2 = self.1.forward(&h1).map(|v| v.max(0.0));
-        let z = self.2.forward(&h2);
-        let max = z.iter().cloned().fold(f32::MIN, f32::max);
-        let e = z.map(|v| libm::expf(v - max));
-        let sum: f32 = e.iter().sum();
-        let loss = max + libm::logf(sum) - (0..3).map(|k| y[k] * z[k]).sum::<f32>();
-        let d3: [f32; 3] = core::array::from_fn(|k| e[k] / sum - y[k]);
-        let mut d2 = self.2.backward_sgd(&h2, &d3);
-        (0..16).for_each(|k| d2[k] *= if h2[k] > 0.0 { 1.0 } else { 0.0 });
-        let mut d1 = self.1.backward_sgd(&h1, &d2);
-        (0..16).for_each(|k| d1[k] *= if h1[k] > 0.0 { 1.0 } else { 0.0 });
-        self.0.backward_sgd(x, &d1);
-        loss
-    }
-}
+#[path = "common/plain.rs"]
+mod plain;
+use plain::{PlainLayer, PlainMlp, LR};
 
 /// 2-8-1 in plain loops, with `tanh` from libm (`LIBM`, what a hand-written program
 /// calls) or from `network::kernels::tanh_f32` (what the generated code calls), to show

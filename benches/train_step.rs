@@ -9,13 +9,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use network::loss::Loss;
 use network::nalgebra::{SMatrix, SVector};
 use network::prelude::*;
 
 #[path = "common/tiny.rs"]
 mod tiny_step;
-use tiny_step::{generated_fused_step, HandTiny, Tiny, LR};
+use tiny_step::{generated_fused_step, generated_step, HandTiny, Tiny, LR};
 #[cfg(target_arch = "x86_64")]
 use tiny_step::{hand_tiny_avx2, hand_tiny_avx512};
 
@@ -24,28 +23,6 @@ network! {
         hidden: Dense<784, 128>, Relu,
         logits: Dense<128, 10>,
     }
-}
-
-/// The generated path: training forward, fused loss gradient, backward, SGD update.
-fn generated_step<N, const IN: usize, const OUT: usize, const B: usize>(
-    net: &mut N,
-    grads: &mut N,
-    tape: &mut N::Tape<B>,
-    x: &SMatrix<f32, IN, B>,
-    y: &SMatrix<f32, OUT, B>,
-) -> f32
-where
-    N: Network<f32, IN, OUT>,
-{
-    let mut d_out = SMatrix::<f32, OUT, B>::zeros();
-    let loss = SoftmaxCrossEntropy.loss_and_grad(
-        net.forward_train(x, tape, &mut Rng::seed_from_u64(0)),
-        y,
-        &mut d_out,
-    );
-    net.backward_overwrite(x, tape, &d_out, grads);
-    Sgd::new(LR).step(net, grads);
-    loss
 }
 
 /// Hand-written nalgebra 784-128-10 on a batch of 32 columns.

@@ -1,6 +1,6 @@
-//! The 4-16-16-3 one-sample SGD step, generated and hand-written (nalgebra, as a careful
-//! user would write it, and compiled for AVX2 and AVX-512), shared by `train_step` and
-//! `interleaved`.
+//! The 4-16-16-3 one-sample SGD step, generated (with a gradient buffer and fused) and
+//! hand-written (nalgebra, as a careful user would write it, and compiled for AVX2 and
+//! AVX-512), shared by `train_step` and `interleaved`.
 
 use network::loss::Loss;
 use network::nalgebra::{SMatrix, SVector};
@@ -16,6 +16,28 @@ network! {
 
 /// The learning rate of every step.
 pub const LR: f32 = 0.01;
+
+/// The generated path: training forward, fused loss gradient, backward, SGD update.
+pub fn generated_step<N, const IN: usize, const OUT: usize, const B: usize>(
+    net: &mut N,
+    grads: &mut N,
+    tape: &mut N::Tape<B>,
+    x: &SMatrix<f32, IN, B>,
+    y: &SMatrix<f32, OUT, B>,
+) -> f32
+where
+    N: Network<f32, IN, OUT>,
+{
+    let mut d_out = SMatrix::<f32, OUT, B>::zeros();
+    let loss = SoftmaxCrossEntropy.loss_and_grad(
+        net.forward_train(x, tape, &mut Rng::seed_from_u64(0)),
+        y,
+        &mut d_out,
+    );
+    net.backward_overwrite(x, tape, &d_out, grads);
+    Sgd::new(LR).step(net, grads);
+    loss
+}
 
 /// The generated fused path: backward applies SGD directly, no gradient buffer.
 pub fn generated_fused_step<N, const IN: usize, const OUT: usize, const B: usize>(
