@@ -57,7 +57,7 @@ if checkpoint:
         plain, checkpointed = median(group, "plain"), median(group, "checkpointed")
         print(f"| {group.name} | {fmt(plain)} | {fmt(checkpointed)} | {checkpointed / plain:.2f}x |")
 
-tiny = [p for p in root.iterdir() if (p / "plain_loops").is_dir()]
+tiny = [p for p in root.iterdir() if p.name.startswith("tiny_") and (p / "plain_loops").is_dir()]
 if tiny:
     print()
     print("| tiny network | hand-written plain loops | generated | ratio | plain loops, crate's tanh | ratio |")
@@ -138,6 +138,12 @@ if inference:
     print("|---|---|---|---|---|---|---|---|")
     for group in inference:
         names = [d.name for d in group.iterdir() if (d / "new").is_dir()]
+        native_names = [n for n in names if n.endswith("_avx2_fma") or n.endswith("_avx512")]
+        needed = {"generated", "read_weights_avx2"}
+        if not needed <= set(names) or not native_names or not {"plain_loops", "nalgebra"} & set(names):
+            # A run filtered to some of the functions: no row rather than a partial one.
+            print(f"| {group.name.removeprefix('inference_')} | (incomplete: run `cargo bench --bench inference` unfiltered) | | | | | | |")
+            continue
         ours = median(group, "generated")
         default = min((median(group, n), n) for n in ("plain_loops", "nalgebra") if n in names)
         native = min((median(group, n), n) for n in names
