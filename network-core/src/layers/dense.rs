@@ -64,15 +64,28 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
     }
 
     /// Forward pass for a batch (columns are samples): `out = W x + b`, written in place.
-    // Always inlined into the generated code in optimized builds: on a tiny network the
-    // calls (and the values spilled around them) cost more than the work; the 4-16-16-3
-    // SGD step took 6-8% less time with `forward`, `add_outer_product` and
-    // `backward_input` inlined (`cargo bench --bench interleaved`). Not in debug builds
-    // (`debug_assertions`), where forcing it made a 256-layer declaration take 1.5x as
-    // long to rebuild (`scripts/compile-time.sh depth`).
+    #[inline]
+    pub fn forward<const B: usize>(&self, x: &SMatrix<T, I, B>, out: &mut SMatrix<T, O, B>) {
+        self.forward_inlined(x, out);
+    }
+
+    /// [`forward`](Self::forward), always inlined in optimized builds: what the generated
+    /// training pass calls. On a tiny network a call costs more than the work (the x86-64
+    /// calling convention saves no vector register across a call); the 4-16-16-3 SGD step
+    /// took 6-8% less time with this, `add_outer_product` and `backward_input` inlined
+    /// (`cargo bench --bench interleaved`). Only the training pass forces it: forcing it
+    /// at every call (inference, quantization) made release builds of the examples take a
+    /// third longer. Not in debug builds (`debug_assertions`), where forcing it made a
+    /// 256-layer declaration take 1.5x as long to rebuild (`scripts/compile-time.sh
+    /// depth`).
+    #[doc(hidden)]
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn forward<const B: usize>(&self, x: &SMatrix<T, I, B>, out: &mut SMatrix<T, O, B>) {
+    pub fn forward_inlined<const B: usize>(
+        &self,
+        x: &SMatrix<T, I, B>,
+        out: &mut SMatrix<T, O, B>,
+    ) {
         let () = Self::NON_EMPTY;
         #[cfg(feature = "simd")]
         if B >= SIMD_BATCH {
@@ -160,7 +173,7 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
     /// `W += alpha dy x^T`, `b += alpha sum dy`: column `i` of `W` gains
     /// `alpha x[i, b] dy[:, b]` for each sample, a contiguous update. With `overwrite`,
     /// `=` instead of `+=` (as if `W` and `b` were zero).
-    // Inlined in optimized builds: see `forward`.
+    // Inlined in optimized builds: see `forward_inlined`.
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn add_outer_product<const B: usize>(
@@ -231,7 +244,7 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
     }
 
     /// The input gradient for a batch: `dx = W^T dy`, written in place.
-    // Inlined in optimized builds: see `forward`.
+    // Inlined in optimized builds: see `forward_inlined`.
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn backward_input<const B: usize>(&self, dy: &SMatrix<T, O, B>, dx: &mut SMatrix<T, I, B>) {
@@ -546,6 +559,18 @@ impl<T: Scalar, const I: usize, const O: usize> DenseSteps<T, I, O> {
         {
             f(xs, ys);
         }
+    }
+
+    /// [`forward`](Self::forward), under the name the generated training pass calls for
+    /// every dense layer (see [`Dense::forward_inlined`]).
+    #[doc(hidden)]
+    #[inline]
+    pub fn forward_inlined<const XI: usize, const XO: usize, const B: usize>(
+        &self,
+        x: &SMatrix<T, XI, B>,
+        out: &mut SMatrix<T, XO, B>,
+    ) {
+        self.forward(x, out);
     }
 
     /// Forward pass for a batch of sequences.

@@ -192,7 +192,7 @@ pub fn train_node(
     let out = at("");
     let target = if uses_input { at("pre") } else { out.clone() };
     let compute = match &node.kind {
-        NodeKind::Dense { .. } => quote!(self.#name.forward(#input, &mut #target);),
+        NodeKind::Dense { .. } => quote!(self.#name.forward_inlined(#input, &mut #target);),
         NodeKind::Conv { .. } => {
             let g = geometry(node);
             quote!(self.#name.forward(#g, #input, &mut #target);)

@@ -175,19 +175,19 @@ impl<T: ::network::__private::Scalar> Iris<T> {
     ) -> &'__t ::network::__private::SMatrix<T, 3, B> {
         let __rng = ();
         let _ = __rng;
-        self.hidden.forward(__x, &mut __tape.hidden);
+        self.hidden.forward_inlined(__x, &mut __tape.hidden);
         ::network::__private::Activation::forward(
             &::network::__private::Relu,
             &mut __tape.hidden,
         );
-        self.deeper.forward(&__tape.hidden, &mut __tape.deeper);
+        self.deeper.forward_inlined(&__tape.hidden, &mut __tape.deeper);
         ::network::__private::Activation::forward(
             &::network::__private::LeakyRelu {
                 alpha: 0.1,
             },
             &mut __tape.deeper,
         );
-        self.logits.forward(&__tape.deeper, &mut __tape.logits);
+        self.logits.forward_inlined(&__tape.deeper, &mut __tape.logits);
         &__tape.logits
     }
     #[doc(hidden)]
