@@ -146,8 +146,7 @@ if inference:
             continue
         ours = median(group, "generated")
         default = min((median(group, n), n) for n in ("plain_loops", "nalgebra") if n in names)
-        native = min((median(group, n), n) for n in names
-                     if n.endswith("_avx2_fma") or n.endswith("_avx512"))
+        native = min((median(group, n), n) for n in native_names)
         read = median(group, "read_weights_avx2")
         print(f"| {group.name.removeprefix('inference_')} | {fmt(ours)} | {fmt(default[0])} ({default[1]}) "
               f"| {ours / default[0]:.2f}x | {fmt(native[0])} ({native[1]}) | {ours / native[0]:.2f}x "

@@ -72,8 +72,8 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
     /// [`forward`](Self::forward), always inlined in optimized builds: what the generated
     /// training pass calls. On a tiny network a call costs more than the work (the x86-64
     /// calling convention saves no vector register across a call); the 4-16-16-3 SGD step
-    /// took 6-8% less time with this, `add_outer_product` and `backward_input` inlined
-    /// (`cargo bench --bench interleaved`). Only the training pass forces it: forcing it
+    /// took about 5% less time with this, `add_outer_product` and `backward_input`
+    /// inlined (`cargo bench --bench interleaved`, alternating builds). Only the training pass forces it: forcing it
     /// at every call (inference, quantization) made release builds of the examples take a
     /// third longer. Not in debug builds (`debug_assertions`), where forcing it made a
     /// 256-layer declaration take 1.5x as long to rebuild (`scripts/compile-time.sh
