@@ -74,15 +74,12 @@ def blocks():
 
     diagnostics = run("diagnostics")
     sigmoid = "deep sigmoid, naive init, SGD 0.1"
-    reckless = "deep ReLU, SGD 1.0"
-    dead = [l for l in section(diagnostics, reckless) if "dead ReLU" in l][:1]
-    exploding = [l for l in section(diagnostics, reckless) if "exploding" in l][:1]
+    reckless = "deep ReLU, SGD 2.0"
     quoted = (
         ["== " + sigmoid]
         + [l for l in section(diagnostics, sigmoid) if l.startswith("diagnosis")]
         + ["", "== " + reckless]
-        + dead
-        + exploding
+        + [l for l in section(diagnostics, reckless) if l.startswith("diagnosis")]
     )
     start = next(k for k, l in enumerate(diagnostics) if l.startswith("layer "))
     end = next(k for k in range(start, len(diagnostics)) if diagnostics[k].startswith("training total"))

@@ -24,7 +24,7 @@ pub use identity::Identity;
 pub use leaky_relu::LeakyRelu;
 pub use relu::Relu;
 pub use sigmoid::Sigmoid;
-pub(crate) use softmax::softmax_column;
+pub(crate) use softmax::softmax_into;
 pub use softmax::{softmax, Softmax};
 pub use softplus::Softplus;
 pub use tanh::Tanh;

@@ -30,18 +30,47 @@ pub fn softmax<T: Scalar, const R: usize, const C: usize>(
 
 /// Replaces one column by its softmax; returns the column's log-sum-exp.
 #[inline]
-pub(crate) fn softmax_column<T: Scalar>(column: &mut [T]) -> T {
-    let mut max = column.first().copied().unwrap_or_else(T::zero);
-    for &v in column.iter() {
-        if v > max {
-            max = v;
-        }
-    }
+fn softmax_column<T: Scalar>(column: &mut [T]) -> T {
+    let max = largest(column);
     let mut sum = T::zero();
     for v in column.iter_mut() {
         *v = (*v - max).branchless_exp_nonpositive();
         sum += *v;
     }
+    normalize(max, sum, column)
+}
+
+/// Writes the softmax of the column `z` into `p` (of the same length); returns the
+/// column's log-sum-exp. The same bits as [`softmax_column`] on a copy of `z`, without
+/// the copy: the loss reads the logits the forward pass has just stored one by one, and
+/// a wider load of them (a copy's) waits for those stores to complete.
+#[inline]
+pub(crate) fn softmax_into<T: Scalar>(z: &[T], p: &mut [T]) -> T {
+    debug_assert_eq!(z.len(), p.len());
+    let max = largest(z);
+    let mut sum = T::zero();
+    for (p, &z) in p.iter_mut().zip(z) {
+        *p = (z - max).branchless_exp_nonpositive();
+        sum += *p;
+    }
+    normalize(max, sum, p)
+}
+
+/// The largest value of a column (the first of a column of NaNs; 0 for none).
+#[inline(always)]
+fn largest<T: Scalar>(column: &[T]) -> T {
+    let mut max = column.first().copied().unwrap_or_else(T::zero);
+    for &v in column {
+        if v > max {
+            max = v;
+        }
+    }
+    max
+}
+
+/// Divides the column's exponentials by their `sum`; returns the log-sum-exp.
+#[inline(always)]
+fn normalize<T: Scalar>(max: T, sum: T, column: &mut [T]) -> T {
     let inv = T::one() / sum;
     for v in column.iter_mut() {
         *v *= inv;
@@ -84,6 +113,18 @@ impl Activation for Softmax {
 mod tests {
     use super::*;
     use nalgebra::{Vector2, Vector3};
+
+    #[test]
+    fn softmax_into_gives_the_bits_of_softmax_column_on_a_copy() {
+        let mut rng = crate::Rng::seed_from_u64(3);
+        for len in [1, 2, 3, 10, 17] {
+            let z: [f32; 17] = core::array::from_fn(|_| rng.uniform(-30.0, 30.0) as f32);
+            let (z, mut copy, mut p) = (&z[..len], z, [0.0f32; 17]);
+            let lse = softmax_column(&mut copy[..len]);
+            assert_eq!(softmax_into(z, &mut p[..len]).to_bits(), lse.to_bits());
+            assert_eq!(p[..len], copy[..len]);
+        }
+    }
 
     #[test]
     fn values_by_hand_and_extremes() {

@@ -32,6 +32,45 @@ crate::zeroable::zeroable_struct!(
 #[cfg(feature = "simd")]
 const SIMD_BATCH: usize = 8;
 
+/// A layer with fewer outputs than this, and at least [`LONG`] inputs, sums each output
+/// over its inputs in [`CHAINS`] independent partial sums (see [`narrow_column`]).
+const NARROW: usize = 8;
+
+/// The fewest inputs for which [`narrow_column`] splits the sums: below, each partial
+/// sum would be a chain of less than four additions, too short to gain, and the partial
+/// sums cost stack (a 2-5-1 network in f64 on a Cortex-M4F needed 168 more bytes of it
+/// to infer: `examples/firmware/footprint.sh`).
+const LONG: usize = 4 * CHAINS;
+
+/// Partial sums per output of a narrow layer.
+const CHAINS: usize = 4;
+
+/// One sample through a layer of few outputs: `out = b + W x`. Summed in order, every
+/// output would be one chain of `I` dependent additions (as many cycles as four times the
+/// inputs, and nothing else to overlap it with on one sample: a 16-to-3 logits layer held
+/// up the whole 4-16-16-3 training step that way). Here input `i` goes into partial sum
+/// `i % 4` of its output, and an output is `b + ((s0 + s1) + (s2 + s3))`: the same order on
+/// every target, so the bits are still the same everywhere.
+#[inline(always)]
+fn narrow_column<T: Scalar, const I: usize, const O: usize>(
+    w: &[T],
+    x: &[T],
+    bias: &[T],
+    out: &mut [T],
+) {
+    let mut sums = [[T::zero(); O]; CHAINS];
+    // Index loops over constant bounds, which LLVM unrolls for small layers.
+    for i in 0..I {
+        let xi = x[i];
+        for o in 0..O {
+            sums[i % CHAINS][o] += w[i * O + o] * xi;
+        }
+    }
+    for (o, y) in out.iter_mut().enumerate() {
+        *y = bias[o] + ((sums[0][o] + sums[1][o]) + (sums[2][o] + sums[3][o]));
+    }
+}
+
 impl<T: Scalar, const I: usize, const O: usize> Default for Dense<T, I, O> {
     fn default() -> Self {
         Self::zeros()
@@ -124,6 +163,10 @@ impl<T: Scalar, const I: usize, const O: usize> Dense<T, I, O> {
             .chunks_exact(I)
             .zip(out.as_mut_slice().chunks_exact_mut(O))
         {
+            if O < NARROW && I >= LONG {
+                narrow_column::<T, I, O>(w, xc, bias, oc);
+                continue;
+            }
             oc.copy_from_slice(bias);
             for (wc, &xi) in w.chunks_exact(O).zip(xc) {
                 kernels::axpy(xi, wc, oc);

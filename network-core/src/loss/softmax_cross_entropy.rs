@@ -1,7 +1,7 @@
 use nalgebra::SMatrix;
 
 use super::{inverse_count, ClassError, Loss};
-use crate::activation::softmax_column;
+use crate::activation::softmax_into;
 use crate::Scalar;
 
 /// Softmax followed by cross-entropy, fused, on logits: per sample
@@ -30,6 +30,7 @@ impl Loss for SoftmaxCrossEntropy {
         self.loss_and_grad(output, target, &mut scratch)
     }
 
+    #[inline]
     fn loss_and_grad<T: Scalar, const R: usize, const B: usize>(
         &self,
         output: &SMatrix<T, R, B>,
@@ -38,7 +39,6 @@ impl Loss for SoftmaxCrossEntropy {
     ) -> T {
         let rows = R.max(1);
         let scale = inverse_count::<T>(B);
-        grad.as_mut_slice().copy_from_slice(output.as_slice());
         let mut total = T::zero();
         for ((zc, tc), gc) in output
             .as_slice()
@@ -46,7 +46,7 @@ impl Loss for SoftmaxCrossEntropy {
             .zip(target.as_slice().chunks_exact(rows))
             .zip(grad.as_mut_slice().chunks_exact_mut(rows))
         {
-            let lse = softmax_column(gc);
+            let lse = softmax_into(zc, gc);
             let mut target_mass = T::zero();
             for (&z, &t) in zc.iter().zip(tc) {
                 total += t * (lse - z);
@@ -83,7 +83,6 @@ impl SoftmaxCrossEntropy {
         check_classes::<R>(classes)?;
         let rows = R.max(1);
         let scale = inverse_count::<T>(B);
-        grad.as_mut_slice().copy_from_slice(output.as_slice());
         let mut total = T::zero();
         for ((zc, &class), gc) in output
             .as_slice()
@@ -91,7 +90,7 @@ impl SoftmaxCrossEntropy {
             .zip(classes)
             .zip(grad.as_mut_slice().chunks_exact_mut(rows))
         {
-            let lse = softmax_column(gc);
+            let lse = softmax_into(zc, gc);
             total += lse - zc[class];
             gc[class] -= T::one();
             gc.iter_mut().for_each(|p| *p *= scale);
