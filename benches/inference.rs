@@ -24,18 +24,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use network::nalgebra::{SMatrix, SVector};
 use network::prelude::*;
 
-network! {
-    struct Wide { hidden: Dense<784, 128>, Relu, logits: Dense<128, 10> }
-}
-
-network! {
-    struct Deep {
-        a: Dense<256, 256>, Relu,
-        b: Dense<256, 256>, Relu,
-        c: Dense<256, 256>, Relu,
-        logits: Dense<256, 10>,
-    }
-}
+#[path = "common/wide.rs"]
+mod wide;
+use wide::{Deep, Wide};
 
 /// A dense layer in plain loops, weights by input.
 struct Plain<const I: usize, const O: usize> {

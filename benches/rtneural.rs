@@ -6,6 +6,12 @@
 //! C++ program over the same 48,000 samples, median of 21 rounds). Both stream the same
 //! signal first and the outputs are compared, so the two run the same math.
 //!
+//! Then one-sample inference of the wide networks of `benches/inference.rs`
+//! (784-128-10 and 256-256-256-10, ReLU): the generated `forward` (criterion) against
+//! RTNeural's `DenseT` and `ReLuActivationT` layers of the same weights (`dense.cpp`, the
+//! same two builds, median of 21 rounds of 20,000 passes), both cycling through the same
+//! 16 input samples, whose outputs are compared first.
+//!
 //! ```text
 //! cargo bench --bench rtneural
 //! ```
@@ -18,6 +24,10 @@ use std::process::Command;
 
 use criterion::Criterion;
 use network::prelude::*;
+
+#[path = "common/wide.rs"]
+mod wide;
+use wide::{Deep, Wide};
 
 network! {
     /// The effect model's shape: one sample in, one out, per step.
@@ -65,10 +75,15 @@ fn weights(net: &Effect<f32>) -> Vec<f32> {
     out
 }
 
-/// Builds and runs `gru.cpp`; returns its nanoseconds per sample and outputs.
-fn rtneural(dir: &Path, rtneural: &Path, native: bool) -> Result<(f64, Vec<f32>), String> {
-    let exe = dir.join(if native { "gru-native" } else { "gru" });
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/rtneural/gru.cpp");
+/// Builds `benches/rtneural/{name}.cpp` against RTNeural's headers (with `-march=native`
+/// when `native`); returns the executable.
+fn build(dir: &Path, rtneural: &Path, name: &str, native: bool) -> Result<PathBuf, String> {
+    let exe = dir.join(if native {
+        format!("{name}-native")
+    } else {
+        name.to_string()
+    });
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("benches/rtneural/{name}.cpp"));
     let mut build = Command::new("g++");
     build.args([
         "-O3",
@@ -76,6 +91,8 @@ fn rtneural(dir: &Path, rtneural: &Path, native: bool) -> Result<(f64, Vec<f32>)
         "-DRTNEURAL_USE_EIGEN=1",
         "-DRTNEURAL_NAMESPACE=RTNeural",
         "-DRTNEURAL_DEFAULT_ALIGNMENT=16",
+        // Fixed-size matrices up to 784 x 129 floats (Eigen refuses above 128 KB).
+        "-DEIGEN_STACK_ALLOCATION_LIMIT=1048576",
     ]);
     if native {
         build.arg("-march=native");
@@ -88,27 +105,72 @@ fn rtneural(dir: &Path, rtneural: &Path, native: bool) -> Result<(f64, Vec<f32>)
         .arg(&exe);
     let status = build.status().map_err(|e| format!("g++: {e}"))?;
     if !status.success() {
-        return Err("g++ failed".into());
+        return Err(format!("g++ failed on {name}.cpp"));
     }
-    let output = Command::new(&exe)
-        .arg(dir.join("weights.f32"))
-        .arg(dir.join("input.f32"))
-        .arg(dir.join("output.f32"))
+    Ok(exe)
+}
+
+/// Runs an executable built by [`build`]; returns the numbers it printed first on each
+/// line (nanoseconds per sample).
+fn run(exe: &Path, args: &[PathBuf]) -> Result<Vec<f64>, String> {
+    let output = Command::new(exe)
+        .args(args)
         .output()
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let ns: f64 = text
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("unexpected output {text:?}"))?;
-    let bytes = std::fs::read(dir.join("output.f32")).map_err(|e| e.to_string())?;
-    let outputs = bytes
+    if !output.status.success() {
+        return Err(format!("{} failed: {text}", exe.display()));
+    }
+    text.lines()
+        .map(|line| {
+            line.split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("unexpected output {text:?}"))
+        })
+        .collect()
+}
+
+/// The floats of a file [`floats`] wrote.
+fn read_floats(path: &Path) -> Result<Vec<f32>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    Ok(bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    Ok((ns, outputs))
+        .collect())
 }
+
+/// The largest difference between two runs' outputs, relative to 1 or the value.
+fn worst(ours: &[f32], theirs: &[f32]) -> f32 {
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "RTNeural wrote a different number of outputs"
+    );
+    ours.iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+        .fold(0.0f32, f32::max)
+}
+
+/// A dense layer's weights as PyTorch and `dense.cpp` lay them out: `[out, in]` row by
+/// row, then the bias.
+fn dense_rows<const I: usize, const O: usize>(layer: &Dense<f32, I, O>, out: &mut Vec<f32>) {
+    for o in 0..O {
+        out.extend((0..I).map(|i| layer.weight[(o, i)]));
+    }
+    out.extend_from_slice(layer.bias.as_slice());
+}
+
+/// Samples for the dense networks: `N` inputs of `I` values in `[0, 1)`.
+fn samples<const I: usize>(rng: &mut Rng) -> Vec<SVector<f32, I>> {
+    (0..DENSE_SAMPLES)
+        .map(|_| SVector::from_fn(|_, _| rng.uniform(0.0, 1.0) as f32))
+        .collect()
+}
+
+/// Input samples the dense networks cycle through (as `dense.cpp` does).
+const DENSE_SAMPLES: usize = 16;
 
 /// Criterion's median for one benchmark of this run, in nanoseconds.
 fn median(group: &str, name: &str) -> Option<f64> {
@@ -134,6 +196,11 @@ fn main() {
             .map(|&x| net.step(&mut state, &SVector::<f32, 1>::new(x))[0])
             .collect()
     };
+    let mut rng = Rng::seed_from_u64(2);
+    let wide = network::boxed::random::<f32, Wide<f32>, 784, 10>(&mut rng);
+    let wide_x = samples::<784>(&mut rng);
+    let deep = network::boxed::random::<f32, Deep<f32>, 256, 10>(&mut rng);
+    let deep_x = samples::<256>(&mut rng);
 
     let mut criterion = Criterion::default().configure_from_args();
     {
@@ -147,6 +214,21 @@ fn main() {
             })
         });
         group.finish();
+        let mut group = criterion.benchmark_group("rtneural_dense");
+        let mut n = 0;
+        group.bench_function("generated_784-128-10", |b| {
+            b.iter(|| {
+                n = (n + 1) % DENSE_SAMPLES;
+                wide.forward(black_box(&wide_x[n]))
+            })
+        });
+        group.bench_function("generated_256-256-256-10", |b| {
+            b.iter(|| {
+                n = (n + 1) % DENSE_SAMPLES;
+                deep.forward(black_box(&deep_x[n]))
+            })
+        });
+        group.finish();
     }
     criterion.final_summary();
 
@@ -154,16 +236,34 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     floats(&dir.join("weights.f32"), &weights(&net));
     floats(&dir.join("input.f32"), &input);
+    let mut rows = Vec::new();
+    dense_rows(&wide.hidden, &mut rows);
+    dense_rows(&wide.logits, &mut rows);
+    floats(&dir.join("wide.weights.f32"), &rows);
+    rows.clear();
+    for layer in [&deep.a, &deep.b, &deep.c] {
+        dense_rows(layer, &mut rows);
+    }
+    dense_rows(&deep.logits, &mut rows);
+    floats(&dir.join("deep.weights.f32"), &rows);
+    let flat = |xs: &[f32]| xs.to_vec();
+    let wide_in: Vec<f32> = wide_x.iter().flat_map(|x| flat(x.as_slice())).collect();
+    let deep_in: Vec<f32> = deep_x.iter().flat_map(|x| flat(x.as_slice())).collect();
+    floats(&dir.join("wide.input.f32"), &wide_in);
+    floats(&dir.join("deep.input.f32"), &deep_in);
+    let wide_out: Vec<f32> = wide_x
+        .iter()
+        .flat_map(|x| flat(wide.forward(x).as_slice()))
+        .collect();
+    let deep_out: Vec<f32> = deep_x
+        .iter()
+        .flat_map(|x| flat(deep.forward(x).as_slice()))
+        .collect();
+
     let headers = std::env::var_os("RTNEURAL_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vendor/rtneural"),
         PathBuf::from,
     );
-    let ours_ns = median("rtneural_gru8", "generated_step");
-    println!("\n| GRU-8 + dense, one sample | ns per sample | generated / this |");
-    println!("|---|---|---|");
-    if let Some(ns) = ours_ns {
-        println!("| generated `step` (criterion median) | {ns:.1} | 1.00x |");
-    }
     if !headers.join("RTNeural/RTNeural.h").is_file() {
         println!(
             "RTNeural not found at {} (set RTNEURAL_DIR): skipped",
@@ -171,27 +271,81 @@ fn main() {
         );
         return;
     }
+    let label = |native| {
+        if native {
+            "g++ -O3 -march=native"
+        } else {
+            "g++ -O3"
+        }
+    };
+
+    let ours_ns = median("rtneural_gru8", "generated_step");
+    println!("\n| GRU-8 + dense, one sample | ns per sample | generated / this |");
+    println!("|---|---|---|");
+    if let Some(ns) = ours_ns {
+        println!("| generated `step` (criterion median) | {ns:.1} | 1.00x |");
+    }
     for native in [false, true] {
-        match rtneural(&dir, &headers, native) {
+        let result = build(&dir, &headers, "gru", native).and_then(|exe| {
+            let ns = run(
+                &exe,
+                &["weights.f32", "input.f32", "output.f32"].map(|f| dir.join(f)),
+            )?;
+            Ok((ns[0], read_floats(&dir.join("output.f32"))?))
+        });
+        match result {
             Ok((ns, theirs)) => {
-                let worst = ours
-                    .iter()
-                    .zip(&theirs)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                let worst = worst(&ours, &theirs);
                 assert!(
                     worst < 1e-4,
                     "RTNeural's outputs differ from ours by {worst}"
                 );
-                let label = if native {
-                    "RTNeural `ModelT`, g++ -O3 -march=native"
-                } else {
-                    "RTNeural `ModelT`, g++ -O3"
-                };
                 let ratio = ours_ns.map_or(String::new(), |o| format!("{:.2}x", o / ns));
-                println!("| {label} (largest output difference {worst:.1e}) | {ns:.1} | {ratio} |");
+                let label = label(native);
+                println!(
+                    "| RTNeural `ModelT`, {label} (largest output difference {worst:.1e}) | {ns:.1} | {ratio} |"
+                );
             }
             Err(e) => println!("RTNeural build or run failed: {e}"),
         }
+    }
+
+    let names = ["784-128-10", "256-256-256-10"];
+    let ours_ns = names.map(|name| median("rtneural_dense", &format!("generated_{name}")));
+    let mut theirs: [Vec<String>; 2] = Default::default();
+    for native in [false, true] {
+        let result = build(&dir, &headers, "dense", native).and_then(|exe| {
+            let ns = run(&exe, &[dir.join("wide"), dir.join("deep")])?;
+            let wide = read_floats(&dir.join("wide.output.f32"))?;
+            let deep = read_floats(&dir.join("deep.output.f32"))?;
+            Ok((ns, [worst(&wide_out, &wide), worst(&deep_out, &deep)]))
+        });
+        match result {
+            Ok((ns, worst)) => {
+                for k in 0..2 {
+                    assert!(
+                        worst[k] < 1e-4,
+                        "RTNeural's {} outputs differ from ours by {}",
+                        names[k],
+                        worst[k]
+                    );
+                    let ratio = ours_ns[k].map_or(String::new(), |o| format!("{:.2}x", o / ns[k]));
+                    theirs[k].push(format!("{:.2} us | {ratio}", ns[k] / 1e3));
+                }
+                println!(
+                    "RTNeural, {}, dense networks: largest output differences {:.1e}, {:.1e}",
+                    label(native),
+                    worst[0],
+                    worst[1]
+                );
+            }
+            Err(e) => println!("RTNeural build or run failed: {e}"),
+        }
+    }
+    println!("\n| one sample | generated `forward` (criterion median) | RTNeural, g++ -O3 | generated / this | RTNeural, g++ -O3 -march=native | generated / this |");
+    println!("|---|---|---|---|---|---|");
+    for k in 0..2 {
+        let ours = ours_ns[k].map_or(String::from("-"), |o| format!("{:.2} us", o / 1e3));
+        println!("| {} | {ours} | {} |", names[k], theirs[k].join(" | "));
     }
 }
