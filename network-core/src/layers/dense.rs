@@ -42,8 +42,10 @@ const NARROW: usize = 8;
 /// to infer: `examples/firmware/footprint.sh`).
 const LONG: usize = 4 * CHAINS;
 
-/// Partial sums per output of a narrow layer.
+/// Partial sums per output of a narrow layer (four: [`narrow_column`] adds them up as
+/// two pairs).
 const CHAINS: usize = 4;
+const _: () = assert!(CHAINS == 4);
 
 /// One sample through a layer of few outputs: `out = b + W x`. Summed in order, every
 /// output would be one chain of `I` dependent additions (as many cycles as four times the
