@@ -12,21 +12,14 @@
 // layer's `outs`.
 #include <RTNeural/Model.h>
 
+#include "common.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <vector>
-
-static std::vector<float> read_floats(const char* path) {
-    std::ifstream file(path, std::ios::binary | std::ios::ate);
-    const auto bytes = static_cast<size_t>(file.tellg());
-    std::vector<float> values(bytes / sizeof(float));
-    file.seekg(0);
-    file.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(bytes));
-    return values;
-}
 
 // Loads a dense layer's [out, in] weights and bias from `w`; returns the rest.
 template <typename Dense>

@@ -9,6 +9,8 @@
 // loader, which needs a JSON library the vendored copy does not ship).
 #include <RTNeural/Model.h>
 
+#include "common.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,15 +19,6 @@
 
 constexpr int F = 1;
 constexpr int H = 8;
-
-static std::vector<float> read_floats(const char* path) {
-    std::ifstream file(path, std::ios::binary | std::ios::ate);
-    const auto bytes = static_cast<size_t>(file.tellg());
-    std::vector<float> values(bytes / sizeof(float));
-    file.seekg(0);
-    file.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(bytes));
-    return values;
-}
 
 int main(int argc, char** argv) {
     if (argc != 4) {
