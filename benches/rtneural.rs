@@ -4,7 +4,8 @@
 //! and Eigen from `RTNEURAL_DIR`, default `../shared/vendor/rtneural`; built here with
 //! `g++ -O3`, once for the default target and once with `-march=native`, timed by the
 //! C++ program over the same 48,000 samples, median of 21 rounds). Both stream the same
-//! signal first and the outputs are compared, so the two run the same math.
+//! signal first and the outputs are compared, so the two run the same math. The same for
+//! an LSTM of 8 and of 20 units in the GRU's place (`lstm.cpp`).
 //!
 //! Then one-sample inference of the wide networks of `benches/inference.rs`
 //! (784-128-10 and 256-256-256-10, ReLU): the generated `forward` (criterion) against
@@ -16,7 +17,7 @@
 //! cargo bench --bench rtneural
 //! ```
 //!
-//! Without g++ or the headers the RTNeural half is skipped with a message.
+//! Without g++ or the headers the RTNeural side is skipped with a message.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,25 @@ network! {
     struct Effect {
         Input<64, 1>,
         rnn: Gru<8>,
+        out: Dense<1>,
+    }
+}
+
+network! {
+    /// The same shape with an LSTM of 8 units.
+    struct Lstm8 {
+        Input<64, 1>,
+        rnn: Lstm<8>,
+        out: Dense<1>,
+    }
+}
+
+network! {
+    /// The same shape with an LSTM of 20 units (the size of common guitar-amplifier
+    /// models).
+    struct Lstm20 {
+        Input<64, 1>,
+        rnn: Lstm<20>,
         out: Dense<1>,
     }
 }
@@ -56,23 +76,40 @@ fn floats(path: &Path, values: &[f32]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// The weights in PyTorch's row-major layouts, in the order `gru.cpp` reads them.
-fn weights(net: &Effect<f32>) -> Vec<f32> {
-    let mut out = Vec::new();
-    let rows = |m: &dyn Fn(usize, usize) -> f32, r: usize, c: usize, out: &mut Vec<f32>| {
-        for i in 0..r {
-            for j in 0..c {
-                out.push(m(i, j));
-            }
-        }
+/// A matrix's values row by row (PyTorch's layout).
+fn rows<const R: usize, const C: usize>(m: &SMatrix<f32, R, C>, out: &mut Vec<f32>) {
+    for i in 0..R {
+        out.extend((0..C).map(|j| m[(i, j)]));
+    }
+}
+
+/// A recurrent layer's weights and the dense layer after it, in PyTorch's layouts, in the
+/// order `gru.cpp` and `lstm.cpp` read them: `weight_ih`, `weight_hh`, `bias_ih`,
+/// `bias_hh`, the dense weight and bias.
+fn recurrent_weights<const G: usize, const F: usize, const H: usize>(
+    (w_ih, w_hh): (&SMatrix<f32, G, F>, &SMatrix<f32, G, H>),
+    (b_ih, b_hh): (&SVector<f32, G>, &SVector<f32, G>),
+    (out_w, out_b): (&SMatrix<f32, 1, H>, &SVector<f32, 1>),
+) -> Vec<f32> {
+    let mut values = Vec::new();
+    rows(w_ih, &mut values);
+    rows(w_hh, &mut values);
+    values.extend_from_slice(b_ih.as_slice());
+    values.extend_from_slice(b_hh.as_slice());
+    rows(out_w, &mut values);
+    values.extend_from_slice(out_b.as_slice());
+    values
+}
+
+/// An LSTM network's weights as `lstm.cpp` reads them.
+macro_rules! lstm_weights {
+    ($net:expr) => {
+        recurrent_weights(
+            (&$net.rnn.weight_ih_l0, &$net.rnn.weight_hh_l0),
+            (&$net.rnn.bias_ih_l0, &$net.rnn.bias_hh_l0),
+            (&$net.out.weight, &$net.out.bias),
+        )
     };
-    rows(&|i, j| net.rnn.weight_ih_l0[(i, j)], 24, 1, &mut out);
-    rows(&|i, j| net.rnn.weight_hh_l0[(i, j)], 24, 8, &mut out);
-    out.extend_from_slice(net.rnn.bias_ih_l0.as_slice());
-    out.extend_from_slice(net.rnn.bias_hh_l0.as_slice());
-    rows(&|i, j| net.out.weight[(i, j)], 1, 8, &mut out);
-    out.extend_from_slice(net.out.bias.as_slice());
-    out
 }
 
 /// Builds `benches/rtneural/{name}.cpp` against RTNeural's headers (with `-march=native`
@@ -156,9 +193,7 @@ fn worst(ours: &[f32], theirs: &[f32]) -> f32 {
 /// A dense layer's weights as PyTorch and `dense.cpp` lay them out: `[out, in]` row by
 /// row, then the bias.
 fn dense_rows<const I: usize, const O: usize>(layer: &Dense<f32, I, O>, out: &mut Vec<f32>) {
-    for o in 0..O {
-        out.extend((0..I).map(|i| layer.weight[(o, i)]));
-    }
+    rows(&layer.weight, out);
     out.extend_from_slice(layer.bias.as_slice());
 }
 
@@ -196,6 +231,22 @@ fn main() {
             .map(|&x| net.step(&mut state, &SVector::<f32, 1>::new(x))[0])
             .collect()
     };
+    let lstm8 = Lstm8::<f32>::random(&mut Rng::seed_from_u64(3));
+    let lstm20 = Lstm20::<f32>::random(&mut Rng::seed_from_u64(4));
+    let lstm8_out: Vec<f32> = {
+        let mut state = Lstm8Stream::new();
+        input
+            .iter()
+            .map(|&x| lstm8.step(&mut state, &SVector::<f32, 1>::new(x))[0])
+            .collect()
+    };
+    let lstm20_out: Vec<f32> = {
+        let mut state = Lstm20Stream::new();
+        input
+            .iter()
+            .map(|&x| lstm20.step(&mut state, &SVector::<f32, 1>::new(x))[0])
+            .collect()
+    };
     let mut rng = Rng::seed_from_u64(2);
     let wide = network::boxed::random::<f32, Wide<f32>, 784, 10>(&mut rng);
     let wide_x = samples::<784>(&mut rng);
@@ -211,6 +262,23 @@ fn main() {
             b.iter(|| {
                 n = (n + 1) % SAMPLES;
                 net.step(&mut state, black_box(&SVector::<f32, 1>::new(input[n])))
+            })
+        });
+        group.finish();
+        let mut group = criterion.benchmark_group("rtneural_lstm");
+        let mut state = Lstm8Stream::new();
+        let mut n = 0;
+        group.bench_function("generated_step_8", |b| {
+            b.iter(|| {
+                n = (n + 1) % SAMPLES;
+                lstm8.step(&mut state, black_box(&SVector::<f32, 1>::new(input[n])))
+            })
+        });
+        let mut state = Lstm20Stream::new();
+        group.bench_function("generated_step_20", |b| {
+            b.iter(|| {
+                n = (n + 1) % SAMPLES;
+                lstm20.step(&mut state, black_box(&SVector::<f32, 1>::new(input[n])))
             })
         });
         group.finish();
@@ -234,7 +302,16 @@ fn main() {
 
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/rtneural");
     std::fs::create_dir_all(&dir).unwrap();
-    floats(&dir.join("weights.f32"), &weights(&net));
+    floats(
+        &dir.join("weights.f32"),
+        &recurrent_weights(
+            (&net.rnn.weight_ih_l0, &net.rnn.weight_hh_l0),
+            (&net.rnn.bias_ih_l0, &net.rnn.bias_hh_l0),
+            (&net.out.weight, &net.out.bias),
+        ),
+    );
+    floats(&dir.join("lstm8.weights.f32"), &lstm_weights!(lstm8));
+    floats(&dir.join("lstm20.weights.f32"), &lstm_weights!(lstm20));
     floats(&dir.join("input.f32"), &input);
     let mut rows = Vec::new();
     dense_rows(&wide.hidden, &mut rows);
@@ -308,6 +385,48 @@ fn main() {
             }
             Err(e) => println!("RTNeural build or run failed: {e}"),
         }
+    }
+
+    let sizes = [8, 20];
+    let ours_ns = sizes.map(|h| median("rtneural_lstm", &format!("generated_step_{h}")));
+    let mut theirs: [Vec<String>; 2] = Default::default();
+    for native in [false, true] {
+        let result = build(&dir, &headers, "lstm", native).and_then(|exe| {
+            let ns = run(
+                &exe,
+                &[dir.join("input.f32"), dir.join("lstm8"), dir.join("lstm20")],
+            )?;
+            let out8 = read_floats(&dir.join("lstm8.output.f32"))?;
+            let out20 = read_floats(&dir.join("lstm20.output.f32"))?;
+            Ok((ns, [worst(&lstm8_out, &out8), worst(&lstm20_out, &out20)]))
+        });
+        match result {
+            Ok((ns, worst)) => {
+                for k in 0..2 {
+                    assert!(
+                        worst[k] < 1e-4,
+                        "RTNeural's LSTM-{} outputs differ from ours by {}",
+                        sizes[k],
+                        worst[k]
+                    );
+                    let ratio = ours_ns[k].map_or(String::new(), |o| format!("{:.2}x", o / ns[k]));
+                    theirs[k].push(format!("{:.1} | {ratio}", ns[k]));
+                }
+                println!(
+                    "RTNeural, {}, LSTM networks: largest output differences {:.1e}, {:.1e}",
+                    label(native),
+                    worst[0],
+                    worst[1]
+                );
+            }
+            Err(e) => println!("RTNeural build or run failed: {e}"),
+        }
+    }
+    println!("\n| LSTM + dense, one sample, ns per sample | generated `step` (criterion median) | RTNeural `ModelT`, g++ -O3 | generated / this | RTNeural `ModelT`, g++ -O3 -march=native | generated / this |");
+    println!("|---|---|---|---|---|---|");
+    for k in 0..2 {
+        let ours = ours_ns[k].map_or(String::from("-"), |o| format!("{o:.1}"));
+        println!("| LSTM-{} | {ours} | {} |", sizes[k], theirs[k].join(" | "));
     }
 
     let names = ["784-128-10", "256-256-256-10"];

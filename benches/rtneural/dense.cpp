@@ -14,10 +14,6 @@
 
 #include "common.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -71,7 +67,7 @@ struct Deep {
 };
 
 // Runs `prefix`.weights.f32 on `prefix`.input.f32, writes `prefix`.output.f32, prints
-// the median over 21 rounds of nanoseconds per one-sample forward pass.
+// nanoseconds per one-sample forward pass.
 template <typename Model>
 static void run(const std::string& prefix) {
     const auto w = read_floats((prefix + ".weights.f32").c_str());
@@ -87,21 +83,15 @@ static void run(const std::string& prefix) {
         const float* y = model->forward(x.data() + n * Model::in_size);
         output.insert(output.end(), y, y + Model::out_size);
     }
-    std::ofstream(prefix + ".output.f32", std::ios::binary)
-        .write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(output.size() * sizeof(float)));
+    write_floats(prefix + ".output.f32", output);
 
-    // Timing: 21 rounds of 20,000 passes, the samples in turn; the median.
+    // 20,000 passes a round, the samples in turn.
     constexpr size_t passes = 20000;
-    std::vector<double> rounds;
-    float sink = 0.0f;
-    for (int r = 0; r < 21; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        for (size_t n = 0; n < passes; ++n) sink += model->forward(x.data() + (n % samples) * Model::in_size)[0];
-        const auto end = std::chrono::steady_clock::now();
-        rounds.push_back(std::chrono::duration<double, std::nano>(end - start).count() / static_cast<double>(passes));
-    }
-    std::sort(rounds.begin(), rounds.end());
-    std::printf("%.3f %g\n", rounds[rounds.size() / 2], static_cast<double>(sink));
+    print_median_ns(passes, [&] {
+        float sum = 0.0f;
+        for (size_t n = 0; n < passes; ++n) sum += model->forward(x.data() + (n % samples) * Model::in_size)[0];
+        return sum;
+    });
 }
 
 int main(int argc, char** argv) {

@@ -11,10 +11,6 @@
 
 #include "common.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <fstream>
 #include <vector>
 
 constexpr int F = 1;
@@ -69,24 +65,6 @@ int main(int argc, char** argv) {
     model.dense.setWeights(dw);
     model.dense.setBias(d_b);
 
-    const auto input = read_floats(argv[2]);
-    std::vector<float> output(input.size());
-    model.reset();
-    for (size_t n = 0; n < input.size(); ++n) output[n] = model.forward(&input[n]);
-    std::ofstream(argv[3], std::ios::binary)
-        .write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(output.size() * sizeof(float)));
-
-    // Timing: 21 rounds over the signal, the median.
-    std::vector<double> rounds;
-    float sink = 0.0f;
-    for (int r = 0; r < 21; ++r) {
-        model.reset();
-        const auto start = std::chrono::steady_clock::now();
-        for (size_t n = 0; n < input.size(); ++n) sink += model.forward(&input[n]);
-        const auto end = std::chrono::steady_clock::now();
-        rounds.push_back(std::chrono::duration<double, std::nano>(end - start).count() / static_cast<double>(input.size()));
-    }
-    std::sort(rounds.begin(), rounds.end());
-    std::printf("%.3f %g\n", rounds[rounds.size() / 2], static_cast<double>(sink));
+    stream_and_time(model, read_floats(argv[2]), argv[3]);
     return 0;
 }
