@@ -101,8 +101,8 @@ fn recurrent_weights<const G: usize, const F: usize, const H: usize>(
     values
 }
 
-/// An LSTM network's weights as `lstm.cpp` reads them.
-macro_rules! lstm_weights {
+/// A recurrent network's weights (`rnn` then `out`) as `gru.cpp` and `lstm.cpp` read them.
+macro_rules! recurrent_weights_of {
     ($net:expr) => {
         recurrent_weights(
             (&$net.rnn.weight_ih_l0, &$net.rnn.weight_hh_l0),
@@ -110,6 +110,15 @@ macro_rules! lstm_weights {
             (&$net.out.weight, &$net.out.bias),
         )
     };
+}
+
+/// The g++ flags of RTNeural's default (`native` false) and native builds.
+fn flags(native: bool) -> &'static str {
+    if native {
+        "g++ -O3 -march=native"
+    } else {
+        "g++ -O3"
+    }
 }
 
 /// Builds `benches/rtneural/{name}.cpp` against RTNeural's headers (with `-march=native`
@@ -302,16 +311,15 @@ fn main() {
 
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/rtneural");
     std::fs::create_dir_all(&dir).unwrap();
+    floats(&dir.join("weights.f32"), &recurrent_weights_of!(net));
     floats(
-        &dir.join("weights.f32"),
-        &recurrent_weights(
-            (&net.rnn.weight_ih_l0, &net.rnn.weight_hh_l0),
-            (&net.rnn.bias_ih_l0, &net.rnn.bias_hh_l0),
-            (&net.out.weight, &net.out.bias),
-        ),
+        &dir.join("lstm8.weights.f32"),
+        &recurrent_weights_of!(lstm8),
     );
-    floats(&dir.join("lstm8.weights.f32"), &lstm_weights!(lstm8));
-    floats(&dir.join("lstm20.weights.f32"), &lstm_weights!(lstm20));
+    floats(
+        &dir.join("lstm20.weights.f32"),
+        &recurrent_weights_of!(lstm20),
+    );
     floats(&dir.join("input.f32"), &input);
     let mut rows = Vec::new();
     dense_rows(&wide.hidden, &mut rows);
@@ -323,18 +331,17 @@ fn main() {
     }
     dense_rows(&deep.logits, &mut rows);
     floats(&dir.join("deep.weights.f32"), &rows);
-    let flat = |xs: &[f32]| xs.to_vec();
-    let wide_in: Vec<f32> = wide_x.iter().flat_map(|x| flat(x.as_slice())).collect();
-    let deep_in: Vec<f32> = deep_x.iter().flat_map(|x| flat(x.as_slice())).collect();
+    let wide_in: Vec<f32> = wide_x.iter().flat_map(|x| x.iter().copied()).collect();
+    let deep_in: Vec<f32> = deep_x.iter().flat_map(|x| x.iter().copied()).collect();
     floats(&dir.join("wide.input.f32"), &wide_in);
     floats(&dir.join("deep.input.f32"), &deep_in);
     let wide_out: Vec<f32> = wide_x
         .iter()
-        .flat_map(|x| flat(wide.forward(x).as_slice()))
+        .flat_map(|x| <[f32; 10]>::from(wide.forward(x)))
         .collect();
     let deep_out: Vec<f32> = deep_x
         .iter()
-        .flat_map(|x| flat(deep.forward(x).as_slice()))
+        .flat_map(|x| <[f32; 10]>::from(deep.forward(x)))
         .collect();
 
     let headers = std::env::var_os("RTNEURAL_DIR").map_or_else(
@@ -348,13 +355,6 @@ fn main() {
         );
         return;
     }
-    let label = |native| {
-        if native {
-            "g++ -O3 -march=native"
-        } else {
-            "g++ -O3"
-        }
-    };
 
     let ours_ns = median("rtneural_gru8", "generated_step");
     println!("\n| GRU-8 + dense, one sample | ns per sample | generated / this |");
@@ -378,7 +378,7 @@ fn main() {
                     "RTNeural's outputs differ from ours by {worst}"
                 );
                 let ratio = ours_ns.map_or(String::new(), |o| format!("{:.2}x", o / ns));
-                let label = label(native);
+                let label = flags(native);
                 println!(
                     "| RTNeural `ModelT`, {label} (largest output difference {worst:.1e}) | {ns:.1} | {ratio} |"
                 );
@@ -387,84 +387,94 @@ fn main() {
         }
     }
 
-    let sizes = [8, 20];
-    let ours_ns = sizes.map(|h| median("rtneural_lstm", &format!("generated_step_{h}")));
-    let mut theirs: [Vec<String>; 2] = Default::default();
-    for native in [false, true] {
-        let result = build(&dir, &headers, "lstm", native).and_then(|exe| {
-            let ns = run(
-                &exe,
-                &[dir.join("input.f32"), dir.join("lstm8"), dir.join("lstm20")],
-            )?;
-            let out8 = read_floats(&dir.join("lstm8.output.f32"))?;
-            let out20 = read_floats(&dir.join("lstm20.output.f32"))?;
-            Ok((ns, [worst(&lstm8_out, &out8), worst(&lstm20_out, &out20)]))
-        });
-        match result {
-            Ok((ns, worst)) => {
-                for k in 0..2 {
-                    assert!(
-                        worst[k] < 1e-4,
-                        "RTNeural's LSTM-{} outputs differ from ours by {}",
-                        sizes[k],
-                        worst[k]
-                    );
-                    let ratio = ours_ns[k].map_or(String::new(), |o| format!("{:.2}x", o / ns[k]));
-                    theirs[k].push(format!("{:.1} | {ratio}", ns[k]));
-                }
-                println!(
-                    "RTNeural, {}, LSTM networks: largest output differences {:.1e}, {:.1e}",
-                    label(native),
-                    worst[0],
-                    worst[1]
-                );
-            }
-            Err(e) => println!("RTNeural build or run failed: {e}"),
-        }
+    TwoNetworks {
+        program: "lstm",
+        args: vec![dir.join("input.f32"), dir.join("lstm8"), dir.join("lstm20")],
+        rows: ["LSTM-8", "LSTM-20"],
+        outputs: [
+            (dir.join("lstm8.output.f32"), &lstm8_out),
+            (dir.join("lstm20.output.f32"), &lstm20_out),
+        ],
+        ours_ns: [8, 20].map(|h| median("rtneural_lstm", &format!("generated_step_{h}"))),
+        unit: ("", 1.0, 1),
+        header: "| LSTM + dense, one sample, ns per sample | generated `step` (criterion median) | RTNeural `ModelT`, g++ -O3 | generated / this | RTNeural `ModelT`, g++ -O3 -march=native | generated / this |",
     }
-    println!("\n| LSTM + dense, one sample, ns per sample | generated `step` (criterion median) | RTNeural `ModelT`, g++ -O3 | generated / this | RTNeural `ModelT`, g++ -O3 -march=native | generated / this |");
-    println!("|---|---|---|---|---|---|");
-    for k in 0..2 {
-        let ours = ours_ns[k].map_or(String::from("-"), |o| format!("{o:.1}"));
-        println!("| LSTM-{} | {ours} | {} |", sizes[k], theirs[k].join(" | "));
-    }
-
+    .compare(&dir, &headers);
     let names = ["784-128-10", "256-256-256-10"];
-    let ours_ns = names.map(|name| median("rtneural_dense", &format!("generated_{name}")));
-    let mut theirs: [Vec<String>; 2] = Default::default();
-    for native in [false, true] {
-        let result = build(&dir, &headers, "dense", native).and_then(|exe| {
-            let ns = run(&exe, &[dir.join("wide"), dir.join("deep")])?;
-            let wide = read_floats(&dir.join("wide.output.f32"))?;
-            let deep = read_floats(&dir.join("deep.output.f32"))?;
-            Ok((ns, [worst(&wide_out, &wide), worst(&deep_out, &deep)]))
-        });
-        match result {
-            Ok((ns, worst)) => {
-                for k in 0..2 {
-                    assert!(
-                        worst[k] < 1e-4,
-                        "RTNeural's {} outputs differ from ours by {}",
-                        names[k],
-                        worst[k]
-                    );
-                    let ratio = ours_ns[k].map_or(String::new(), |o| format!("{:.2}x", o / ns[k]));
-                    theirs[k].push(format!("{:.2} us | {ratio}", ns[k] / 1e3));
-                }
-                println!(
-                    "RTNeural, {}, dense networks: largest output differences {:.1e}, {:.1e}",
-                    label(native),
-                    worst[0],
-                    worst[1]
-                );
-            }
-            Err(e) => println!("RTNeural build or run failed: {e}"),
-        }
+    TwoNetworks {
+        program: "dense",
+        args: vec![dir.join("wide"), dir.join("deep")],
+        rows: names,
+        outputs: [
+            (dir.join("wide.output.f32"), &wide_out),
+            (dir.join("deep.output.f32"), &deep_out),
+        ],
+        ours_ns: names.map(|name| median("rtneural_dense", &format!("generated_{name}"))),
+        unit: (" us", 1e3, 2),
+        header: "| one sample | generated `forward` (criterion median) | RTNeural, g++ -O3 | generated / this | RTNeural, g++ -O3 -march=native | generated / this |",
     }
-    println!("\n| one sample | generated `forward` (criterion median) | RTNeural, g++ -O3 | generated / this | RTNeural, g++ -O3 -march=native | generated / this |");
-    println!("|---|---|---|---|---|---|");
-    for k in 0..2 {
-        let ours = ours_ns[k].map_or(String::from("-"), |o| format!("{:.2} us", o / 1e3));
-        println!("| {} | {ours} | {} |", names[k], theirs[k].join(" | "));
+    .compare(&dir, &headers);
+}
+
+/// Two networks that one C++ program (`benches/rtneural/{program}.cpp`) runs, in RTNeural's
+/// two builds, against ours.
+struct TwoNetworks<'a> {
+    program: &'a str,
+    args: Vec<PathBuf>,
+    /// The table's row names.
+    rows: [&'a str; 2],
+    /// Where the program writes each network's outputs, and ours.
+    outputs: [(PathBuf, &'a [f32]); 2],
+    /// Our criterion medians, in nanoseconds.
+    ours_ns: [Option<f64>; 2],
+    /// The unit of the times shown: its suffix, nanoseconds per unit, decimals.
+    unit: (&'a str, f64, usize),
+    header: &'a str,
+}
+
+impl TwoNetworks<'_> {
+    /// Builds and runs the program in both builds, checks each network's outputs against
+    /// ours (within 1e-4 relative), prints the table.
+    fn compare(&self, dir: &Path, headers: &Path) {
+        let (suffix, per_unit, decimals) = self.unit;
+        let time = |ns: f64| format!("{:.*}{suffix}", decimals, ns / per_unit);
+        let mut theirs: [Vec<String>; 2] = Default::default();
+        for native in [false, true] {
+            let label = flags(native);
+            let result = build(dir, headers, self.program, native).and_then(|exe| {
+                let ns = run(&exe, &self.args)?;
+                let mut differences = [0.0; 2];
+                for (d, (path, ours)) in differences.iter_mut().zip(&self.outputs) {
+                    *d = worst(ours, &read_floats(path)?);
+                }
+                Ok((ns, differences))
+            });
+            match result {
+                Ok((ns, differences)) => {
+                    for k in 0..2 {
+                        assert!(
+                            differences[k] < 1e-4,
+                            "RTNeural's {} outputs differ from ours by {}",
+                            self.rows[k],
+                            differences[k]
+                        );
+                        let ratio =
+                            self.ours_ns[k].map_or(String::new(), |o| format!("{:.2}x", o / ns[k]));
+                        theirs[k].push(format!("{} | {ratio}", time(ns[k])));
+                    }
+                    println!(
+                        "RTNeural, {label}, {}.cpp: largest output differences {:.1e}, {:.1e}",
+                        self.program, differences[0], differences[1]
+                    );
+                }
+                Err(e) => println!("RTNeural build or run failed: {e}"),
+            }
+        }
+        println!("\n{}", self.header);
+        println!("|---|---|---|---|---|---|");
+        for ((row, ours), theirs) in self.rows.iter().zip(self.ours_ns).zip(&theirs) {
+            let ours = ours.map_or(String::from("-"), time);
+            println!("| {row} | {ours} | {} |", theirs.join(" | "));
+        }
     }
 }
